@@ -1,0 +1,1 @@
+"""bpy-free, torch-free core: keypoint schema, camera model, data format, estimators, metrics."""

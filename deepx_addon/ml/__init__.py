@@ -1,0 +1,1 @@
+"""torch side: learned model, detector adapter, CLI."""
