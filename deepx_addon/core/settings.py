@@ -1,0 +1,136 @@
+"""Generator settings as plain dataclasses: the sidebar panel edits them (through Scene.deepx
+properties), batch mode reads them, and every label records them. One code path for both.
+
+Every dataclass has to_dict()/from_dict(); from_dict rejects unknown keys and validate() raises
+SettingsError naming the field, so a bad preset or .blend never silently changes a run.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+RANGE_FIELDS_NOTE = "ranges are (min, max) tuples; min <= max is enforced by validate()"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+class _Settings:
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(d) - set(known)
+        if unknown:
+            raise SettingsError(f"{cls.__name__}: unknown setting(s) {sorted(unknown)}")
+        kw = {}
+        for k, v in d.items():
+            sub = _SUBSETTINGS.get((cls.__name__, k))
+            kw[k] = sub.from_dict(v) if sub else (tuple(v) if isinstance(v, list) else v)
+        obj = cls(**kw)
+        obj.validate()
+        return obj
+
+    def validate(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, _Settings):
+                v.validate()
+            elif isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+                if v[0] > v[1]:
+                    raise SettingsError(f"{type(self).__name__}.{f.name}: min {v[0]} > max {v[1]}")
+            elif f.name.startswith("p_") and not (0.0 <= float(v) <= 1.0):
+                raise SettingsError(f"{type(self).__name__}.{f.name}: probability {v} outside [0, 1]")
+
+
+@dataclass
+class BodySettings(_Settings):
+    """Population the mannequin's body is drawn from (see core/body.py for the distributions)."""
+    stature_m: tuple[float, float] = (1.0, 2.05)   # hard limits
+    p_child: float = 0.1                            # share of children (stature < 1.5 m)
+    proportion_sd: float = 0.04                     # relative SD of limb/torso proportions
+    girth: tuple[float, float] = (0.85, 1.25)       # radius multiplier
+
+
+@dataclass
+class PoseSettings(_Settings):
+    """Seed 001's hybrid randomiser; every probability is a setting."""
+    limits_preset: str = "default"                  # presets/limits/<name>.json
+    sampling: str = "uniform"                       # "uniform" | "normal" (centred in the range)
+    p_legs_preset: float = 0.5                      # legs from a pose preset ...
+    p_walk: float = 0.5                             # ... else walk (the rest of the mass)
+    p_both_legs_walk: float = 0.1                   # within walk: both legs from independent phases
+    p_spine_turn: float = 0.3
+    p_hands_up: float = 0.3
+    p_head_turn: float = 0.3
+    p_random_arms: float = 0.5
+    preset_weights: dict = field(default_factory=dict)  # preset name -> relative weight (missing = 1)
+    p_blend: float = 0.3                            # interpolate two presets
+    stride: float = 1.0                             # walk amplitude multiplier
+    jitter_deg: float = 5.0                         # random tweak added to every joint (SD, degrees)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.sampling not in ("uniform", "normal"):
+            raise SettingsError(f"PoseSettings.sampling must be 'uniform' or 'normal', got {self.sampling!r}")
+        if any(float(w) < 0 for w in self.preset_weights.values()):
+            raise SettingsError("PoseSettings.preset_weights must be >= 0")
+
+
+@dataclass
+class CameraSettings(_Settings):
+    distance_m: tuple[float, float] = (1.0, 80.0)   # camera centre to pelvis
+    distance_sampling: str = "log"                  # "log" | "uniform"
+    height_m: tuple[float, float] = (0.3, 8.0)      # camera above the ground
+    tilt_jitter_deg: float = 5.0                    # look-at direction perturbation (SD)
+    roll_deg: tuple[float, float] = (-5.0, 5.0)
+    hfov_deg: tuple[float, float] = (30.0, 90.0)    # horizontal field of view
+    image_size: tuple[int, int] = (640, 640)        # width, height
+    person_yaw_deg: tuple[float, float] = (0.0, 360.0)
+    off_centre: float = 0.8                         # how far from the image centre the pelvis may land (0 = centre, 1 = edge)
+    p_occluder: float = 0.0                         # chance of a box/wall in front of the person
+
+    def validate(self) -> None:
+        super().validate()
+        if self.distance_m[0] <= 0:
+            raise SettingsError("CameraSettings.distance_m must be > 0")
+        if not (0 < self.hfov_deg[0] and self.hfov_deg[1] < 180):
+            raise SettingsError("CameraSettings.hfov_deg must be inside (0, 180)")
+        if self.distance_sampling not in ("log", "uniform"):
+            raise SettingsError("CameraSettings.distance_sampling must be 'log' or 'uniform'")
+
+
+@dataclass
+class RenderSettings(_Settings):
+    engine: str = "CYCLES"                          # CYCLES | BLENDER_WORKBENCH | EEVEE
+    resolution: tuple[int, int] = (640, 640)
+    samples: int = 4
+    downscale_levels: tuple = (1.0,)                # extra images at these scales of the render
+    depth_pass: bool = False
+    mask_pass: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        if self.engine not in ("CYCLES", "BLENDER_WORKBENCH", "EEVEE"):
+            raise SettingsError(f"RenderSettings.engine {self.engine!r} not in CYCLES, BLENDER_WORKBENCH, EEVEE")
+        if self.samples < 1:
+            raise SettingsError("RenderSettings.samples must be >= 1")
+        if any(not (0 < s <= 1) for s in self.downscale_levels):
+            raise SettingsError("RenderSettings.downscale_levels must be in (0, 1]")
+
+
+@dataclass
+class GeneratorSettings(_Settings):
+    seed: int = 0
+    count: int = 100                                # poses (render path: images)
+    cameras_per_pose: int = 16
+    body: BodySettings = field(default_factory=BodySettings)
+    pose: PoseSettings = field(default_factory=PoseSettings)
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
+
+
+_SUBSETTINGS = {("GeneratorSettings", "body"): BodySettings, ("GeneratorSettings", "pose"): PoseSettings,
+                ("GeneratorSettings", "camera"): CameraSettings, ("GeneratorSettings", "render"): RenderSettings}

@@ -1,0 +1,48 @@
+"""Shared fixtures. bpy can be imported only once per process, so Blender tests share one module
+and reset the scene with read_factory_settings() instead of re-importing."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Keep Blender from writing to the user's home folder (must be set before bpy is imported).
+os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="deepx-blender-user-"))
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _real_data_dir() -> Path | None:
+    env = os.environ.get("DEEPX_REAL_DATA")
+    for c in ([Path(env)] if env else []) + [ROOT.parent / "shared" / "data" / "real"]:
+        if (c / "kitti_train.jsonl").exists():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    d = _real_data_dir()
+    if d is None:
+        pytest.skip("shared real data (../shared/data/real) not present")
+    return d
+
+
+@pytest.fixture(scope="session")
+def bpy_module():
+    bpy = pytest.importorskip("bpy")
+    return bpy
+
+
+@pytest.fixture
+def clean_blender(bpy_module):
+    """An empty Blender scene, reset after the test too."""
+    bpy_module.ops.wm.read_factory_settings(use_empty=True)
+    yield bpy_module
+    bpy_module.ops.wm.read_factory_settings(use_empty=True)
