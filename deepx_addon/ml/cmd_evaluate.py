@@ -16,7 +16,8 @@ def add_arguments(p):
     p.add_argument("--plot", help="save a plot of error vs distance (PNG)")
 
 
-def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=sys.stdout) -> dict:
+def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None) -> dict:
+    out = out or sys.stdout
     from ..core.evaluation import evaluate_predictions, predict_file
     from ..core.metrics import format_table
     from ..core.records import atomic_write_text
