@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-RANGE_FIELDS_NOTE = "ranges are (min, max) tuples; min <= max is enforced by validate()"
+# (width, height) pairs: two numbers, but not (min, max) ranges
+SIZE_FIELDS = ("image_size", "resolution")
 
 
 class SettingsError(ValueError):
@@ -38,6 +39,9 @@ class _Settings:
             v = getattr(self, f.name)
             if isinstance(v, _Settings):
                 v.validate()
+            elif f.name in SIZE_FIELDS:
+                if len(v) != 2 or any(int(x) != x or x < 1 for x in v):
+                    raise SettingsError(f"{type(self).__name__}.{f.name}: must be (width, height) positive integers, got {v}")
             elif isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
                 if v[0] > v[1]:
                     raise SettingsError(f"{type(self).__name__}.{f.name}: min {v[0]} > max {v[1]}")
