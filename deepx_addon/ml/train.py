@@ -1,0 +1,459 @@
+"""Training the keypoints -> distance model: config, data, one readable loop, curve, saving.
+
+    data = load_data(["runs/samples/"])                 # or TrainData.from_arrays(...)
+    result = train(data, TrainConfig(steps=3000))
+    save_result(result, "models/my_model")              # my_model.json/.safetensors/_curve.png
+
+Each step draws a batch of clean projected keypoints, mirrors half of them (a mirrored world is
+as real as the original), passes them through the detector noise model (core/noise.py), turns them
+into features (features.py, numpy) and takes an AdamW step on the Laplace NLL of
+t = log(distance * s / ray_len). Fresh noise every step means the network never sees the same
+corrupted person twice. A fixed validation split (noise drawn once) gives the curve. Deterministic
+on CPU for a given seed, data and thread count.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.keypoints import FLIP_INDEX, NUM_KEYPOINTS
+from ..core.noise import DetectorNoiseModel, person_height_px
+from . import features as feat
+from .model import DistanceNet, laplace_nll, model_paths, save_model
+
+
+@dataclass
+class TrainConfig:
+    hidden: int = 256               # width of the residual MLP
+    blocks: int = 3                 # residual blocks
+    dropout: float = 0.0
+    lr: float = 2e-3                # AdamW peak learning rate
+    weight_decay: float = 1e-4
+    steps: int = 400                # ~3 min on 2 free CPU cores at the default size (3.3 M samples seen)
+    batch_size: int = 8192
+    warmup_frac: float = 0.03       # linear warm-up, then cosine decay to lr * min_lr_frac
+    min_lr_frac: float = 0.02
+    grad_clip: float = 1.0
+    val_fraction: float = 0.02
+    val_max: int = 50_000
+    eval_every: int = 25
+    seed: int = 0
+    threads: int = 2                # torch.set_num_threads (results depend on it)
+    noise: bool = True              # corrupt clean keypoints with the detector noise model
+    noise_model: str = ""           # DetectorNoiseModel JSON; "" = the documented default guess
+    flip: bool = True               # mirror half of each batch (left/right swapped, x mirrored)
+    feature_version: int = feat.FEATURE_VERSION
+    min_conf: float = feat.DEFAULT_MIN_CONF
+    low_conf: float = 0.3           # runtime: mean confidence below this -> status low_confidence
+
+    def validate(self) -> None:
+        if self.feature_version != feat.FEATURE_VERSION:
+            raise ValueError(f"feature_version {self.feature_version} unsupported (have {feat.FEATURE_VERSION})")
+        for name in ("hidden", "blocks", "steps", "batch_size", "eval_every", "threads"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"TrainConfig.val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.dropout < 1:
+            raise ValueError("TrainConfig: need lr > 0, weight_decay >= 0, 0 <= dropout < 1")
+
+    def update(self, items: list[str]) -> "TrainConfig":
+        """Apply 'key=value' strings (types follow the defaults); raises ValueError naming the key."""
+        known = {f.name: f for f in fields(self)}
+        for item in items:
+            key, sep, value = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep or key not in known:
+                raise ValueError(f"--config {item!r}: expected key=value with key one of {', '.join(known)}")
+            cur = getattr(self, key)
+            try:
+                if isinstance(cur, bool):
+                    if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                        raise ValueError
+                    new = value.lower() in ("1", "true", "yes", "on")
+                elif isinstance(cur, int):
+                    new = int(float(value)) if float(value).is_integer() else int(value)
+                elif isinstance(cur, float):
+                    new = float(value)
+                else:
+                    new = value
+            except ValueError:
+                raise ValueError(f"--config {item!r}: {key} needs a {type(cur).__name__}") from None
+            setattr(self, key, new)
+        self.validate()
+        return self
+
+
+def set_seed(seed: int) -> None:
+    """Seed python, numpy's legacy global RNG and torch (CPU); make torch deterministic."""
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+
+
+# ---- data ---------------------------------------------------------------------------------------------
+@dataclass
+class TrainData:
+    """Arrays for training. ``clean`` rows are exact projections (keypoints_2d[..., 2] = visibility,
+    > 0 = seen) that the noise model corrupts; other rows are detector output (conf) used as is."""
+    keypoints_2d: np.ndarray      # (n, 17, 3) float32
+    K: np.ndarray                 # (n, 3, 3)
+    distance_m: np.ndarray        # (n,)
+    depth_m: np.ndarray           # (n,) NaN where unknown
+    family: np.ndarray            # (n,) str
+    clean: np.ndarray             # (n,) bool
+    sources: list = field(default_factory=list)   # recipe: one dict per input file
+
+    def __len__(self) -> int:
+        return len(self.distance_m)
+
+    @classmethod
+    def from_arrays(cls, keypoints_2d, K, distance_m, depth_m=None, family=None, clean=True,
+                    source: str = "arrays") -> "TrainData":
+        kp = np.asarray(keypoints_2d, np.float32)
+        n = len(kp)
+
+        def fail(name, msg):
+            raise ValueError(f"{source}: field '{name}': {msg}")
+        if kp.shape != (n, NUM_KEYPOINTS, 3):
+            fail("keypoints_2d", f"must be (n, 17, 3), got {kp.shape}")
+        K = np.asarray(K, float)
+        if K.shape == (3, 3):
+            K = np.broadcast_to(K, (n, 3, 3))
+        if K.shape != (n, 3, 3):
+            fail("K", f"must be (n, 3, 3) or (3, 3), got {K.shape}")
+        dist = np.asarray(distance_m, float).reshape(-1)
+        if dist.shape != (n,):
+            fail("distance_m", f"must have {n} rows, got {dist.shape}")
+        for name, arr in (("keypoints_2d", kp), ("K", K), ("distance_m", dist)):
+            bad = np.argwhere(~np.isfinite(arr))
+            if len(bad):
+                fail(name, f"row {bad[0][0]} is not finite")
+        if np.any(dist <= 0):
+            fail("distance_m", f"row {int(np.argmax(dist <= 0))} is <= 0")
+        if np.any(K[:, 0, 0] <= 0) or np.any(K[:, 1, 1] <= 0):
+            fail("K", "fx and fy must be > 0")
+        depth = np.full(n, np.nan) if depth_m is None else np.asarray(depth_m, float).reshape(n)
+        fam = np.full(n, "unknown") if family is None else np.asarray(family, dtype=str).reshape(n)
+        clean = np.broadcast_to(np.asarray(clean, bool), (n,)).copy()
+        return cls(kp, np.ascontiguousarray(K), dist, depth, fam, clean,
+                   [{"source": source, "n": n, "clean": bool(clean.all()) if n else True}])
+
+    @staticmethod
+    def concat(parts: list["TrainData"]) -> "TrainData":
+        if not parts:
+            raise ValueError("no training data")
+        return TrainData(*(np.concatenate([getattr(p, k) for p in parts]) for k in
+                           ("keypoints_2d", "K", "distance_m", "depth_m", "family", "clean")),
+                         sources=[s for p in parts for s in p.sources])
+
+    def subset(self, idx) -> "TrainData":
+        return TrainData(self.keypoints_2d[idx], self.K[idx], self.distance_m[idx], self.depth_m[idx],
+                         self.family[idx], self.clean[idx], list(self.sources))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_npz(path) -> TrainData:
+    """A sampler chunk (SampleBatch npz: keypoints_2d, K, distance_m, depth_m, family, ...)."""
+    path = Path(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read as .npz ({e})") from None
+    with z:
+        for key in ("keypoints_2d", "K", "distance_m"):
+            if key not in z.files:
+                raise ValueError(f"{path}: missing array '{key}' (has {', '.join(z.files)})")
+        d = TrainData.from_arrays(z["keypoints_2d"], z["K"], z["distance_m"],
+                                  z["depth_m"] if "depth_m" in z.files else None,
+                                  z["family"] if "family" in z.files else None, True, str(path))
+        meta = None
+        if "meta" in z.files:
+            try:
+                meta = json.loads(str(z["meta"]))
+            except (ValueError, TypeError):
+                meta = str(z["meta"])[:2000]
+    d.sources[0].update({"sha256": _sha256(path), "meta": meta})
+    return d
+
+
+def load_jsonl(path) -> TrainData:
+    """Detector keypoints with ground truth (the evaluation JSONL format); used without noise."""
+    from ..core.records import read_jsonl
+    recs = read_jsonl(path)
+    recs = [r for r in recs if r.distance_m is not None]
+    if not recs:
+        raise ValueError(f"{path}: no row with distance_m")
+    d = TrainData.from_arrays(np.stack([r.keypoints for r in recs]), np.stack([r.K for r in recs]),
+                              [r.distance_m for r in recs],
+                              [np.nan if r.depth_m is None else r.depth_m for r in recs],
+                              [r.source or "jsonl" for r in recs], False, str(path))
+    d.sources[0]["sha256"] = _sha256(Path(path))
+    return d
+
+
+def load_data(paths) -> TrainData:
+    """npz chunks, folders of them (sorted), or keypoint JSONL files with distance_m."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(p.glob("*.npz")) or sorted(p.rglob("*.npz"))
+            if not found:
+                raise ValueError(f"{p}: folder has no .npz files")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ValueError(f"{p}: no such file or folder")
+    parts = [load_jsonl(f) if f.suffix == ".jsonl" else load_npz(f) for f in files]
+    return TrainData.concat(parts)
+
+
+# ---- batches ------------------------------------------------------------------------------------------
+def mirror(kp: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Mirror keypoints about the principal point's vertical line (x_n -> -x_n), swapping L/R."""
+    out = kp[:, list(FLIP_INDEX)].copy()
+    out[..., 0] = np.where(out[..., 2] > 0, 2 * K[:, 0, 2, None] - out[..., 0], 0.0)
+    return out
+
+
+def prepare(data: TrainData, idx, rng: np.random.Generator, cfg: TrainConfig,
+            noise: DetectorNoiseModel | None, flip: bool):
+    """Rows idx -> (features (m, F) float32, targets (m,), kept row indices into idx)."""
+    kp = data.keypoints_2d[idx].astype(float)
+    K = data.K[idx]
+    if flip:
+        f = rng.random(len(idx)) < 0.5
+        kp[f] = mirror(kp[f], K[f])
+    clean = data.clean[idx]
+    if clean.any():
+        c = kp[clean]
+        vis = c[..., 2] > 0
+        if noise is not None:
+            kp[clean] = noise.apply(rng, c, vis, person_height_px(c, vis), dtype=np.float64)
+        else:
+            kp[clean, :, 2] = vis.astype(float)
+    F = feat.extract(kp, K, cfg.min_conf)
+    keep = np.flatnonzero(F.valid)
+    return F.x[keep], F.target(data.distance_m[idx])[keep].astype(np.float32), keep
+
+
+# ---- training -----------------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    net: DistanceNet
+    config: TrainConfig
+    history: dict
+    metrics: dict
+    data_recipe: dict
+    wall_s: float
+    noise_model: dict | None
+
+
+class _Progress:
+    """A one-line progress bar on stderr (a plain line per update when stderr is not a terminal)."""
+
+    def __init__(self, total: int, stream=None):
+        self.total, self.stream, self.t0, self.last = total, stream or sys.stderr, time.time(), 0.0
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
+
+    def update(self, step: int, text: str, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self.last < (0.5 if self.tty else 15.0):
+            return
+        self.last = now
+        el = now - self.t0
+        eta = el / max(step, 1) * (self.total - step)
+        n = 24
+        bar = "#" * int(n * step / self.total) + "-" * (n - int(n * step / self.total))
+        line = f"train [{bar}] {step}/{self.total} {text} {el:.0f}s<{eta:.0f}s"
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=self.stream, flush=True)
+
+
+def evaluate(net: DistanceNet, x: np.ndarray, t: np.ndarray, families=None, chunk: int = 65536) -> dict:
+    """NLL and relative distance errors of predictions on prepared features."""
+    net.eval()
+    outs = []
+    with torch.no_grad():
+        for s in range(0, len(x), chunk):
+            outs.append(net(torch.from_numpy(x[s:s + chunk])).numpy())
+    out = np.concatenate(outs) if outs else np.zeros((0, 2), np.float32)
+    dt = out[:, 0].astype(float) - t
+    b = np.exp(out[:, 1].astype(float))
+    rel = np.expm1(dt)
+    m = {"n": int(len(t)),
+         "nll": float(np.mean(np.log(2 * b) + np.abs(dt) / b)) if len(t) else None,
+         "median_rel": float(np.median(np.abs(rel))) if len(t) else None,
+         "mean_rel": float(np.mean(np.abs(rel))) if len(t) else None,
+         "p90_rel": float(np.percentile(np.abs(rel), 90)) if len(t) else None,
+         "bias_rel": float(np.mean(rel)) if len(t) else None,
+         # Laplace: |error| <= sigma = sqrt(2) b holds with probability 1 - exp(-sqrt(2)) = 0.757
+         "within_1sigma": float(np.mean(np.abs(dt) <= math.sqrt(2) * b)) if len(t) else None,
+         "median_sigma_rel": float(np.median(math.sqrt(2) * b)) if len(t) else None}
+    if families is not None and len(t):
+        m["median_rel_by_family"] = {str(f): float(np.median(np.abs(rel[families == f])))
+                                     for f in sorted(set(families.tolist()))}
+    return m
+
+
+def _lr_lambda(cfg: TrainConfig):
+    warm = max(1, int(cfg.warmup_frac * cfg.steps))
+
+    def f(step):
+        if step < warm:
+            return (step + 1) / warm
+        p = (step - warm) / max(1, cfg.steps - warm)
+        return cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0)))
+    return f
+
+
+def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: bool = True) -> TrainResult:
+    """Train a DistanceNet on data with cfg; returns the network, curve and validation metrics."""
+    cfg = cfg or TrainConfig()
+    cfg.validate()
+    log = log or sys.stderr
+    t0 = time.time()
+    torch.set_num_threads(cfg.threads)
+    set_seed(cfg.seed)
+    ss = np.random.SeedSequence(cfg.seed)
+    rng_split, rng_norm, rng_val, rng_train = (np.random.default_rng(s) for s in ss.spawn(4))
+    noise = None
+    if cfg.noise:
+        noise = DetectorNoiseModel.from_json(cfg.noise_model) if cfg.noise_model else DetectorNoiseModel.default()
+
+    n = len(data)
+    n_val = int(min(cfg.val_max, max(1, round(cfg.val_fraction * n))))
+    if n - n_val < 1:
+        raise ValueError(f"need more than {n_val} samples to train (got {n})")
+    perm = rng_split.permutation(n)
+    val_idx, train_idx = np.sort(perm[:n_val]), perm[n_val:]
+
+    x_val, t_val, keep = prepare(data, val_idx, rng_val, cfg, noise, flip=False)
+    fam_val = data.family[val_idx][keep]
+    probe = np.sort(rng_norm.choice(train_idx, min(len(train_idx), 100_000), replace=False))
+    x_p, t_p, _ = prepare(data, probe, rng_norm, cfg, noise, flip=cfg.flip)
+    if len(t_p) < 2:
+        raise ValueError("fewer than two usable training samples (too few keypoints everywhere?)")
+    net = DistanceNet(feat.N_FEATURES, cfg.hidden, cfg.blocks, cfg.dropout)
+    net.set_normalisation(x_p.mean(0), x_p.std(0), float(t_p.mean()), float(t_p.std()))
+    usable = len(t_p) / len(probe)
+    del x_p, t_p
+
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    hist = {"step": [], "train_nll": [], "val_step": [], "val_nll": [], "val_median_rel": [], "lr": []}
+    bar = _Progress(cfg.steps, log) if progress else None
+    order, pos, epoch = np.empty(0, np.int64), 0, 0
+    ema = None
+    for step in range(1, cfg.steps + 1):
+        if pos + cfg.batch_size > len(order):
+            order, pos, epoch = rng_train.permutation(train_idx), 0, epoch + 1
+        idx = np.sort(order[pos:pos + cfg.batch_size])
+        pos += cfg.batch_size
+        xb, tb, _ = prepare(data, idx, rng_train, cfg, noise, flip=cfg.flip)
+        if len(tb) == 0:
+            continue
+        net.train()
+        loss = laplace_nll(net(torch.from_numpy(xb)), torch.from_numpy(tb))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        li = float(loss.detach())
+        ema = li if ema is None else 0.95 * ema + 0.05 * li
+        hist["step"].append(step)
+        hist["train_nll"].append(li)
+        hist["lr"].append(float(opt.param_groups[0]["lr"]))
+        if step % cfg.eval_every == 0 or step == cfg.steps or step == 1:
+            vm = evaluate(net, x_val, t_val)
+            hist["val_step"].append(step)
+            hist["val_nll"].append(vm["nll"])
+            hist["val_median_rel"].append(vm["median_rel"])
+        if bar:
+            v = f" val {hist['val_nll'][-1]:.3f} ({100 * hist['val_median_rel'][-1]:.1f}%)" if hist["val_nll"] else ""
+            bar.update(step, f"loss {ema:.3f}{v} ep {epoch}", force=step == cfg.steps)
+    if bar:
+        bar.close()
+    metrics = evaluate(net, x_val, t_val, fam_val)
+    metrics["coverage"] = float(len(t_val) / max(len(val_idx), 1))
+    metrics["initial_val_nll"] = hist["val_nll"][0] if hist["val_nll"] else None
+    recipe = {"n_samples": int(n), "n_train": int(len(train_idx)), "n_val": int(n_val),
+              "usable_fraction": float(usable), "epochs": round(cfg.steps * cfg.batch_size / max(len(train_idx), 1), 3),
+              "families": {str(k): int(v) for k, v in zip(*np.unique(data.family, return_counts=True))},
+              "sources": data.sources}
+    net.eval()
+    return TrainResult(net, cfg, hist, metrics, recipe, time.time() - t0, noise.to_dict() if noise else None)
+
+
+# ---- outputs ------------------------------------------------------------------------------------------
+def plot_curve(history: dict, path, title: str = "") -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    s, tr = np.asarray(history["step"]), np.asarray(history["train_nll"])
+    if len(tr):
+        k = max(1, len(tr) // 50)
+        sm = np.convolve(tr, np.ones(k) / k, mode="valid")
+        a1.plot(s[k - 1:], sm, label="train (smoothed)", alpha=0.8)
+    a1.plot(history["val_step"], history["val_nll"], marker=".", label="validation")
+    a1.set(xlabel="step", ylabel="Laplace NLL of log distance", title="loss")
+    a2.plot(history["val_step"], 100 * np.asarray(history["val_median_rel"], float), marker=".", color="C1")
+    a2.set(xlabel="step", ylabel="median |relative error| (%)", title="validation distance error")
+    for a in (a1, a2):
+        a.grid(alpha=0.3)
+    a1.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def save_result(result: TrainResult, out_stem, command: str | None = None) -> tuple[Path, Path, Path]:
+    """NAME.json + NAME.safetensors + NAME_curve.png; returns their paths."""
+    json_path, st_path = model_paths(out_stem)
+    curve = json_path.with_name(json_path.stem + "_curve.png")
+    plot_curve(result.history, curve, title=f"{json_path.stem}: {result.data_recipe['n_samples']} samples")
+    meta = {
+        "features": feat.spec(result.config.min_conf),
+        "runtime": {"low_conf": result.config.low_conf,
+                    "sigma": "sigma_m = sqrt(2) * exp(log_b) * distance_m (Laplace SD of log distance)"},
+        "training": {"config": asdict(result.config), "data": result.data_recipe, "command": command,
+                     "noise_model": result.noise_model, "wall_s": round(result.wall_s, 1),
+                     "torch": torch.__version__, "numpy": np.__version__,
+                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+        "metrics": {"validation": result.metrics},
+        "curve": curve.name,
+    }
+    json_path = save_model(result.net, json_path, meta)
+    return json_path, st_path, curve
