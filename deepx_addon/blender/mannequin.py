@@ -1,0 +1,451 @@
+"""The procedural rigged mannequin (bpy).
+
+``build_mannequin`` makes an armature with MB-Lab bone names from core/rig.py's ``BONES`` and,
+optionally, a smooth clothed body: skin-modifier meshes (an edge skeleton with per-vertex radii ->
+Armature -> Skin -> Subdivision) for the sleeves, trouser legs, bare skin (neck, hands) and shoes;
+a trunk lofted from elliptical rings and skinned to the spine (shirt, trousers' seat, a neckline
+at the front); and a head with jaw, nose, ears, lips, eyes (white and dark), brows and a hair cap so
+that a COCO pose detector finds the face keypoints. Every mesh is a child of the armature object
+and is deformed by it, so placing, turning or scaling the armature moves the whole person.
+Materials (one set per mannequin) take their colours from ``set_appearance``.
+
+The armature's rest pose is always the reference adult (1.715 m). A body (core/body.py) is applied by
+``update_body`` without edit mode: the object scale carries the stature, the pose bones' scale
+channels the proportions (bones inherit no scale), the skin radii the girth.
+"""
+from __future__ import annotations
+
+import json
+
+import bmesh
+import bpy
+import numpy as np
+
+from ..core import rig
+from ..core.body import BodyParams
+from ..core.rig import H, KEYPOINT_ANCHORS  # noqa: F401  (re-exported: bone, "head"|"tail", offset)
+
+DEFAULT_NAME = "DeepX_Mannequin"
+PROP_MARK = "deepx_mannequin"          # custom property on the armature object
+PROP_BODY = "deepx_body"               # BodyParams as JSON
+PROP_SCALE = "deepx_object_scale"      # stature scale
+PROP_MATERIALS = "deepx_materials"     # {appearance key: material name} as JSON
+
+DEFAULT_APPEARANCE = {"skin": (0.62, 0.42, 0.32), "top": (0.10, 0.22, 0.45), "bottom": (0.07, 0.07, 0.09),
+                      "shoes": (0.35, 0.33, 0.30), "hair": (0.04, 0.025, 0.015), "eyes": (0.01, 0.008, 0.006),
+                      "sclera": (0.75, 0.72, 0.68), "lips": (0.35, 0.14, 0.12)}
+
+
+def _lr(spec):
+    """Left-side node specs plus their mirror images."""
+    out = list(spec)
+    for name, pos, r, bone, parent in spec:
+        if name.endswith("_L"):
+            mp = parent[:-2] + "_R" if parent and parent.endswith("_L") else parent
+            out.append((name[:-2] + "_R", (-pos[0], pos[1], pos[2]), r, rig.MIRROR[bone], mp))
+    return out
+
+
+# Skin-modifier skeletons: (node, rest position as fractions of stature (x left, y back, z up),
+# radius (fraction of stature), bone, parent node). The first node of each part is its root.
+SKIN_PARTS = {
+    "top": _lr([     # sleeves
+        ("clav_L", (0.062, 0.008, 0.806), 0.040, "clavicle_L", None),
+        ("shoulder_L", (0.1175, 0.002, 0.810), 0.035, "upperarm_L", "clav_L"),
+        ("biceps_L", (0.1175, 0.0, 0.725), 0.030, "upperarm_L", "shoulder_L"),
+        ("elbow_L", (0.1175, 0.0, 0.632), 0.025, "lowerarm_L", "biceps_L"),
+        ("forearm_L", (0.1175, 0.0, 0.575), 0.025, "lowerarm_L", "elbow_L"),
+        ("cuff_L", (0.1175, 0.0, 0.484), 0.018, "lowerarm_L", "forearm_L"),
+    ]),
+    "bottom": _lr([  # trouser legs (the seat is part of the torso)
+        ("hip_L", (0.0955, 0.004, 0.530), 0.046, "thigh_L", None),
+        ("upper_thigh_L", (0.078, 0.004, 0.470), 0.050, "thigh_L", "hip_L"),
+        ("thigh_L", (0.086, 0.003, 0.390), 0.043, "thigh_L", "upper_thigh_L"),
+        ("knee_L", (0.0955, -0.002, 0.285), 0.031, "calf_L", "thigh_L"),
+        ("calf_L", (0.0955, 0.006, 0.200), 0.031, "calf_L", "knee_L"),
+        ("shin_L", (0.0955, 0.002, 0.110), 0.023, "calf_L", "calf_L"),
+        ("hem_L", (0.0955, 0.0, 0.050), 0.021, "calf_L", "shin_L"),
+    ]),
+    "skin": _lr([
+        ("neck_low", (0, 0.008, 0.800), 0.033, "neck", None),
+        ("neck_top", (0, 0.004, 0.895), 0.030, "head", "neck_low"),
+        ("wrist_L", (0.1175, 0.0, 0.502), 0.015, "lowerarm_L", None),
+        ("hand_root_L", (0.1175, 0.0, 0.482), 0.016, "hand_L", "wrist_L"),
+        ("palm_L", (0.1175, -0.002, 0.440), 0.020, "hand_L", "hand_root_L"),
+        ("fingers_L", (0.1175, -0.002, 0.395), 0.013, "hand_L", "palm_L"),
+    ]),
+    "shoes": _lr([
+        ("sock_L", (0.0955, 0.001, 0.075), 0.018, "calf_L", None),
+        ("ankle_L", (0.0955, 0.002, 0.045), 0.022, "foot_L", "sock_L"),
+        ("heel_L", (0.0955, 0.012, 0.017), 0.017, "foot_L", "ankle_L"),
+        ("arch_L", (0.0955, -0.050, 0.017), 0.019, "foot_L", "ankle_L"),
+        ("ball_L", (0.0955, -0.092, 0.014), 0.017, "toes_L", "arch_L"),
+        ("toe_L", (0.0955, -0.118, 0.011), 0.011, "toes_L", "ball_L"),
+    ]),
+}
+# Torso: elliptical rings lofted along the spine (z, half-width, half-depth, centre y; fractions of
+# stature), skinned to pelvis/spine01-03 with weights blended between the joints. Rings below
+# TROUSER_TOP_Z wear the trousers' material.
+TORSO_RINGS = [
+    (0.478, 0.070, 0.048, 0.012),
+    (0.500, 0.093, 0.062, 0.010),
+    (0.530, 0.101, 0.067, 0.008),
+    (0.575, 0.097, 0.063, 0.004),
+    (0.625, 0.087, 0.058, 0.002),
+    (0.675, 0.090, 0.061, 0.000),
+    (0.725, 0.097, 0.066, -0.002),
+    (0.770, 0.102, 0.064, 0.000),
+    (0.800, 0.100, 0.058, 0.004),
+    (0.822, 0.080, 0.048, 0.008),
+    (0.840, 0.045, 0.036, 0.010),
+]
+TORSO_SEGMENTS = 24
+TROUSER_TOP_Z = 0.598
+NECKLINE_Z = 0.805
+# (z, bone) knots: weights are piecewise linear in z between consecutive knots
+TORSO_WEIGHT_KNOTS = [(0.570, "pelvis"), (0.635, "spine01"), (0.708, "spine02"), (0.770, "spine03")]
+# which parts get thicker with girth (hands, feet and the head keep their size)
+GIRTH_PARTS = {"top": 1.0, "bottom": 1.0, "skin": 0.0, "shoes": 0.0, "torso": 1.0}
+GIRTH_NODES_SKIN = ("neck_low", "neck_top")     # the neck follows girth inside the "skin" part
+PART_MATERIAL = {"top": "top", "bottom": "bottom", "skin": "skin", "shoes": "shoes"}
+
+# Head (head-bone local frame, fractions of stature: x left, y up from the skull joint, z forward)
+HEAD_CENTRE = (0.0, 0.050, 0.008)
+HEAD_RADII = (0.045, 0.066, 0.056)
+
+
+# --- small helpers ---------------------------------------------------------------------------------
+def _link(obj, collection=None):
+    (collection or bpy.context.scene.collection).objects.link(obj)
+
+
+def _material(name: str, rgb, roughness=0.6):
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    bsdf = mat.node_tree.nodes.get("Principled BSDF")
+    if bsdf is not None:
+        bsdf.inputs["Base Color"].default_value = (*rgb, 1.0)
+        bsdf.inputs["Roughness"].default_value = roughness
+    mat.diffuse_color = (*rgb, 1.0)
+    return mat
+
+
+def _armature_modifier(obj, arm):
+    mod = obj.modifiers.new("Armature", 'ARMATURE')
+    mod.object = arm
+    mod.use_vertex_groups = True
+    return mod
+
+
+def _skin_object(arm, part: str, nodes, mat, collection):
+    me = bpy.data.meshes.new(f"{arm.name}_{part}")
+    idx = {n[0]: i for i, n in enumerate(nodes)}
+    verts = [tuple(np.array(n[1]) * H) for n in nodes]
+    edges = [(i, idx[n[4]]) for i, n in enumerate(nodes) if n[4] is not None]
+    me.from_pydata(verts, edges, [])
+    obj = bpy.data.objects.new(f"{arm.name}_{part}", me)
+    _link(obj, collection)
+    obj.parent = arm
+    for n in nodes:
+        if n[3] not in obj.vertex_groups:
+            obj.vertex_groups.new(name=n[3])
+    for i, n in enumerate(nodes):
+        obj.vertex_groups[n[3]].add([i], 1.0, 'REPLACE')
+    _armature_modifier(obj, arm)
+    skin = obj.modifiers.new("Skin", 'SKIN')
+    skin.use_smooth_shade = True
+    skin.branch_smoothing = 0.4
+    sub = obj.modifiers.new("Subdivision", 'SUBSURF')
+    sub.levels = 1
+    sub.render_levels = 2
+    sv = me.skin_vertices[0].data
+    roots = {i for i, n in enumerate(nodes) if n[4] is None}
+    for i, n in enumerate(nodes):
+        sv[i].radius = (n[2] * H, n[2] * H)
+        sv[i].use_root = i in roots
+    me.materials.append(mat)
+    obj["deepx_base_radii"] = [n[2] * H for n in nodes]
+    obj["deepx_part"] = part
+    return obj
+
+
+def _torso_weights(z: float) -> dict[str, float]:
+    knots = TORSO_WEIGHT_KNOTS
+    if z <= knots[0][0]:
+        return {knots[0][1]: 1.0}
+    for (z0, b0), (z1, b1) in zip(knots, knots[1:]):
+        if z <= z1:
+            t = (z - z0) / (z1 - z0)
+            return {b0: 1.0 - t, b1: t}
+    return {knots[-1][1]: 1.0}
+
+
+def _torso_object(arm, mats, collection):
+    """The trunk as a loft of elliptical rings (see TORSO_RINGS), deformed by the spine bones."""
+    n = TORSO_SEGMENTS
+    th = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    verts, faces, weights = [], [], []
+    for z, a, b, yc in TORSO_RINGS:
+        for t in th:
+            verts.append((a * np.cos(t) * H, (yc + b * np.sin(t)) * H, z * H))
+            weights.append(_torso_weights(z))
+    nr = len(TORSO_RINGS)
+    for r in range(nr - 1):
+        for k in range(n):
+            i0, i1 = r * n + k, r * n + (k + 1) % n
+            faces.append((i0, i1, i1 + n, i0 + n))
+    for r, flip in ((0, True), (nr - 1, False)):       # caps: a fan around a centre vertex
+        z, a, b, yc = TORSO_RINGS[r]
+        c = len(verts)
+        verts.append((0.0, yc * H, z * H))
+        weights.append(_torso_weights(z))
+        for k in range(n):
+            i0, i1 = r * n + k, r * n + (k + 1) % n
+            faces.append((c, i1, i0) if flip else (c, i0, i1))
+    me = bpy.data.meshes.new(f"{arm.name}_torso")
+    me.from_pydata(verts, [], faces)
+    for k in ("top", "bottom", "skin"):
+        me.materials.append(mats[k])
+    for poly in me.polygons:
+        c = poly.center
+        if c.z < TROUSER_TOP_Z * H:
+            poly.material_index = 1
+        elif c.z > NECKLINE_Z * H and c.y < -0.25 * abs(c.x) - 0.01 * H:
+            poly.material_index = 2     # a neckline at the front only: a front/back cue
+        else:
+            poly.material_index = 0
+        poly.use_smooth = True
+    obj = bpy.data.objects.new(f"{arm.name}_torso", me)
+    _link(obj, collection)
+    obj.parent = arm
+    groups = {}
+    for i, w in enumerate(weights):
+        for bone, v in w.items():
+            if v <= 0:
+                continue
+            if bone not in groups:
+                groups[bone] = obj.vertex_groups.new(name=bone)
+            groups[bone].add([i], float(v), 'REPLACE')
+    _armature_modifier(obj, arm)
+    sub = obj.modifiers.new("Subdivision", 'SUBSURF')
+    sub.levels = 1
+    sub.render_levels = 2
+    obj["deepx_part"] = "torso"
+    obj["deepx_rest_co"] = [c for v in verts for c in v]
+    return obj
+
+
+def _ellipsoid(bm, centre, radii, segments=24, rings=14):
+    """Add a UV-sphere ellipsoid (head-bone local coords -> armature rest coords) to bm."""
+    geom = bmesh.ops.create_uvsphere(bm, u_segments=segments, v_segments=rings, radius=1.0)
+    verts = [v for v in geom["verts"]]
+    for v in verts:
+        v.co = (v.co.x * radii[0] + centre[0], v.co.y * radii[1] + centre[1], v.co.z * radii[2] + centre[2])
+    return verts
+
+
+# Face parts: (centre, radii) in head-bone local coordinates (fractions of stature), material key.
+def _face_parts():
+    a = {k: np.array(v[2]) / H for k, v in rig.KEYPOINT_ANCHORS.items() if v[0] == "head"}
+    parts = [((0.0, 0.018, 0.020), (0.036, 0.030, 0.038), "skin"),                       # jaw and chin
+             ((0.0, a["nose"][1] + 0.006, a["nose"][2] - 0.011), (0.0065, 0.013, 0.011), "skin"),
+             ((0.0, 0.004, 0.0525), (0.0105, 0.0020, 0.0035), "lips")]
+    for side in ("left", "right"):
+        e, ear = a[f"{side}_eye"], a[f"{side}_ear"]
+        parts += [((ear[0], ear[1], ear[2]), (0.006, 0.017, 0.011), "skin"),
+                  ((e[0], e[1], 0.0565), (0.0085, 0.0045, 0.0042), "sclera"),
+                  ((e[0], e[1], 0.0595), (0.0040, 0.0040, 0.0022), "eyes"),
+                  ((e[0], e[1] + 0.0105, 0.0605), (0.0110, 0.0024, 0.0040), "hair")]     # brow
+    return parts
+
+
+HEAD_MATERIALS = ("skin", "eyes", "hair", "sclera", "lips")
+
+
+def _head_object(arm, mats, collection):
+    """Head (skull, jaw, nose, ears, lips: skin; eyes: white and dark; brows and a hair cap), built
+    in head-bone local coordinates and moved to the rest pose; weight 1 to the head bone."""
+    bm = bmesh.new()
+    c, r = HEAD_CENTRE, HEAD_RADII
+    parts = [(_ellipsoid(bm, [x * H for x in c], [x * H for x in r], 32, 18), 0)]   # (verts, material index)
+    for centre, radii, key in _face_parts():
+        seg = 16 if radii[0] > 0.02 else 12
+        parts.append((_ellipsoid(bm, [x * H for x in centre], [x * H for x in radii], seg, seg // 2 + 2),
+                      HEAD_MATERIALS.index(key)))
+    # hair cap: a slightly bigger ellipsoid, keeping the top and the back of the skull
+    hair = _ellipsoid(bm, [x * H for x in (c[0], c[1] + 0.001, c[2] - 0.004)],
+                      [x * H for x in (r[0] * 1.07, r[1] * 1.03, r[2] * 1.07)], 32, 18)
+    cy, cz, ry, rz = (c[1] + 0.001) * H, (c[2] - 0.004) * H, r[1] * H, r[2] * H
+    # hairline: high on the forehead, above the ears at the sides, down to the nape at the back
+    drop = [v for v in hair if (v.co.y - cy) < ry * (0.1 + 0.45 * (v.co.z - cz) / rz)]
+    bmesh.ops.delete(bm, geom=drop, context='VERTS')
+    hair = [v for v in hair if v.is_valid]
+    parts.append((hair, 2))
+    bm.faces.ensure_lookup_table()
+    mat_of = {}
+    for verts, mi in parts:
+        for v in verts:
+            if v.is_valid:
+                for f in v.link_faces:
+                    mat_of[f] = mi
+    for f in bm.faces:
+        f.material_index = mat_of.get(f, 0)
+        f.smooth = True
+    # head-bone local -> armature rest space
+    i = rig.BONE_INDEX["head"]
+    R, t = rig.REST_R[i], rig.REST_HEAD[i]
+    for v in bm.verts:
+        p = R @ np.array(v.co) + t
+        v.co = tuple(p)
+    me = bpy.data.meshes.new(f"{arm.name}_head")
+    bm.to_mesh(me)
+    bm.free()
+    obj = bpy.data.objects.new(f"{arm.name}_head", me)
+    _link(obj, collection)
+    obj.parent = arm
+    for k in HEAD_MATERIALS:
+        me.materials.append(mats[k])
+    vg = obj.vertex_groups.new(name="head")
+    vg.add(list(range(len(me.vertices))), 1.0, 'REPLACE')
+    _armature_modifier(obj, arm)
+    obj["deepx_part"] = "head"
+    return obj
+
+
+# --- public API ----------------------------------------------------------------------------------
+def build_mannequin(body: BodyParams | None = None, name: str = DEFAULT_NAME, with_mesh: bool = True,
+                    appearance: dict | None = None, collection=None):
+    """Build the mannequin in the current scene and return its armature object.
+
+    Bones (MB-Lab names, core/rig.py ``BONE_NAMES``): pelvis (root), spine01-03, neck, head,
+    clavicle/upperarm/lowerarm/hand and thigh/calf/foot/toes _L/_R; rotation mode XYZ. With
+    ``with_mesh`` the body meshes are children of the armature. ``body`` defaults to the reference
+    adult; ``appearance`` maps skin/top/bottom/shoes/hair to linear RGB (``set_appearance``).
+    """
+    body = body or BodyParams()
+    view_layer = bpy.context.view_layer
+    prev_active = view_layer.objects.active
+    prev_mode = bpy.context.mode if prev_active is not None else "OBJECT"
+    if prev_active is not None and prev_mode != "OBJECT":
+        bpy.ops.object.mode_set(mode="OBJECT")
+
+    data = bpy.data.armatures.new(name)
+    arm = bpy.data.objects.new(name, data)
+    _link(arm, collection)
+    data.display_type = 'STICK'
+    arm.show_in_front = True
+    view_layer.objects.active = arm
+    bpy.ops.object.mode_set(mode="EDIT")
+    ebs = {}
+    for b in rig.BONES:
+        eb = data.edit_bones.new(b.name)
+        eb.head, eb.tail = tuple(b.head), tuple(b.tail)
+        eb.align_roll(tuple(b.zaxis))
+        if b.parent is not None:
+            eb.parent = ebs[b.parent]
+            eb.use_connect = b.connected
+        eb.use_deform = True
+        ebs[b.name] = eb
+    bpy.ops.object.mode_set(mode="OBJECT")
+    for bone in data.bones:
+        bone.inherit_scale = 'NONE'
+    for pb in arm.pose.bones:
+        pb.rotation_mode = 'XYZ'
+    if tuple(pb.name for pb in arm.pose.bones) != rig.BONE_NAMES:
+        raise RuntimeError("armature bone order differs from core.rig.BONE_NAMES")
+    arm[PROP_MARK] = 1
+
+    if with_mesh:
+        app = _with_lips({**DEFAULT_APPEARANCE, **(appearance or {})}, appearance or {})
+        mats = {k: _material(f"{arm.name}_{k}", rgb, 0.35 if k == "eyes" else 0.6) for k, rgb in app.items()}
+        arm[PROP_MATERIALS] = json.dumps({k: m.name for k, m in mats.items()})
+        for part, nodes in SKIN_PARTS.items():
+            _skin_object(arm, part, nodes, mats[PART_MATERIAL[part]], collection)
+        _torso_object(arm, mats, collection)
+        _head_object(arm, mats, collection)
+
+    if prev_active is not None and prev_active.name in view_layer.objects:
+        view_layer.objects.active = prev_active
+    update_body(arm, body)
+    return arm
+
+
+def body_meshes(arm) -> list:
+    """The mannequin's mesh objects."""
+    return [c for c in arm.children if c.type == "MESH"]
+
+
+def update_body(arm, body: BodyParams) -> None:
+    """Give an existing mannequin another body without rebuilding it: object scale (stature),
+    pose-bone scale channels (proportions) and skin radii (girth). Rotations and placement stay."""
+    s, sc = body.scales()
+    arm.scale = (s, s, s)
+    arm.pose.bones.foreach_set("scale", sc.astype(np.float32).ravel())
+    arm[PROP_BODY] = json.dumps(body.to_dict())
+    arm[PROP_SCALE] = s
+    for obj in body_meshes(arm):
+        part = obj.get("deepx_part")
+        if part == "torso":
+            rest = np.array(obj["deepx_rest_co"], float).reshape(-1, 3)
+            g = 1.0 + GIRTH_PARTS[part] * (body.girth - 1.0)
+            co = rest * np.array([g, g, 1.0])
+            obj.data.vertices.foreach_set("co", co.astype(np.float32).ravel())
+            obj.data.update()
+            continue
+        if part not in SKIN_PARTS:
+            continue
+        base = np.array(obj["deepx_base_radii"], float)
+        g = np.full(len(base), 1.0 + GIRTH_PARTS[part] * (body.girth - 1.0))
+        if part == "skin":
+            g = np.array([body.girth if n[0] in GIRTH_NODES_SKIN else 1.0 for n in SKIN_PARTS[part]])
+        r = np.repeat(base * g, 2).astype(np.float32)
+        obj.data.skin_vertices[0].data.foreach_set("radius", r)
+        obj.data.update()
+    arm.update_tag()
+
+
+def get_body(arm) -> BodyParams:
+    """The body last applied with ``update_body``."""
+    return BodyParams.from_dict(json.loads(arm[PROP_BODY])) if PROP_BODY in arm else BodyParams()
+
+
+def _with_lips(colours: dict, given: dict) -> dict:
+    """Lips follow the skin tone unless given."""
+    if "skin" in given and "lips" not in given:
+        colours = {**colours, "lips": tuple(float(c) * f for c, f in zip(given["skin"], (0.72, 0.42, 0.42)))}
+    return colours
+
+
+def set_appearance(arm, colours: dict) -> None:
+    """Set material colours (linear RGB) by key: skin, top, bottom, shoes, hair, eyes, sclera, lips
+    (lips follow skin unless given); core/body.py ``sample_appearance`` draws them."""
+    names = json.loads(arm.get(PROP_MATERIALS, "{}"))
+    unknown = set(colours) - set(DEFAULT_APPEARANCE)
+    if unknown:
+        raise ValueError(f"set_appearance: unknown key(s) {sorted(unknown)}; known: {sorted(DEFAULT_APPEARANCE)}")
+    for key, rgb in _with_lips(dict(colours), colours).items():
+        mat = bpy.data.materials.get(names.get(key, ""))
+        if mat is None:
+            continue
+        bsdf = mat.node_tree.nodes.get("Principled BSDF") if mat.node_tree else None
+        if bsdf is not None:
+            bsdf.inputs["Base Color"].default_value = (*rgb, 1.0)
+        mat.diffuse_color = (*rgb, 1.0)
+
+
+def remove_mannequin(arm) -> None:
+    """Delete the armature, its meshes, their data and materials."""
+    mats = set()
+    for obj in body_meshes(arm):
+        me = obj.data
+        mats.update(m for m in me.materials if m is not None)
+        bpy.data.objects.remove(obj)
+        if me.users == 0:
+            bpy.data.meshes.remove(me)
+    data = arm.data
+    bpy.data.objects.remove(arm)
+    if data.users == 0:
+        bpy.data.armatures.remove(data)
+    for m in mats:
+        if m.users == 0:
+            bpy.data.materials.remove(m)

@@ -1,0 +1,134 @@
+"""Body parameters of the mannequin and the population they are drawn from (numpy only).
+
+A body is its standing stature, six proportion multipliers (1.0 = Drillis & Contini's adult) and
+a girth (limb/trunk radius multiplier). Proportions change segment lengths; the whole body is then
+scaled uniformly so that it stands exactly ``stature_m`` tall (core/rig.py ``body_scales``), so
+stature is always what the labels say.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import rig
+from .settings import BodySettings
+
+ADULT_MALE_CM = (178.0, 7.0)      # mean, SD (the MonoLoco convention, see core/anthropometry.py)
+ADULT_FEMALE_CM = (165.0, 7.0)
+CHILD_STATURE_M = (1.0, 1.5)      # children are uniform over this range
+
+# Child proportions at the two ends of CHILD_STATURE_M, linearly interpolated by stature:
+# a 1.0 m child (about 4 years) has a head 1.45x an adult's relative size and 12 % shorter legs.
+_CHILD_AT_1_0 = {"head_size": 1.45, "leg_length": 0.88, "arm_length": 0.95, "shoulder_width": 0.88,
+                 "hip_width": 0.92, "torso_length": 1.0}
+_CHILD_AT_1_5 = {"head_size": 1.12, "leg_length": 0.96, "arm_length": 0.98, "shoulder_width": 0.94,
+                 "hip_width": 0.96, "torso_length": 1.0}
+
+
+@dataclass
+class BodyParams:
+    stature_m: float = rig.REF_STATURE_M
+    proportions: dict[str, float] = field(default_factory=lambda: {k: 1.0 for k in rig.PROPORTIONS})
+    girth: float = 1.0
+
+    def __post_init__(self):
+        self.stature_m = float(self.stature_m)
+        self.girth = float(self.girth)
+        props = {k: 1.0 for k in rig.PROPORTIONS}
+        unknown = set(self.proportions) - set(props)
+        if unknown:
+            raise ValueError(f"BodyParams: unknown proportion(s) {sorted(unknown)}; known: {rig.PROPORTIONS}")
+        props.update({k: float(v) for k, v in self.proportions.items()})
+        self.proportions = props
+        if not (0.3 < self.stature_m < 3.0):
+            raise ValueError(f"BodyParams.stature_m {self.stature_m} outside (0.3, 3.0) m")
+        if not self.girth > 0 or any(not v > 0 for v in props.values()):
+            raise ValueError("BodyParams: girth and proportions must be > 0")
+
+    def to_dict(self) -> dict:
+        return {"stature_m": self.stature_m, "proportions": dict(self.proportions), "girth": self.girth}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BodyParams":
+        unknown = set(d) - {"stature_m", "proportions", "girth"}
+        if unknown:
+            raise ValueError(f"BodyParams: unknown field(s) {sorted(unknown)}")
+        return cls(**d)
+
+    def flat(self) -> dict[str, float]:
+        """One level of floats (the pose table's ``body`` columns)."""
+        return {"stature_m": self.stature_m, "girth": self.girth, **self.proportions}
+
+    def scales(self) -> tuple[float, np.ndarray]:
+        """(object scale, (B, 3) pose-bone scales) realising this body on the reference rig."""
+        return rig.body_scales(self.stature_m, self.proportions)
+
+
+def child_proportions(stature_m: float) -> dict[str, float]:
+    t = min(max((float(stature_m) - CHILD_STATURE_M[0]) / (CHILD_STATURE_M[1] - CHILD_STATURE_M[0]), 0.0), 1.0)
+    return {k: (1 - t) * _CHILD_AT_1_0[k] + t * _CHILD_AT_1_5[k] for k in rig.PROPORTIONS}
+
+
+def sample_body(rng: np.random.Generator, s: BodySettings | None = None) -> BodyParams:
+    """Draw one body.
+
+    - With probability ``s.p_child`` a child: stature uniform over 1.0-1.5 m with child proportions
+      (``child_proportions``: bigger head, shorter legs, narrower shoulders, interpolated by stature).
+    - Otherwise an adult, 50/50 a man N(178, 7) cm or a woman N(165, 7) cm (mixture mean 171.5 cm,
+      SD 9.6 cm), adult proportions 1.0.
+    - Stature is clipped to ``s.stature_m``; every proportion is then multiplied by N(1,
+      ``s.proportion_sd``) (clipped to +-3 SD); girth is uniform over ``s.girth``.
+    A fixed number of draws per call, so the same generator state always gives the same body.
+    """
+    s = s or BodySettings()
+    u = rng.random(3).tolist()
+    noise = rng.standard_normal(len(rig.PROPORTIONS) + 1)
+    if u[0] < s.p_child:
+        stature = CHILD_STATURE_M[0] + u[1] * (CHILD_STATURE_M[1] - CHILD_STATURE_M[0])
+        base = child_proportions(stature)
+    else:
+        mean, sd = ADULT_MALE_CM if u[1] < 0.5 else ADULT_FEMALE_CM
+        stature = (mean + sd * float(noise[-1])) / 100.0
+        base = {k: 1.0 for k in rig.PROPORTIONS}
+    stature = min(max(float(stature), s.stature_m[0]), s.stature_m[1])
+    jit = (1.0 + s.proportion_sd * np.clip(noise[:-1], -3, 3)).tolist()
+    props = {k: base[k] * j for k, j in zip(rig.PROPORTIONS, jit)}
+    girth = float(s.girth[0] + u[2] * (s.girth[1] - s.girth[0]))
+    return BodyParams(stature, props, girth)
+
+
+def segment_lengths(body: BodyParams | None = None) -> dict[str, float]:
+    """Bone lengths in metres (``rig.BONE_NAMES``) plus ``shoulder_width`` and ``hip_width`` (joint
+    to joint). The default 1.715 m adult matches Drillis & Contini: thigh 0.245 H, calf 0.246 H,
+    upper arm 0.186 H, forearm 0.146 H, hand 0.108 H, hip joint to shoulder joint 0.288 H."""
+    body = body or BodyParams()
+    s, sc = body.scales()
+    out = {n: float(s * rig.LENGTHS[i] * sc[i, 1]) for i, n in enumerate(rig.BONE_NAMES)}
+    A, T = rig.forward_kinematics(np.zeros((len(rig.BONES), 3)), sc)
+    kp = rig.keypoints_from_matrices(A, T) * s
+    out["shoulder_width"] = float(np.linalg.norm(kp[5] - kp[6]))
+    out["hip_width"] = float(np.linalg.norm(kp[11] - kp[12]))
+    out["torso"] = float(np.linalg.norm((kp[5] + kp[6]) / 2 - (kp[11] + kp[12]) / 2))
+    return out
+
+
+# Skin tones (linear RGB, light to dark) and clothing colours for appearance variation.
+SKIN_TONES = np.array([[0.80, 0.58, 0.46], [0.72, 0.48, 0.36], [0.60, 0.38, 0.26],
+                       [0.42, 0.25, 0.16], [0.26, 0.15, 0.09], [0.14, 0.08, 0.05]])
+
+
+def sample_appearance(rng: np.random.Generator) -> dict[str, tuple[float, float, float]]:
+    """Random colours (linear RGB) for the mannequin's materials: skin, top, bottom, shoes, hair."""
+    w = rng.random(len(SKIN_TONES) - 1)
+    i = int(rng.integers(len(SKIN_TONES) - 1))
+    skin = SKIN_TONES[i] + w[0] * (SKIN_TONES[i + 1] - SKIN_TONES[i])
+
+    def cloth():
+        h, sat, v = rng.random(), rng.uniform(0.0, 0.8), rng.uniform(0.03, 0.7)
+        rgb = np.clip(np.abs((h * 6 + np.array([0, 4, 2])) % 6 - 3) - 1, 0, 1)   # hue -> rgb
+        return tuple(float(x) for x in v * (1 - sat + sat * rgb))
+
+    hair = tuple(float(x) for x in np.array([0.03, 0.02, 0.015]) * rng.uniform(0.5, 8.0))
+    return {"skin": tuple(float(x) for x in skin), "top": cloth(), "bottom": cloth(),
+            "shoes": cloth(), "hair": hair}

@@ -1,0 +1,201 @@
+"""The Blender mannequin: bones, posing, keypoints, ground contact, pose tables (bpy)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.blender
+
+from deepx_addon.core import rig  # noqa: E402
+from deepx_addon.core.body import BodyParams  # noqa: E402
+from deepx_addon.core.keypoints import L_ANKLE, L_HIP, L_KNEE, NOSE, R_ANKLE, R_HIP  # noqa: E402
+from deepx_addon.core.limits import JointLimits  # noqa: E402
+from deepx_addon.core.poses import load_presets, pose_seed_for, sample_row  # noqa: E402
+from deepx_addon.core.settings import GeneratorSettings  # noqa: E402
+
+MB_LAB = {"pelvis", "spine01", "spine02", "spine03", "neck", "head"} | {
+    f"{b}_{s}" for s in "LR" for b in ("clavicle", "upperarm", "lowerarm", "hand", "thigh", "calf", "foot", "toes")}
+
+
+@pytest.fixture
+def arm(clean_blender):
+    from deepx_addon.blender.mannequin import build_mannequin
+    return build_mannequin(with_mesh=False)
+
+
+def _mesh_world_z(bpy, arm):
+    from deepx_addon.blender.mannequin import body_meshes
+    dg = bpy.context.evaluated_depsgraph_get()
+    zs = []
+    for o in body_meshes(arm):
+        ev = o.evaluated_get(dg)
+        me = ev.to_mesh()
+        co = np.empty(len(me.vertices) * 3)
+        me.vertices.foreach_get("co", co)
+        M = np.array(ev.matrix_world)
+        zs.append((co.reshape(-1, 3) @ M[:3, :3].T + M[:3, 3])[:, 2])
+        ev.to_mesh_clear()
+    return np.concatenate(zs)
+
+
+def test_build_with_mesh_and_bone_names(clean_blender):
+    from deepx_addon.blender.mannequin import KEYPOINT_ANCHORS, body_meshes, build_mannequin
+    bpy = clean_blender
+    arm = build_mannequin(BodyParams(1.8), name="M")
+    assert arm.type == "ARMATURE" and set(arm.data.bones.keys()) == MB_LAB
+    assert tuple(pb.name for pb in arm.pose.bones) == rig.BONE_NAMES
+    assert all(pb.rotation_mode == "XYZ" for pb in arm.pose.bones)
+    for b in arm.data.bones:       # Blender's rest frames are core/rig.py's
+        np.testing.assert_allclose(np.array(b.matrix_local)[:3, :3], rig.REST_R[rig.BONE_INDEX[b.name]], atol=1e-5)
+    parts = {o["deepx_part"] for o in body_meshes(arm)}
+    assert parts == {"top", "bottom", "skin", "shoes", "torso", "head"}
+    assert all(o.modifiers[0].type == "ARMATURE" and o.modifiers[0].object == arm for o in body_meshes(arm))
+    assert set(KEYPOINT_ANCHORS) >= {"nose", "left_eye", "left_ear", "left_hip"}
+    # standing: feet on the ground, the top of the head at the stature
+    from deepx_addon.blender.posing import apply_pose
+    apply_pose(arm, load_presets()["standing"].rotations)
+    z = _mesh_world_z(bpy, arm)
+    assert z.min() == pytest.approx(0.0, abs=0.01)
+    assert z.max() == pytest.approx(1.8, abs=0.03)
+    # with a mesh the placement comes from core FK; a hand-edited rig falls back to Blender's matrices
+    from deepx_addon.blender.posing import pelvis_world
+    arm.pose.bones["pelvis"].location = (0.0, 0.3, 0.1)
+    apply_pose(arm, load_presets()["standing"].rotations, location=(1.0, 1.0))
+    np.testing.assert_allclose(pelvis_world(arm)[:2], (1.0, 1.0), atol=1e-5)
+    assert _mesh_world_z(bpy, arm).min() == pytest.approx(0.0, abs=0.01)
+
+
+def test_preset_rotations_land_on_pose_bones(arm):
+    from deepx_addon.blender.posing import apply_pose, read_pose
+    p = load_presets()["deep_squat"]
+    apply_pose(arm, p.rotations)
+    got = read_pose(arm)
+    for bone in rig.BONE_NAMES:
+        np.testing.assert_allclose(got[bone], p.rotations.get(bone, (0, 0, 0)), atol=1e-4)
+    assert tuple(np.rad2deg(arm.pose.bones["calf_L"].rotation_euler)) == pytest.approx(p.rotations["calf_L"], abs=1e-4)
+
+
+def test_keypoints_follow_the_pose(arm):
+    from deepx_addon.blender.posing import apply_pose, world_keypoints
+    apply_pose(arm, {})
+    rest = world_keypoints(arm)
+    np.testing.assert_allclose(rest[L_HIP, 2], 0.530 * rig.H, atol=0.002)
+    np.testing.assert_allclose(rest[L_ANKLE, 2], 0.039 * rig.H, atol=0.002)
+    apply_pose(arm, {"calf_L": (-90, 0, 0)}, location=(0, 0))
+    bent = world_keypoints(arm)
+    np.testing.assert_allclose(bent[L_HIP], rest[L_HIP], atol=1e-5)         # hip and knee stay
+    np.testing.assert_allclose(bent[L_KNEE], rest[L_KNEE], atol=1e-5)
+    shank = rig.LENGTHS[rig.BONE_INDEX["calf_L"]]
+    np.testing.assert_allclose(bent[L_ANKLE], rest[L_KNEE] + [0, shank, 0], atol=1e-5)   # ankle goes back (+Y)
+    np.testing.assert_allclose(bent[R_ANKLE], rest[R_ANKLE], atol=1e-5)
+
+
+def test_apply_pose_places_pelvis_and_ground(arm):
+    from deepx_addon.blender.posing import apply_pose, pelvis_world, world_keypoints
+    lim = JointLimits.load("default")
+    presets = load_presets()
+    info = apply_pose(arm, presets["standing"].rotations, location=(2.0, -3.0), yaw_deg=90)
+    kp = world_keypoints(arm)
+    np.testing.assert_allclose(pelvis_world(arm), 0.5 * (kp[L_HIP] + kp[R_HIP]))
+    np.testing.assert_allclose(pelvis_world(arm)[:2], (2.0, -3.0), atol=1e-5)
+    np.testing.assert_allclose(info["pelvis"], pelvis_world(arm), atol=1e-5)
+    assert kp[NOSE, 0] > 2.05            # turned 90 deg: facing -Y -> facing +X
+    assert 0.0 < kp[:, 2].min() < 0.08   # ankles just above the floor
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        rot = lim.sample_array(rng)
+        apply_pose(arm, rot)
+        A, T = rig.forward_kinematics(rot)
+        np.testing.assert_allclose(world_keypoints(arm), rig.person_frame(A, T, 1.0, rig.contact_radii(
+            np.ones((len(rig.BONES), 3)), 1.0, 1.0))[0], atol=1e-5)
+    info = apply_pose(arm, presets["sitting_box"].rotations, "box", 0.45)
+    assert info["seat_height_m"] == pytest.approx(0.45, abs=1e-6)
+
+
+def test_blender_matches_numpy_fk_with_body(arm):
+    """Proportions through pose-bone scales + stature through object scale == core FK."""
+    from deepx_addon.blender.mannequin import update_body
+    from deepx_addon.blender.posing import apply_pose, pose_matrices, world_keypoints
+    body = BodyParams(1.3, {"leg_length": 0.9, "head_size": 1.3, "hip_width": 0.95, "shoulder_width": 0.9,
+                            "arm_length": 1.05, "torso_length": 1.04}, girth=1.1)
+    update_body(arm, body)
+    rot = JointLimits.load("default").sample_array(np.random.default_rng(4))
+    apply_pose(arm, rot)
+    s, sc = body.scales()
+    A, T = rig.forward_kinematics(rot, sc)
+    A2, T2 = pose_matrices(arm)
+    np.testing.assert_allclose(A2, A, atol=1e-5)
+    np.testing.assert_allclose(T2, T, atol=1e-5)
+    kp = world_keypoints(arm)
+    ref = rig.person_frame(A, T, s, rig.contact_radii(sc, s, body.girth))[0]
+    np.testing.assert_allclose(kp, ref, atol=1e-5)
+    apply_pose(arm, {})
+    assert world_keypoints(arm)[:, 2].max() < 1.3
+
+
+def test_update_body_changes_mesh(clean_blender):
+    from deepx_addon.blender.mannequin import build_mannequin, get_body, update_body
+    from deepx_addon.blender.posing import apply_pose
+    bpy = clean_blender
+    arm = build_mannequin(BodyParams(1.7), name="M")
+    apply_pose(arm, {})
+    z1 = _mesh_world_z(bpy, arm).max()
+    update_body(arm, BodyParams(1.2, {"head_size": 1.4}))
+    apply_pose(arm, {})
+    z2 = _mesh_world_z(bpy, arm).max()
+    assert z1 == pytest.approx(1.7, abs=0.03) and z2 == pytest.approx(1.2, abs=0.03)
+    assert get_body(arm).proportions["head_size"] == pytest.approx(1.4)
+    # appearance: each mannequin has its own materials, even with a clashing name
+    from deepx_addon.blender.mannequin import body_meshes, set_appearance
+    other = build_mannequin(name="M", with_mesh=True)
+    set_appearance(arm, {"top": (1.0, 0.0, 0.0), "skin": (0.5, 0.4, 0.3)})
+    torso = {o["deepx_part"]: o for o in body_meshes(arm)}["torso"]
+    torso2 = {o["deepx_part"]: o for o in body_meshes(other)}["torso"]
+    assert tuple(torso.data.materials[0].diffuse_color)[:3] == pytest.approx((1.0, 0.0, 0.0))
+    assert tuple(torso2.data.materials[0].diffuse_color)[:3] != pytest.approx((1.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="unknown key"):
+        set_appearance(arm, {"cape": (0, 0, 0)})
+
+
+def test_build_pose_table_deterministic_and_within_limits(clean_blender):
+    from deepx_addon.blender.posetable_build import build_pose_table
+    g = GeneratorSettings(seed=11)
+    calls = []
+    a = build_pose_table(g, 300, progress=lambda i, n: calls.append((i, n)))
+    b = build_pose_table(g, 300)
+    np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    np.testing.assert_array_equal(a.recipe, b.recipe)
+    assert calls[-1] == (300, 300) and (256, 300) in calls
+    assert len(clean_blender.data.objects) == 0          # the temporary armature is gone
+    # row i alone from its pose_seed; limits respected; person frame
+    presets, lim = load_presets(), JointLimits.load(g.pose.limits_preset)
+    for i in (0, 17, 299):
+        assert a.pose_seed[i] == pose_seed_for(11, i)
+        body, pose = sample_row(int(a.pose_seed[i]), g, presets, lim)
+        assert lim.contains(pose.rotations)
+        assert json.loads(a.recipe[i])["family"] == pose.family == a.family[i]
+        assert a.stature_m[i] == pytest.approx(body.stature_m, rel=1e-6)
+    pel = 0.5 * (a.keypoints[:, L_HIP] + a.keypoints[:, R_HIP])
+    np.testing.assert_allclose(pel[:, :2], 0, atol=1e-5)
+    assert a.keypoints[:, :, 2].min() > -0.01
+    assert set(a.body) >= {"stature_m", "girth", "leg_length", "head_size"}
+    assert a.meta["blender_version"] and a.meta["settings"]["seed"] == 11
+    # the numpy backend gives the same table
+    c = build_pose_table(g, 300, backend="numpy")
+    np.testing.assert_allclose(c.keypoints, a.keypoints, atol=1e-5)
+    # ground poses touch the ground: the lowest contact sphere of each row is at z = 0
+    for i in range(40):
+        body, pose = sample_row(int(a.pose_seed[i]), g, presets, lim)
+        s, sc = body.scales()
+        A, T = rig.forward_kinematics(pose.array(), sc)
+        dz = a.keypoints[i, L_HIP, 2] - rig.keypoints_from_matrices(A, T)[L_HIP, 2] * s
+        bottom = rig.points(A, T, rig.CONTACT_BONE, rig.CONTACT_LOCAL)[:, 2] * s + dz - rig.contact_radii(
+            sc, s, body.girth)
+        if pose.support == "ground":
+            assert bottom.min() == pytest.approx(0.0, abs=1e-5)
+        else:
+            assert bottom[rig.SEAT_CONTACTS].min() >= pose.box_height_m - 1e-5 and bottom.min() >= -1e-5
+    other = build_pose_table(GeneratorSettings(seed=12), 5)
+    assert not np.allclose(other.keypoints, a.keypoints[:5])
