@@ -7,8 +7,8 @@ from deepx_addon.core.anthropometry import LANDMARK_HEIGHT, SEGMENT
 
 # lateral offset of each keypoint (fraction of stature, + = person's left = image right for a
 # person facing the camera) and forward offset (towards the camera)
-_SHOULDER = (SEGMENT["shoulder_width"] - 0.024) / 2
-_HIP = SEGMENT["hip_width"] / 2
+_SHOULDER = SEGMENT["shoulder_joints"] / 2
+_HIP = SEGMENT["hip_joints"] / 2
 LATERAL = np.array([0, 0.018, -0.018, 0.04, -0.04, _SHOULDER, -_SHOULDER, _SHOULDER, -_SHOULDER,
                     _SHOULDER, -_SHOULDER, _HIP, -_HIP, _HIP, -_HIP, _HIP, -_HIP])
 FORWARD = np.array([0.06, 0.04, 0.04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])

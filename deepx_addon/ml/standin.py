@@ -69,8 +69,8 @@ def stick_figures(rng: np.random.Generator, n: int, families=FAMILIES):
         return np.stack([np.sin(l) * np.cos(p), -np.sin(p) * np.cos(l), -np.cos(p) * np.cos(l)], -1)
 
     kp = np.zeros((n, 17, 3))
-    hip_half = SEGMENT["hip_width"] / 2 * S
-    sh_half = (SEGMENT["shoulder_width"] - 0.024) / 2 * S
+    hip_half = SEGMENT["hip_joints"] / 2 * S
+    sh_half = SEGMENT["shoulder_joints"] / 2 * S
     up = np.stack([z, -np.sin(_rad(lean)), np.cos(_rad(lean))], -1)       # torso axis (leans forward)
     fwd = np.stack([z, -np.cos(_rad(lean)), -np.sin(_rad(lean))], -1)     # torso front
     left = np.stack([np.ones(n), z, z], -1)

@@ -40,7 +40,7 @@ class Bone:
 
 
 _T = SEGMENT["torso"]
-_SIDE = math.hypot(_T, (SEGMENT["shoulder_width"] - SEGMENT["hip_width"]) / 2) / _T
+_SIDE = math.hypot(_T, (SEGMENT["shoulder_joints"] - SEGMENT["hip_joints"]) / 2) / _T
 # Reliability priors: the torso is rigid and upright in most poses; legs are long and mostly
 # vertical; arms swing freely; widths turn with the body's yaw. (Refit from synthetic poses with
 # scripts/fit_sloth_priors.py once the generator is available.)
@@ -56,9 +56,8 @@ DEFAULT_BONES: tuple[Bone, ...] = (
     Bone("upper_arm_right", R_SHOULDER, R_ELBOW, SEGMENT["upper_arm"] / _T, 0.25),
     Bone("forearm_left", L_ELBOW, L_WRIST, SEGMENT["forearm"] / _T, 0.15),
     Bone("forearm_right", R_ELBOW, R_WRIST, SEGMENT["forearm"] / _T, 0.15),
-    # keypoint shoulders sit at the joint centres, ~2 cm inside the acromion on each side
-    Bone("shoulder_width", L_SHOULDER, R_SHOULDER, (SEGMENT["shoulder_width"] - 0.024) / _T, 0.2),
-    Bone("hip_width", L_HIP, R_HIP, SEGMENT["hip_width"] / _T, 0.15),
+    Bone("shoulder_width", L_SHOULDER, R_SHOULDER, SEGMENT["shoulder_joints"] / _T, 0.2),
+    Bone("hip_width", L_HIP, R_HIP, SEGMENT["hip_joints"] / _T, 0.15),
 )
 
 
