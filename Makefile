@@ -5,7 +5,7 @@ PY ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.deepx-installed
 
-.PHONY: demo test venv clean-venv
+.PHONY: demo test venv clean-venv model
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -25,3 +25,7 @@ test: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Rebuild the shipped model from synthetic data only (see scripts/make_default_model.sh)
+model: $(STAMP)
+	scripts/make_default_model.sh

@@ -46,3 +46,17 @@ def clean_blender(bpy_module):
     bpy_module.ops.wm.read_factory_settings(use_empty=True)
     yield bpy_module
     bpy_module.ops.wm.read_factory_settings(use_empty=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._deepx_exitstatus = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """bpy (4.2, as a Python module) can crash during interpreter teardown once torch and
+    onnxruntime are loaded in the same process: every test passed, then a segfault (exit 139).
+    When bpy was imported, leave with pytest's own exit status after everything is reported."""
+    if "bpy" in sys.modules and hasattr(config, "_deepx_exitstatus"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config._deepx_exitstatus)

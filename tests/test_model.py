@@ -316,7 +316,7 @@ def test_cli_train_writes_model(tmp_path):
     cmd_train.add_arguments(p)
     out = tmp_path / "models" / "cli_model"
     args = p.parse_args(["--data", str(data_dir), "--out", str(out), "--steps", "20", "-q",
-                         "--config", "hidden=32", "blocks=1", "batch_size=256", "eval_every=10", "threads=1"])
+                         "--config", "hidden=32", "blocks=1", "batch_size=256", "eval_every=10", "threads=1", "min_person_px=0"])
     assert cmd_train.run(args) == 0
     for suffix in (".json", ".safetensors", "_curve.png"):
         assert (tmp_path / "models" / f"cli_model{suffix}").exists()
@@ -331,3 +331,17 @@ def test_cli_train_writes_model(tmp_path):
     bad = p.parse_args(["--data", str(data_dir), "--out", str(out), "--config", "widthh=3"])
     with pytest.raises(CliError, match="widthh"):
         cmd_train.run(bad)
+
+
+def test_mask_only_features_ignore_confidence_scale():
+    """use_conf=False: a detector that reports lower confidences (same positions) gives the same input."""
+    from deepx_addon.ml import features as feat
+    d = standin_data(50, seed=5)
+    kp = d["keypoints_2d"].astype(float)
+    kp[..., 2] = np.where(kp[..., 2] > 0, 0.9, 0.0)
+    low = kp.copy()
+    low[..., 2] = np.where(kp[..., 2] > 0, 0.35, 0.0)
+    a, b = feat.extract(kp, d["K"], use_conf=False), feat.extract(low, d["K"], use_conf=False)
+    np.testing.assert_array_equal(a.x, b.x)
+    c = feat.extract(low, d["K"], use_conf=True)
+    assert not np.array_equal(a.x, c.x)

@@ -18,6 +18,7 @@ class Prediction:
     estimate: Estimate
     true_distance_m: float | None = None
     true_depth_m: float | None = None
+    extra: dict = field(default_factory=dict)   # the row's extra fields (family, ...) for grouping
 
 
 def predict_file(estimator: Estimator, path) -> list[Prediction]:
@@ -32,7 +33,8 @@ def predict_file(estimator: Estimator, path) -> list[Prediction]:
         if p.record is None:
             out.append(Prediction(p.row_id, p.line, Estimate.none(str(p.error), INVALID_INPUT)))
         else:
-            out.append(Prediction(p.record.id, p.line, by_line[p.line], p.record.distance_m, p.record.depth_m))
+            out.append(Prediction(p.record.id, p.line, by_line[p.line], p.record.distance_m, p.record.depth_m,
+                                  p.record.extra))
     return out
 
 
@@ -44,6 +46,20 @@ class Evaluation:
     statuses: dict
     skipped_no_truth: int
     predictions: list = field(repr=False, default_factory=list)
+
+
+def group_metrics(preds: list[Prediction], key: str) -> dict[str, dict]:
+    """ranging_metrics per value of an extra field (e.g. family); rows without it are '(none)'."""
+    groups: dict[str, list[Prediction]] = {}
+    for p in preds:
+        if p.true_distance_m is not None:
+            groups.setdefault(str(p.extra.get(key, "(none)")), []).append(p)
+    out = {}
+    for g in sorted(groups):
+        ps = groups[g]
+        out[g] = ranging_metrics([p.estimate.distance_m if p.estimate.has_value else np.nan for p in ps],
+                                 [p.true_distance_m for p in ps])
+    return out
 
 
 def evaluate_predictions(name: str, preds: list[Prediction]) -> Evaluation:

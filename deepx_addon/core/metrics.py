@@ -46,12 +46,15 @@ def _fmt(v, pct=False):
     return f"{100 * v:.1f}%" if pct else f"{v:.2f}"
 
 
-def format_table(results: dict[str, dict], title: str = "") -> str:
-    """results: estimator name -> ranging_metrics(). A plain-text (Markdown) table."""
-    head = ["estimator", "bin", "n", "cover", "ALE m", "ALP<0.5", "ALP<1", "ALP<2", "mean rel", "median rel", "bias"]
+def format_table(results: dict[str, dict], title: str = "", groups: bool = False, group_label: str = "bin") -> str:
+    """results: estimator name -> ranging_metrics() (or, with groups=True, name -> {group:
+    ranging_metrics()}, one row per group). A plain-text (Markdown) table."""
+    head = ["estimator", group_label, "n", "cover", "ALE m", "ALP<0.5", "ALP<1", "ALP<2", "mean rel", "median rel",
+            "bias"]
     rows = []
     for name, res in results.items():
-        for label, m in [("all", res["all"]), *res["bins"].items()]:
+        items = [(g, r["all"]) for g, r in res.items()] if groups else [("all", res["all"]), *res["bins"].items()]
+        for label, m in items:
             if label != "all" and m["n"] == 0:
                 continue
             rows.append([name, label, str(m["n"]), _fmt(m["coverage"], True), _fmt(m["ale_m"]),

@@ -42,6 +42,8 @@ class _Settings:
             elif f.name in SIZE_FIELDS:
                 if len(v) != 2 or any(int(x) != x or x < 1 for x in v):
                     raise SettingsError(f"{type(self).__name__}.{f.name}: must be (width, height) positive integers, got {v}")
+            elif f.name == "downscale_levels":
+                pass  # a list of scales (checked in RenderSettings.validate), not a range
             elif isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
                 if v[0] > v[1]:
                     raise SettingsError(f"{type(self).__name__}.{f.name}: min {v[0]} > max {v[1]}")

@@ -11,6 +11,14 @@ COMMANDS = {
     "predict": ".cmd_predict",
     "evaluate": ".cmd_evaluate",
     "demo": ".cmd_demo",
+    "train": ".cmd_train",
+    "generate": ".cmd_generate",
+    "poses": ".cmd_poses",
+    "sample": ".cmd_sample",
+    "estimate": ".cmd_estimate",
+    "detect": ".cmd_detect",
+    "fit-noise": ".cmd_fit_noise",
+    "holdout": ".cmd_holdout",
 }
 
 

@@ -30,7 +30,12 @@ def run(args) -> int:
     if data is None or not (data / "kitti_train.jsonl").exists():
         raise CliError("shared real data not found; pass --data or set DEEPX_REAL_DATA")
     files = [str(data / f) for f in ("kitti_train.jsonl", "h36m_3dhp_images.jsonl") if (data / f).exists()]
-    print("DeepX demo: distance to people in real photos, every estimator (lower ALE is better)")
+    print("DeepX demo 1/2: every estimator on real people with measured distances (lower ALE is better)")
     evaluate_files(files, registry.names(), json_path=str(Path(args.out) / "metrics.json"),
                    plot=str(Path(args.out) / "error_vs_distance.png"))
+    if (data / "h36m_3dhp_images.jsonl").exists():
+        from .realphotos import evaluate_real_photos
+        print("\nDeepX demo 2/2: real photos -> YOLO11n-pose -> distance (annotated photos in "
+              f"{Path(args.out) / 'photos'})")
+        evaluate_real_photos(data, ["default", "sloth", "shoulder_hip", "bbox"], annotate_dir=Path(args.out) / "photos")
     return 0

@@ -14,11 +14,12 @@ def add_arguments(p):
                    help="comma-separated names (default, bbox, shoulder_hip, sloth, model .json) or 'all'")
     p.add_argument("--json", help="write the metrics here (default: runs/evaluate/<input>.json)")
     p.add_argument("--plot", help="save a plot of error vs distance (PNG)")
+    p.add_argument("--group-by", metavar="FIELD", help="also tabulate per value of this row field (e.g. family)")
 
 
-def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None) -> dict:
+def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None, group_by=None) -> dict:
     out = out or sys.stdout
-    from ..core.evaluation import evaluate_predictions, predict_file
+    from ..core.evaluation import evaluate_predictions, group_metrics, predict_file
     from ..core.metrics import format_table
     from ..core.records import atomic_write_text
     from . import registry
@@ -37,6 +38,11 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None)
                            "rows_without_truth": ev.skipped_no_truth,
                            "model": getattr(estimators[ev.estimator], "describe", lambda: ev.estimator)()}
             for ev in evals}}
+        if group_by:
+            grouped = {ev.estimator: group_metrics(ev.predictions, group_by) for ev in evals}
+            print(format_table(grouped, f"\n{path} - by {group_by}", groups=True, group_label=group_by), file=out)
+            for name, g in grouped.items():
+                report[stem]["estimators"][name][f"by_{group_by}"] = g
         jp = _per_input(json_path, stem, len(inputs), Path("runs/evaluate") / f"{stem}.json")
         atomic_write_text(jp, json.dumps(report[stem], indent=1))
         print(f"metrics written to {jp}", file=out)
@@ -66,7 +72,7 @@ def run(args) -> int:
         if not Path(path).is_file():
             raise CliError(f"input file not found: {path}")
     try:
-        evaluate_files(args.input, names, args.json, args.plot)
+        evaluate_files(args.input, names, args.json, args.plot, group_by=args.group_by)
     except (RecordError, ValueError) as e:
         raise CliError(str(e)) from None
     return 0

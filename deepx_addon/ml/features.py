@@ -118,8 +118,13 @@ def _broadcast_K(K, n: int) -> np.ndarray:
     return K
 
 
-def extract(keypoints, K, min_conf: float = DEFAULT_MIN_CONF) -> Features:
-    """keypoints (n, 17, 3) pixels + confidence (or (17, 3)), K (3, 3) or (n, 3, 3) -> Features."""
+def extract(keypoints, K, min_conf: float = DEFAULT_MIN_CONF, use_conf: bool = True) -> Features:
+    """keypoints (n, 17, 3) pixels + confidence (or (17, 3)), K (3, 3) or (n, 3, 3) -> Features.
+
+    use_conf=False fills the confidence slots with the mask: the network then sees only *which*
+    keypoints the detector kept, not how sure it was. Confidence scales differ between detectors
+    (PifPaf's fall with distance far more than YOLO's), and a network that reads them learns
+    "low confidence = small = far", a shortcut that breaks on another detector."""
     kp = np.asarray(keypoints, float)
     if kp.ndim == 2:
         kp = kp[None]
@@ -181,7 +186,7 @@ def extract(keypoints, K, min_conf: float = DEFAULT_MIN_CONF) -> Features:
     shape[..., 1] = np.clip((Y - ccy[:, None]) * inv_s, -SHAPE_CLIP, SHAPE_CLIP) * mf
     o = 2 * NUM_KEYPOINTS
     x[:, o:o + NUM_KEYPOINTS] = mf
-    x[:, o + NUM_KEYPOINTS:o + 2 * NUM_KEYPOINTS] = conf * mf
+    x[:, o + NUM_KEYPOINTS:o + 2 * NUM_KEYPOINTS] = conf * mf if use_conf else mf
     o += 2 * NUM_KEYPOINTS
     nb = len(BONES_V1)
     x[:, o:o + nb] = np.where(bm, np.clip(np.nan_to_num(logp - log_s[:, None]), -BONE_LOG_CLIP, BONE_LOG_CLIP), 0.0)
@@ -213,9 +218,9 @@ def bones_table() -> list[dict]:
     return [{"name": b[0], "a": b[1], "b": b[2], "ratio": b[3], "reliability": b[4]} for b in BONES_V1]
 
 
-def spec(min_conf: float = DEFAULT_MIN_CONF) -> dict:
+def spec(min_conf: float = DEFAULT_MIN_CONF, use_conf: bool = True) -> dict:
     """Everything that defines the inputs, for the model JSON."""
-    return {"version": FEATURE_VERSION, "min_conf": min_conf, "min_keypoints": MIN_KEYPOINTS,
+    return {"version": FEATURE_VERSION, "min_conf": min_conf, "use_conf": use_conf, "min_keypoints": MIN_KEYPOINTS,
             "n_features": N_FEATURES, "names": feature_names(), "bones": bones_table(),
             "shape_clip": SHAPE_CLIP, "bone_log_clip": BONE_LOG_CLIP, "foreshortening_cut": FORESHORTENING_CUT,
             "target": "t = log(distance_m * s / ray_len); depth_m = exp(t) / s on the centre's ray"}

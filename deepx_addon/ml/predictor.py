@@ -82,6 +82,7 @@ class LearnedEstimator(Estimator):
         self.runner, self.doc, self.path = runner, doc, path
         f = doc["features"]
         self.min_conf = float(f["min_conf"])
+        self.use_conf = bool(f.get("use_conf", True))
         self.low_conf = float(doc.get("runtime", {}).get("low_conf", 0.3))
         self.name = f"learned:{doc.get('name', 'model')}"
 
@@ -107,11 +108,11 @@ class LearnedEstimator(Estimator):
             kp = kp[None]
         n = len(kp)
         K = feat._broadcast_K(K, n)
-        F = feat.extract(kp, K, self.min_conf)
+        F = feat.extract(kp, K, self.min_conf, self.use_conf)
         weak = np.zeros(n, bool)
         retry = np.flatnonzero(~F.valid)
         if len(retry):   # fall back to every keypoint with confidence > 0, flagged low_confidence
-            F0 = feat.extract(kp[retry], K[retry], 0.0)
+            F0 = feat.extract(kp[retry], K[retry], 0.0, self.use_conf)
             ok = retry[F0.valid]
             if len(ok):
                 sub = np.flatnonzero(F0.valid)

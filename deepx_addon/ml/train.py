@@ -53,6 +53,8 @@ class TrainConfig:
     flip: bool = True               # mirror half of each batch (left/right swapped, x mirrored)
     feature_version: int = feat.FEATURE_VERSION
     min_conf: float = feat.DEFAULT_MIN_CONF
+    use_conf: bool = False          # feed confidences (True) or only the keypoint mask (see features.extract)
+    min_person_px: float = 16.0     # drop clean samples smaller than this: the detector finds 1 in 3 of them
     low_conf: float = 0.3           # runtime: mean confidence below this -> status low_confidence
 
     def validate(self) -> None:
@@ -250,7 +252,7 @@ def prepare(data: TrainData, idx, rng: np.random.Generator, cfg: TrainConfig,
             kp[clean] = noise.apply(rng, c, vis, person_height_px(c, vis), dtype=np.float64)
         else:
             kp[clean, :, 2] = vis.astype(float)
-    F = feat.extract(kp, K, cfg.min_conf)
+    F = feat.extract(kp, K, cfg.min_conf, cfg.use_conf)
     keep = np.flatnonzero(F.valid)
     return F.x[keep], F.target(data.distance_m[idx])[keep].astype(np.float32), keep
 
@@ -342,6 +344,13 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
     if cfg.noise:
         noise = DetectorNoiseModel.from_json(cfg.noise_model) if cfg.noise_model else DetectorNoiseModel.default()
 
+    if cfg.min_person_px > 0 and data.clean.any():
+        kp = data.keypoints_2d
+        small = data.clean & (person_height_px(kp, kp[..., 2] > 0) < cfg.min_person_px)
+        if small.any():
+            print(f"train: {int(small.sum())} of {len(data)} samples under {cfg.min_person_px:g} px left out",
+                  file=log)
+            data = data.subset(np.flatnonzero(~small))
     n = len(data)
     n_val = int(min(cfg.val_max, max(1, round(cfg.val_fraction * n))))
     if n - n_val < 1:
@@ -445,7 +454,7 @@ def save_result(result: TrainResult, out_stem, command: str | None = None) -> tu
     curve = json_path.with_name(json_path.stem + "_curve.png")
     plot_curve(result.history, curve, title=f"{json_path.stem}: {result.data_recipe['n_samples']} samples")
     meta = {
-        "features": feat.spec(result.config.min_conf),
+        "features": feat.spec(result.config.min_conf, result.config.use_conf),
         "runtime": {"low_conf": result.config.low_conf,
                     "sigma": "sigma_m = sqrt(2) * exp(log_b) * distance_m (Laplace SD of log distance)"},
         "training": {"config": asdict(result.config), "data": result.data_recipe, "command": command,

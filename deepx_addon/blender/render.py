@@ -1,0 +1,481 @@
+"""One rendered sample: pose the mannequin, place a camera, render a PNG, return its exact label (bpy).
+
+    ctx = RenderContext(settings, out_dir)          # builds scene + mannequin once
+    label = render_sample(ctx, sample_seed)          # pose & camera from that seed
+    label = render_sample(ctx, cam_seed, pose_seed=p)  # many cameras around one pose: the pose is
+                                                      # only re-applied when pose_seed changes
+
+The pose (body, joint rotations) comes from ``pose_seed`` alone; camera, lighting and occluders from
+``sample_seed`` alone, so any sample can be re-made on its own (batch resume, shards). The person
+stands at the origin facing -Y (the pose-table frame); the camera orbits it at a random relative
+yaw. The camera is drawn exactly as the no-render sampler draws it (core/cameras.sample_cameras with
+a CounterRNG keyed by the sample seed), so the same pose and seed give the same camera in both paths.
+
+Label (JSON-ready dict, every array a list):
+  id, sample_seed, pose_seed, image (path relative to out_dir), image_size [W, H], K (3x3),
+  camera {R, t (world -> OpenCV camera), position (world), hfov_deg, blender {lens_mm, ...}},
+  keypoints_3d_world (17x3), keypoints_3d_camera (17x3, OpenCV camera frame),
+  keypoints_2d (17 x [x, y, v]; continuous pixels, v COCO visibility 2 visible / 1 hidden / 0 out of
+  frame; x, y are the true projection even when v < 2, NaN-free: behind-camera points get -1, -1),
+  bbox [x, y, w, h] (the projected body mesh, clipped to the image), distance_m / depth_m (camera
+  centre to pelvis = mid-point of the hips: Euclidean / camera Z), pelvis_world, pelvis_camera,
+  height_m (stature), body {...}, pose {family, recipe, support, ...}, light {...},
+  occluders [...], render {engine, samples, blender}, views [...] (the downscaled copies: scale, sx,
+  sy, image, image_size, K, keypoints_2d, bbox), depth_image / mask_image when those passes are on.
+
+Downscaled copies (RenderSettings.downscale_levels < 1): the render resized with area (box)
+resampling to integer sizes round(W*s) x round(H*s); the exact factors sx = W'/W, sy = H'/H are
+recorded and applied to K (fx, cx by sx; fy, cy by sy) and to the keypoints, so each copy is exactly
+the picture of the same scene by a lower-resolution camera: same distance, smaller person in pixels.
+
+Depth pass: float32 OpenEXR, camera-frame Z in metres in R, G and B (background 1e10). Mask: 8-bit
+PNG, 255 where the person is visible (object index pass; Cycles only). Both go through compositor
+File Output nodes (Blender 4.2-4.5 compositor API).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..core.camera import project
+from ..core.settings import GeneratorSettings, SettingsError
+from . import occlusion, scene as scn
+
+SOURCE = "deepx-render"
+MANNEQUIN_NAME = "DeepX_Render_Mannequin"   # not the panel's mannequin (DeepX_Mannequin)
+PERSON_PASS_INDEX = 7
+L_HIP, R_HIP = 11, 12
+
+
+@dataclass
+class PoseState:
+    """What is applied to the mannequin now (one pose_seed)."""
+    pose_seed: int
+    body: object
+    pose: object
+    keypoints_world: np.ndarray      # (17, 3)
+    pelvis_world: np.ndarray         # (3,) mid-point of the hips
+    verts_world: np.ndarray          # (N, 3) evaluated body mesh (for the bounding box)
+    info: dict                       # JSON-ready: body, pose
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    """Independent generator per (seed, stream): camera, light and occluders never share draws."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed) & ((1 << 64) - 1), stream]))
+
+
+STREAM_APPEARANCE, STREAM_LIGHT, STREAM_OCCLUDER = 1, 3, 4
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        return float(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if hasattr(x, "to_dict"):
+        return _jsonable(x.to_dict())
+    if hasattr(x, "__dataclass_fields__"):
+        from dataclasses import asdict
+        return _jsonable(asdict(x))
+    return x
+
+
+class RenderContext:
+    """Scene, mannequin, occluder pool and compositor passes for one generator configuration."""
+
+    def __init__(self, settings: GeneratorSettings, out_dir, scene=None, threads: int | None = None,
+                 quiet: bool = True):
+        r = settings.render
+        self.quiet = quiet
+        if r.mask_pass and scn.engine_id(r.engine) != "CYCLES":
+            raise SettingsError("RenderSettings.mask_pass needs the CYCLES engine (object index pass)")
+        if (r.depth_pass or r.mask_pass) and bpy.app.version >= (5, 0, 0):
+            raise SettingsError("depth/mask passes use the Blender 4.2-4.5 compositor API; turn them off on 5.x")
+        if scene is not None and scene != bpy.context.scene:
+            raise ValueError(f"render in the current scene: {scene.name!r} is not bpy.context.scene "
+                             f"({bpy.context.scene.name!r}); posing evaluates the context's view layer")
+        self.settings = settings
+        self.out_dir = Path(out_dir).resolve()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.rig = scn.setup_scene(settings, scene)
+        if threads:
+            scn.configure_engine(self.rig.scene, r.engine, r.samples, threads=threads)
+        self.scene = self.rig.scene
+        self.occluders = occlusion.occluder_pool(self.rig.collection)
+        self._support = occlusion.occluder_pool(self.rig.collection, 1, prefix="DeepX_Seat_")[0]
+        self.camera_settings = replace(settings.camera, image_size=tuple(int(v) for v in r.resolution))
+        self.levels = sorted({float(s) for s in r.downscale_levels if float(s) < 1.0}, reverse=True)
+        self.armature = None
+        self.meshes = []
+        self._hidden: list[str] = []
+        self.state: PoseState | None = None
+        self._presets = None
+        self._limits = None
+        self._passes = None
+        self._setup_passes()
+
+    # ---- the person ---------------------------------------------------------------------------
+    def _pose_inputs(self):
+        if self._presets is None:
+            from ..core import poses
+            self._presets = poses.load_presets()
+            self._limits = _load_limits(self.settings.pose.limits_preset)
+        return self._presets, self._limits
+
+    def set_pose(self, pose_seed: int) -> PoseState:
+        """Body + pose of pose_seed (core/poses.sample_row: the pose-table row with that seed),
+        plus a random appearance, applied to the mannequin; no-op if that pose is already on."""
+        if self.state is not None and self.state.pose_seed == int(pose_seed):
+            return self.state
+        from ..core.body import sample_appearance
+        from ..core.poses import sample_row
+        from .mannequin import build_mannequin, set_appearance, update_body
+        from .posing import apply_pose, world_keypoints
+
+        presets, limits = self._pose_inputs()
+        body, sp = sample_row(int(pose_seed), self.settings, presets, limits)
+        appearance = sample_appearance(_rng(pose_seed, STREAM_APPEARANCE))
+        if self.armature is None:
+            self.armature = _find_mannequin(self.scene)
+            if self.armature is None:
+                self.armature = build_mannequin(body, MANNEQUIN_NAME, True, collection=self.rig.collection)
+            self._hide_other_people()
+        update_body(self.armature, body)
+        set_appearance(self.armature, appearance)
+        self.meshes = [c for c in self.armature.children_recursive if c.type == "MESH"]
+        for m in self.meshes:
+            m.pass_index = PERSON_PASS_INDEX
+        placed = apply_pose(self.armature, sp.rotations, sp.support, float(sp.box_height_m),
+                            location=(0.0, 0.0), yaw_deg=0.0)
+        seat = float(placed.get("seat_height_m", 0.0)) if isinstance(placed, dict) else 0.0
+        support_box = self._place_support(sp.support, seat)
+        bpy.context.view_layer.update()
+        kw = np.asarray(world_keypoints(self.armature), float).reshape(17, 3)
+        pelvis = 0.5 * (kw[L_HIP] + kw[R_HIP])
+        verts = self._mesh_vertices()
+        info = {"body": _jsonable(body), "height_m": float(body.stature_m),
+                "pose": {"family": sp.family, "recipe": _jsonable(sp.recipe), "support": sp.support,
+                         "box_height_m": float(sp.box_height_m), "seat_height_m": seat, "support_box": support_box},
+                "appearance": _jsonable(appearance)}
+        self.state = PoseState(int(pose_seed), body, sp, kw, pelvis, verts, info)
+        return self.state
+
+    def _hide_other_people(self) -> None:
+        """Hide other DeepX mannequins in the scene (e.g. the panel's) from the render; close()
+        puts them back. Ray-cast visibility sees through render-hidden objects."""
+        from .mannequin import PROP_MARK
+        ours = {self.armature.name, *(c.name for c in self.armature.children_recursive)}
+        for obj in self.scene.objects:
+            if obj.get(PROP_MARK) and obj.name not in ours:
+                for o in (obj, *obj.children_recursive):
+                    if o.name not in ours and not o.hide_render:
+                        self._hidden.append(o.name)
+                        o.hide_render = True
+
+    def close(self) -> None:
+        """Undo _hide_other_people (the render mannequin itself stays; the caller may remove it)."""
+        for name in self._hidden:
+            obj = bpy.data.objects.get(name)
+            if obj is not None:
+                obj.hide_render = False
+        self._hidden = []
+
+    def _place_support(self, support: str, seat_height: float):
+        """Show the seat box under a sitting pose (support "box"), hide it otherwise."""
+        obj = self._support
+        if support != "box" or seat_height <= 0:
+            obj.hide_render = obj.hide_viewport = True
+            return None
+        from ..core import rig
+        from .posing import object_scale, pose_matrices
+        bpy.context.view_layer.update()
+        A, T = pose_matrices(self.armature)
+        seat = rig.SEAT_CONTACTS
+        pts = rig.points(A, T, rig.CONTACT_BONE[seat], rig.CONTACT_LOCAL[seat]) * object_scale(self.armature)
+        M = np.array(self.armature.matrix_world)
+        pts = pts @ (M[:3, :3] / object_scale(self.armature)).T + M[:3, 3]
+        from .posing import contact_radii
+        radii = np.asarray(contact_radii(self.armature))[seat]
+        touching = (pts[:, 2] - radii) <= seat_height + 0.03
+        p, r = (pts[touching], radii[touching]) if touching.any() else (pts, radii)
+        lo = (p[:, :2] - r[:, None]).min(0) - 0.02
+        hi = (p[:, :2] + r[:, None]).max(0) + 0.02
+        lo[1] -= 0.0
+        hi[1] += 0.08                      # a little seat behind the buttocks (the person faces -Y)
+        size = np.maximum(hi - lo, 0.25)
+        centre = 0.5 * (lo + hi)
+        d = occlusion.place_occluder(obj, "seat", centre, (size[0], seat_height, size[1]), 0.0, (0.32, 0.24, 0.17))
+        return d
+
+    def _mesh_vertices(self) -> np.ndarray:
+        dg = bpy.context.evaluated_depsgraph_get()
+        out = []
+        for m in self.meshes:
+            ev = m.evaluated_get(dg)
+            me = ev.to_mesh()
+            try:
+                co = np.empty(len(me.vertices) * 3, np.float64)
+                me.vertices.foreach_get("co", co)
+            finally:
+                ev.to_mesh_clear()
+            M = np.array(ev.matrix_world)
+            out.append(co.reshape(-1, 3) @ M[:3, :3].T + M[:3, 3])
+        return np.concatenate(out) if out else np.zeros((0, 3))
+
+    # ---- compositor passes --------------------------------------------------------------------
+    def _setup_passes(self) -> None:
+        r, sc = self.settings.render, self.scene
+        vl = sc.view_layers[0]
+        if not (r.depth_pass or r.mask_pass):
+            sc.render.use_compositing = False
+            return
+        vl.use_pass_z = bool(r.depth_pass)
+        vl.use_pass_object_index = bool(r.mask_pass)
+        sc.use_nodes = True
+        sc.render.use_compositing = True
+        nt = sc.node_tree
+        for n in list(nt.nodes):
+            nt.nodes.remove(n)
+        rl = nt.nodes.new("CompositorNodeRLayers")
+        comp = nt.nodes.new("CompositorNodeComposite")
+        nt.links.new(rl.outputs["Image"], comp.inputs["Image"])
+        self._passes = {}
+        if r.depth_pass:
+            fo = nt.nodes.new("CompositorNodeOutputFile")
+            fo.format.file_format = "OPEN_EXR"
+            fo.format.color_depth = "32"
+            fo.format.exr_codec = "ZIP"
+            fo.base_path = str(self.out_dir / "depth") + os.sep
+            nt.links.new(rl.outputs["Depth"], fo.inputs[0])
+            self._passes["depth"] = (fo, ".exr")
+        if r.mask_pass:
+            idm = nt.nodes.new("CompositorNodeIDMask")
+            idm.index = PERSON_PASS_INDEX
+            idm.use_antialiasing = False
+            nt.links.new(rl.outputs["IndexOB"], idm.inputs["ID value"])
+            fo = nt.nodes.new("CompositorNodeOutputFile")
+            fo.format.file_format = "PNG"
+            fo.format.color_mode = "BW"
+            fo.format.color_depth = "8"
+            fo.base_path = str(self.out_dir / "masks") + os.sep
+            nt.links.new(idm.outputs[0], fo.inputs[0])
+            self._passes["mask"] = (fo, ".png")
+
+
+def _load_limits(name: str):
+    from ..core.limits import load_limits
+    return load_limits(name)
+
+
+def _find_mannequin(scene):
+    """The render mannequin of an earlier context in this scene, to reuse (never the panel's)."""
+    obj = bpy.data.objects.get(MANNEQUIN_NAME)
+    if obj is None or obj.type != "ARMATURE" or scene.objects.get(obj.name) is None:
+        return None
+    return obj
+
+
+# ------------------------------------------------------------------------------------------------
+# geometry helpers (pure numpy on top of core.camera)
+
+def project_safe(points_cam, K) -> np.ndarray:
+    """(N, 3) camera points -> (N, 2) pixels; points at/behind the camera get (-1, -1)."""
+    p = np.asarray(points_cam, float)
+    uv = np.full((len(p), 2), -1.0)
+    front = p[:, 2] > 1e-9
+    if front.any():
+        uv[front] = project(p[front], K)
+    return uv
+
+
+def bbox_of(points_cam, K, width: int, height: int):
+    """Tight [x, y, w, h] of the projected points in front of the camera, clipped to the image;
+    None when nothing lands in the image."""
+    p = np.asarray(points_cam, float)
+    p = p[p[:, 2] > 1e-6]
+    if len(p) == 0:
+        return None
+    uv = project(p, K)
+    x0, y0 = np.clip(uv.min(0), 0, [width, height])
+    x1, y1 = np.clip(uv.max(0), 0, [width, height])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+
+
+def scaled_view(K, keypoints_2d, bbox, width: int, height: int, level: float, front=None) -> dict:
+    """K, keypoints and bbox of the image resized to round(W*level) x round(H*level) (exact sx, sy).
+    ``front``: (17,) bool, keypoints in front of the camera (the others keep their (-1, -1))."""
+    w2, h2 = max(1, int(round(width * level))), max(1, int(round(height * level)))
+    sx, sy = w2 / width, h2 / height
+    K2 = np.asarray(K, float).copy()
+    K2[0, 0] *= sx
+    K2[0, 2] *= sx
+    K2[1, 1] *= sy
+    K2[1, 2] *= sy
+    kp = np.asarray(keypoints_2d, float).copy()
+    on = np.ones(len(kp), bool) if front is None else np.asarray(front, bool)
+    kp[on, 0] *= sx
+    kp[on, 1] *= sy
+    bb = None if bbox is None else [bbox[0] * sx, bbox[1] * sy, bbox[2] * sx, bbox[3] * sy]
+    return {"scale": float(level), "sx": sx, "sy": sy, "image_size": [w2, h2], "K": K2.tolist(),
+            "keypoints_2d": kp.tolist(), "bbox": bb}
+
+
+def downscale_image(src, dst, size) -> None:
+    """Area (box) resampling of the PNG ``src`` to integer ``size`` (w, h), written to ``dst``."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise RuntimeError("downscale_levels < 1 need Pillow (pip install pillow) in Blender's Python") from None
+    with Image.open(src) as im:
+        im.convert("RGB").resize(tuple(size), Image.Resampling.BOX).save(dst, format="PNG", compress_level=3)
+
+
+# ------------------------------------------------------------------------------------------------
+# the sample
+
+def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None = None,
+                  sample_id: str | None = None, tmp_tag: str | None = None, render: bool = True) -> dict:
+    """Render one sample into ctx.out_dir and return its label (see the module docstring).
+
+    pose_seed defaults to sample_seed. Files are written under a temporary name and moved into
+    place (os.replace), so an interrupted render never leaves a half image under the final name.
+    render=False computes the label only (no image; "image" is None).
+    """
+    settings = ctx.settings
+    sample_id = sample_id or f"s{int(sample_seed)}"
+    tmp_tag = tmp_tag or f".tmp-{os.getpid()}"
+    st = ctx.set_pose(sample_seed if pose_seed is None else pose_seed)
+    from ..core.cameras import CounterRNG, sample_cameras
+
+    cams = sample_cameras(CounterRNG(np.array([int(sample_seed)], np.int64)), ctx.camera_settings,
+                          st.pelvis_world.copy(), 1, facing_deg=0.0)
+    K, R, t = (np.asarray(a, float)[0] for a in (cams.K, cams.R, cams.t))
+    W, H = (int(v) for v in cams.image_size)
+    position = -R.T @ t
+    cam_params = {k: _jsonable(np.asarray(v)[0]) for k, v in cams.params().items() if k not in ("R", "t", "position")}
+    light = scn.set_lighting(ctx.rig, _rng(sample_seed, STREAM_LIGHT))
+    orng = _rng(sample_seed, STREAM_OCCLUDER)
+    target = st.keypoints_world[int(orng.integers(0, 17))] if orng.random() < 0.5 else st.pelvis_world
+    reach = 0.55 * (st.info["height_m"] or 1.75)
+    occluders = occlusion.sample_occluders(ctx.occluders, orng, settings.camera.p_occluder, position, target,
+                                           st.pelvis_world, reach)
+    blender_cam = scn.set_camera(ctx.rig.camera, K, R, t, W, H, ctx.scene)
+    bpy.context.view_layer.update()
+
+    kw = st.keypoints_world
+    kc = kw @ R.T + t
+    uv = project_safe(kc, K)
+    eps = occlusion.surface_eps(st.info["height_m"] or 1.75, _girth(st.body))
+    vis = occlusion.keypoint_visibility(kw, position, uv, kc[:, 2], W, H, eps, ctx.scene)
+    kp2d = np.concatenate([uv, vis[:, None].astype(float)], axis=1)
+    pelvis_c = R @ st.pelvis_world + t
+    bbox = bbox_of(st.verts_world @ R.T + t, K, W, H)
+
+    label = {
+        "id": sample_id, "source": SOURCE, "sample_seed": int(sample_seed),
+        "pose_seed": int(st.pose_seed), "image": None, "image_size": [W, H], "K": K.tolist(),
+        "camera": {"R": R.tolist(), "t": t.tolist(), "position": position.tolist(), **cam_params,
+                   "blender": blender_cam},
+        "keypoints_2d": kp2d.tolist(), "keypoints_3d_world": kw.tolist(), "keypoints_3d_camera": kc.tolist(),
+        "bbox": bbox, "distance_m": float(np.linalg.norm(pelvis_c)), "depth_m": float(pelvis_c[2]),
+        "pelvis_world": st.pelvis_world.tolist(), "pelvis_camera": pelvis_c.tolist(),
+        **st.info, "light": light, "occluders": occluders,
+        "render": {"engine": ctx.rig.engine, "samples": int(settings.render.samples),
+                   "blender": bpy.app.version_string},
+        "views": [],
+    }
+    if not render:
+        return label
+
+    img_dir = ctx.out_dir / "images"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    final = img_dir / f"{sample_id}.png"
+    tmp = img_dir / f".{sample_id}.png{tmp_tag}"
+    pass_tmp = {}
+    for kind, (node, ext) in (ctx._passes or {}).items():
+        Path(node.base_path).mkdir(parents=True, exist_ok=True)
+        node.file_slots[0].path = f".{sample_id}.{kind}{tmp_tag}."
+        # File Output nodes append the frame number (and no extension: use_file_extension is off)
+        pass_tmp[kind] = Path(node.base_path) / f".{sample_id}.{kind}{tmp_tag}.{ctx.scene.frame_current:04d}"
+    ctx.scene.render.filepath = str(tmp)
+    try:
+        _render_files(ctx, label, tmp, final, img_dir, pass_tmp, K, kp2d, bbox, W, H, sample_id, tmp_tag,
+                      kc[:, 2] > 1e-9)
+    except BaseException:
+        for p in [tmp, *pass_tmp.values(), *img_dir.glob(f".{sample_id}-*{tmp_tag}")]:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+        raise
+    return label
+
+
+@contextlib.contextmanager
+def _quiet_stdout(enabled: bool = True):
+    """Silence Blender's per-render "Fra:/Time:/Saved:" lines (printed by C code on fd 1)."""
+    if not enabled:
+        yield
+        return
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 1)
+    finally:
+        os.close(saved)
+
+
+def _render_files(ctx, label, tmp, final, img_dir, pass_tmp, K, kp2d, bbox, W, H, sample_id, tmp_tag, front):
+    with _quiet_stdout(ctx.quiet):
+        bpy.ops.render.render(write_still=True, scene=ctx.scene.name)
+    if not tmp.exists():
+        raise RuntimeError(f"Blender did not write {tmp}")
+    for level in ctx.levels:
+        v = scaled_view(K, kp2d, bbox, W, H, level, front)
+        name = f"{sample_id}-{v['image_size'][0]}x{v['image_size'][1]}.png"
+        if any(x["image"].endswith("/" + name) for x in label["views"]):
+            continue
+        vtmp = img_dir / f".{name}{tmp_tag}"
+        downscale_image(tmp, vtmp, v["image_size"])
+        os.replace(vtmp, img_dir / name)
+        v["image"] = f"images/{name}"
+        label["views"].append(v)
+    for kind, p in pass_tmp.items():
+        if not p.exists():
+            raise RuntimeError(f"Blender did not write the {kind} pass {p}")
+        dst = p.parent / f"{sample_id}{ctx._passes[kind][1]}"
+        os.replace(p, dst)
+        label[f"{kind}_image"] = f"{p.parent.name}/{dst.name}"
+    os.replace(tmp, final)
+    label["image"] = f"images/{final.name}"
+
+
+def _girth(body) -> float:
+    v = getattr(body, "girth", None)
+    try:
+        return float(v) if v is not None else 1.0
+    except (TypeError, ValueError):
+        return 1.0

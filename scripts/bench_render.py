@@ -1,0 +1,115 @@
+"""Benchmark the render path: images/s per engine and resolution (not a test; prints numbers).
+
+    .venv/bin/python scripts/bench_render.py                 # Cycles 640 & 160, Workbench 640 & 160
+    .venv/bin/python scripts/bench_render.py --eevee         # + EEVEE (slow on CPU-only machines)
+    .venv/bin/python scripts/bench_render.py --threads 2 --samples 4 -n 12
+
+Every configuration runs in its own child process (Workbench/EEVEE abort the process without an
+OpenGL/EGL context) through the real batch path (deepx_addon.blender.batch.BatchJob: pose, camera,
+light, occluders, visibility ray casts, render, PNG, label), with ``--cameras-per-pose`` cameras per
+pose as in production. The first sample (scene + mannequin build, first BVH) is timed separately;
+the rate is over the following ones. "cpu s/img" is the process's CPU time per image (all threads):
+on a machine shared with other work, cpu / threads estimates the wall time it would take alone.
+Targets (brief): Cycles >= 1 img/s at 640x640 and >= 6 img/s
+at 160x160 on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {("CYCLES", 640): 1.0, ("CYCLES", 160): 6.0}
+
+
+def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    import bpy
+
+    from deepx_addon.blender.batch import BatchJob
+    from deepx_addon.core.settings import GeneratorSettings
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    s = GeneratorSettings(seed=1, count=n + 1, cameras_per_pose=cpp)
+    s.render.engine, s.render.samples = engine, samples
+    s.render.resolution = s.camera.image_size = (res, res)
+    s.camera.distance_m = (2.0, 30.0)
+    s.camera.p_occluder = 0.2
+    with tempfile.TemporaryDirectory(prefix="deepx-bench-") as d:
+        job = BatchJob(s, d, threads=threads)
+        t0 = time.perf_counter()
+        job.step()
+        first = time.perf_counter() - t0
+        r0 = job.render_seconds
+        t1, c1 = time.perf_counter(), time.process_time()
+        while not job.finished:
+            job.step()
+        dt, cpu = time.perf_counter() - t1, time.process_time() - c1
+        render = job.render_seconds - r0
+    return {"engine": engine, "resolution": res, "samples": samples, "n": n, "first_s": round(first, 2),
+            "images_per_s": round(n / dt, 3), "s_per_image": round(dt / n, 4),
+            "render_call_share": round(render / dt, 3), "threads": threads or os.cpu_count(),
+            "cpu_s_per_image": round(cpu / n, 4),
+            "cameras_per_pose": cpp, "blender": bpy.app.version_string}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--child", nargs=2, metavar=("ENGINE", "RES"), help=argparse.SUPPRESS)
+    p.add_argument("-n", type=int, help="timed images per configuration (default 12 at 640, 40 at 160)")
+    p.add_argument("--samples", type=int, default=4, help="Cycles samples / EEVEE TAA samples (default 4)")
+    p.add_argument("--threads", type=int, help="render threads (default: all cores)")
+    p.add_argument("--cameras-per-pose", type=int, default=16)
+    p.add_argument("--eevee", action="store_true", help="also benchmark EEVEE (CPU: several s per image)")
+    p.add_argument("--only", help="comma-separated ENGINE:RES list, e.g. CYCLES:640,CYCLES:160")
+    p.add_argument("--json", help="also write the results here")
+    a = p.parse_args(argv)
+    if a.child:
+        eng, res = a.child[0], int(a.child[1])
+        n = a.n or (12 if res >= 480 else 40)
+        print("RESULT " + json.dumps(child(eng, res, n, a.samples, a.threads, a.cameras_per_pose)), flush=True)
+        return 0
+    if a.only:
+        configs = [(e.upper(), int(r)) for e, r in (x.split(":") for x in a.only.split(","))]
+    else:
+        configs = [("CYCLES", 640), ("CYCLES", 160), ("BLENDER_WORKBENCH", 640), ("BLENDER_WORKBENCH", 160)]
+        if a.eevee:
+            configs += [("EEVEE", 640), ("EEVEE", 160)]
+    results = []
+    print(f"{'engine':<18} {'res':>5} {'img/s':>7} {'s/img':>7} {'cpu s/img':>9} {'render%':>8} {'first s':>8}  target")
+    for eng, res in configs:
+        cmd = [sys.executable, __file__, "--child", eng, str(res), "--samples", str(a.samples),
+               "--cameras-per-pose", str(a.cameras_per_pose)]
+        if a.n:
+            cmd += ["-n", str(a.n)]
+        if a.threads:
+            cmd += ["--threads", str(a.threads)]
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT))
+        line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if r.returncode != 0 or line is None:
+            tail = (r.stderr or r.stdout).strip().splitlines()[-2:]
+            print(f"{eng:<18} {res:>5}  failed (exit {r.returncode}): {' | '.join(tail)}")
+            results.append({"engine": eng, "resolution": res, "error": r.returncode})
+            continue
+        d = json.loads(line[7:])
+        results.append(d)
+        tgt = TARGETS.get((eng, res))
+        mark = "" if tgt is None else (f">= {tgt:g}: " + ("met" if d["images_per_s"] >= tgt else "NOT met"))
+        print(f"{eng:<18} {res:>5} {d['images_per_s']:>7.2f} {d['s_per_image']:>7.3f} {d['cpu_s_per_image']:>9.3f} "
+              f"{100 * d['render_call_share']:>7.0f}% {d['first_s']:>8.1f}  {mark}", flush=True)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    print(f"({results[0].get('samples', a.samples)} samples, {a.cameras_per_pose} cameras per pose, "
+          f"{os.cpu_count()} cores, load average {load[0]:.1f} at the end)" if load else "")
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
