@@ -21,3 +21,4 @@ $X fit-noise --pairs "$WORK/detections_fit.jsonl" -o "$WORK/noise.json" --plot d
 # 4. train with the fitted noise applied afresh to every batch
 $X train --data "$WORK/samples" --out "$OUT" --onnx --quiet \
     --config noise_model="$WORK/noise.json" min_conf=0.1
+cp "$WORK/noise.json" "${OUT}_noise.json"   # the noise model ships beside the model (demo, docs)

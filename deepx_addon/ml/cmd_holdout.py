@@ -24,12 +24,36 @@ def add_arguments(p):
                    help="leave out people smaller than this in the image (YOLO11n-pose finds 1 in 3 of them)")
 
 
-def run(args) -> int:
-    from ..core.noise import DetectorNoiseModel, person_height_px
-    from ..core.posetable import PoseTable
-    from ..core.records import write_jsonl
+def noisy_people(table, noise, cameras_per_pose: int, seed: int, max_people: int, min_px: float,
+                 source: str = "deepx-holdout"):
+    """Record dicts of people seen by random cameras, keypoints corrupted by ``noise``; also the
+    family names and counts. People with < 6 keypoints in frame or under min_px are left out."""
+    from ..core.noise import person_height_px
     from ..core.sampler import sample_from_table
     from ..core.settings import GeneratorSettings
+
+    batch = sample_from_table(table, GeneratorSettings(seed=seed, cameras_per_pose=cameras_per_pose),
+                              np.arange(len(table)))
+    vis = batch.keypoints_2d[..., 2] > 0
+    size = person_height_px(batch.keypoints_2d, vis)
+    keep = np.flatnonzero((vis.sum(1) >= 6) & (size >= min_px))   # in the picture, big enough to detect
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.permutation(keep)[:max_people])
+    batch = batch.take(keep)
+    vis = batch.keypoints_2d[..., 2] > 0
+    kp = batch.keypoints_2d.astype(float)
+    noisy = noise.apply(rng, kp, vis, person_height_px(kp, vis), dtype=np.float64)
+    rows = batch.to_records(table, source=source)
+    for r, k in zip(rows, noisy):
+        r["keypoints"] = np.round(k, 3).tolist()
+    fam, cnt = np.unique(batch.family, return_counts=True)
+    return rows, fam, cnt
+
+
+def run(args) -> int:
+    from ..core.noise import DetectorNoiseModel
+    from ..core.posetable import PoseTable
+    from ..core.records import write_jsonl
     from .cli import CliError
 
     try:
@@ -37,22 +61,9 @@ def run(args) -> int:
         noise = DetectorNoiseModel.from_json(args.noise) if args.noise else DetectorNoiseModel.default()
     except (OSError, ValueError) as e:
         raise CliError(str(e)) from None
-    settings = GeneratorSettings(seed=args.seed, cameras_per_pose=args.cameras_per_pose)
-    batch = sample_from_table(table, settings, np.arange(len(table)))
-    vis = batch.keypoints_2d[..., 2] > 0
-    size = person_height_px(batch.keypoints_2d, vis)
-    keep = np.flatnonzero((vis.sum(1) >= 6) & (size >= args.min_px))   # in the picture, big enough to detect
-    rng = np.random.default_rng(args.seed)
-    keep = np.sort(rng.permutation(keep)[:args.max])
-    batch = batch.take(keep)
-    vis = batch.keypoints_2d[..., 2] > 0
-    kp = batch.keypoints_2d.astype(float)
-    noisy = noise.apply(rng, kp, vis, person_height_px(kp, vis), dtype=np.float64)
-    rows = batch.to_records(table, source=f"deepx-holdout ({'fitted' if args.noise else 'default'} noise)")
-    for r, k in zip(rows, noisy):
-        r["keypoints"] = np.round(k, 3).tolist()
+    rows, fam, cnt = noisy_people(table, noise, args.cameras_per_pose, args.seed, args.max, args.min_px,
+                                  source=f"deepx-holdout ({'fitted' if args.noise else 'default'} noise)")
     write_jsonl(args.out, rows)
-    fam, cnt = np.unique(batch.family, return_counts=True)
     print(f"deepx holdout: {len(rows)} people -> {args.out} ({', '.join(f'{f} {c}' for f, c in zip(fam, cnt))})",
           file=sys.stderr)
     return 0
