@@ -28,7 +28,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import numpy as np
 from .cameras import CounterRNG, check_camera_settings, derive_seeds, sample_cameras
 from .keypoints import L_HIP, NUM_KEYPOINTS, R_HIP
 from .posetable import PoseTable
+from .records import atomic_open
 from .settings import GeneratorSettings
 
 FORMAT = "deepx-keypoint-samples"
@@ -196,31 +196,18 @@ def _json_default(o):
 def write_npz_deterministic(path, arrays: dict, compress: bool = False) -> None:
     """np.savez-compatible file whose bytes depend only on the arrays (np.savez stamps the current
     time into the zip); written to a temp file in the same folder and renamed (atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as zf:
-                for name in sorted(arrays):
-                    a = np.asarray(arrays[name])
-                    if a.dtype.hasobject:
-                        raise TypeError(f"{path}: array {name!r} has dtype object (pickles are not written)")
-                    buf = io.BytesIO()
-                    np.lib.format.write_array(buf, a, allow_pickle=False)
-                    info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
-                    info.compress_type = zf.compression
-                    info.external_attr = 0o644 << 16
-                    zf.writestr(info, buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, "wb") as fh:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as zf:
+            for name in sorted(arrays):
+                a = np.asarray(arrays[name])
+                if a.dtype.hasobject:
+                    raise TypeError(f"{path}: array {name!r} has dtype object (pickles are not written)")
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, a, allow_pickle=False)
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+                info.compress_type = zf.compression
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, buf.getvalue())
 
 
 # ---- sampling ------------------------------------------------------------------------------------
@@ -488,25 +475,12 @@ def load_samples(out_dir, require_complete: bool = True) -> SampleBatch:
 def write_records_jsonl(path, batches, table: PoseTable | None = None) -> int:
     """Stream the records of ``batches`` into a JSONL file, atomically (temp file + rename); unlike
     records.write_jsonl it never holds the whole file in memory. Returns the row count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for b in batches:
-                for r in b.to_records(table):
-                    fh.write(json.dumps(r, allow_nan=False) + "\n")
-                    count += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, "w") as fh:
+        for b in batches:
+            for r in b.to_records(table):
+                fh.write(json.dumps(r, allow_nan=False) + "\n")
+                count += 1
     return count
 
 

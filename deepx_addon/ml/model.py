@@ -14,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..core.records import atomic_write_bytes
 from . import features as feat
 
 from .predictor import MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_json
@@ -81,21 +80,6 @@ def laplace_nll(out, t_true):
 
 
 # ---- files ------------------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def model_paths(stem) -> tuple[Path, Path]:
@@ -113,7 +97,7 @@ def save_model(net: DistanceNet, stem, meta: dict) -> Path:
     json_path, st_path = model_paths(stem)
     tensors = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
     blob = st_save(tensors, metadata={"format": MODEL_FORMAT, "json": json_path.name})
-    _atomic_write_bytes(st_path, blob)
+    atomic_write_bytes(st_path, blob)
     doc = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "name": json_path.stem,
            "weights": st_path.name, "weights_sha256": hashlib.sha256(blob).hexdigest(),
            "architecture": net.arch,
@@ -165,5 +149,5 @@ def export_onnx(net: DistanceNet, path) -> Path:
                           dynamic_axes={"features": {0: "n"}, "t_logb": {0: "n"}}, opset_version=17,
                           dynamo=False)
     path = Path(path)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     return path
