@@ -345,3 +345,33 @@ def test_mask_only_features_ignore_confidence_scale():
     np.testing.assert_array_equal(a.x, b.x)
     c = feat.extract(low, d["K"], use_conf=True)
     assert not np.array_equal(a.x, c.x)
+
+
+def test_detector_rows_are_mixed_into_every_batch(tmp_path):
+    """detector_fraction draws a share of each batch from detector-output (non-clean) rows."""
+    from deepx_addon.ml import train as tr
+    d = standin_data(3000, seed=8)
+    clean = tr.TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"], d["depth_m"], d["family"])
+    kp = d["keypoints_2d"][:200].astype(float).copy()
+    kp[..., 2] = np.where(kp[..., 2] > 0, 0.8, 0.0)
+    det = tr.TrainData.from_arrays(kp, d["K"][:200], d["distance_m"][:200], clean=False, source="detections")
+    data = tr.TrainData.concat([clean, det])
+    seen = []
+    real_prepare = tr.prepare
+
+    def spy(data_, idx, *a, **k):
+        seen.append(np.asarray(idx))
+        return real_prepare(data_, idx, *a, **k)
+    tr.prepare = spy
+    try:
+        cfg = tr.TrainConfig(hidden=16, blocks=1, steps=3, batch_size=100, eval_every=10, threads=1,
+                             detector_fraction=0.25, min_person_px=0)
+        tr.train(data, cfg, progress=False)
+    finally:
+        tr.prepare = real_prepare
+    batches = seen[2:]                       # after the validation and normalisation probes
+    assert len(batches) == 3
+    for idx in batches:
+        assert len(idx) == 100 and (~data.clean[idx]).sum() == 25
+    with pytest.raises(ValueError, match="detector_fraction"):
+        tr.TrainConfig(detector_fraction=1.0).validate()

@@ -55,6 +55,7 @@ class TrainConfig:
     min_conf: float = feat.DEFAULT_MIN_CONF
     use_conf: bool = False          # feed confidences (True) or only the keypoint mask (see features.extract)
     min_person_px: float = 16.0     # drop clean samples smaller than this: the detector finds 1 in 3 of them
+    detector_fraction: float = 0.0  # share of each batch drawn (with replacement) from detector-output rows
     low_conf: float = 0.3           # runtime: mean confidence below this -> status low_confidence
 
     def validate(self) -> None:
@@ -65,6 +66,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"TrainConfig.val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0 <= self.detector_fraction < 1:
+            raise ValueError(f"TrainConfig.detector_fraction must be in [0, 1), got {self.detector_fraction}")
         if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.dropout < 1:
             raise ValueError("TrainConfig: need lr > 0, weight_decay >= 0, 0 <= dropout < 1")
 
@@ -373,13 +376,21 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     hist = {"step": [], "train_nll": [], "val_step": [], "val_nll": [], "val_median_rel": [], "lr": []}
     bar = _Progress(cfg.steps, log) if progress else None
+    # Detector-output rows (real detections of rendered people, used as they are) are few next to
+    # the noise-model samples; detector_fraction mixes a fixed share of them into every batch.
+    det_train = train_idx[~data.clean[train_idx]]
+    n_det = int(round(cfg.detector_fraction * cfg.batch_size)) if len(det_train) else 0
+    pool = train_idx[data.clean[train_idx]] if n_det else train_idx
     order, pos, epoch = np.empty(0, np.int64), 0, 0
     ema = None
     for step in range(1, cfg.steps + 1):
-        if pos + cfg.batch_size > len(order):
-            order, pos, epoch = rng_train.permutation(train_idx), 0, epoch + 1
-        idx = np.sort(order[pos:pos + cfg.batch_size])
-        pos += cfg.batch_size
+        if pos + cfg.batch_size - n_det > len(order):
+            order, pos, epoch = rng_train.permutation(pool), 0, epoch + 1
+        idx = order[pos:pos + cfg.batch_size - n_det]
+        pos += cfg.batch_size - n_det
+        if n_det:
+            idx = np.concatenate([idx, rng_train.choice(det_train, n_det)])
+        idx = np.sort(idx)
         xb, tb, _ = prepare(data, idx, rng_train, cfg, noise, flip=cfg.flip)
         if len(tb) == 0:
             continue
