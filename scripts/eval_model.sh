@@ -9,10 +9,10 @@ mkdir -p "$W"
 NOISE=models/deepx_default_noise.json
 [ -f "$W/poses_holdout.npz" ] || $X poses -n 6000 --seed 3 -o "$W/poses_holdout.npz"
 $X holdout --pose-table "$W/poses_holdout.npz" -o "$W/holdout_fitted.jsonl" --noise "$NOISE" --cameras-per-pose 4 --seed 3
-$X evaluate -i "$W/holdout_fitted.jsonl" -e all --group-by family
+$X evaluate -i "$W/holdout_fitted.jsonl" -e all,models/deepx_detmix.json --group-by family
 $X generate --out "$W/renders_test" --count 200 --seed 4 --resolution 640 --samples 4 --cameras-per-pose 1 \
     --distance 2 40 --downscale 0.5,0.25 --quiet
 [ -f "$W/detections_test.jsonl" ] || $X detect --labels "$W/renders_test" -o "$W/detections_test.jsonl" -q
-$X evaluate -i "$W/detections_test.jsonl" -e all --group-by family
+$X evaluate -i "$W/detections_test.jsonl" -e all,models/deepx_detmix.json --group-by family
 $X evaluate -i "$W/renders_test/labels.jsonl" -e all
-$X evaluate -i ../shared/data/real/kitti_train.jsonl -i ../shared/data/real/h36m_3dhp_images.jsonl -e all
+$X evaluate -i ../shared/data/real/kitti_train.jsonl -i ../shared/data/real/h36m_3dhp_images.jsonl -e all,models/deepx_detmix.json

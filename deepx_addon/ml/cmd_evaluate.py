@@ -11,7 +11,7 @@ HELP = "score estimators on a keypoint JSONL file with ground-truth distances"
 def add_arguments(p):
     p.add_argument("--input", "-i", required=True, action="append", help="keypoint JSONL with distance_m (repeatable)")
     p.add_argument("--estimator", "-e", default="all",
-                   help="comma-separated names (default, bbox, shoulder_hip, sloth, model .json) or 'all'")
+                   help="comma-separated names (default, bbox, shoulder_hip, sloth, model .json); 'all' = every shipped one")
     p.add_argument("--json", help="write the metrics here (default: runs/evaluate/<input>.json)")
     p.add_argument("--plot", help="save a plot of error vs distance (PNG)")
     p.add_argument("--group-by", metavar="FIELD", help="also tabulate per value of this row field (e.g. family)")
@@ -67,7 +67,9 @@ def run(args) -> int:
     from . import registry
     from .cli import CliError
 
-    names = registry.names() if args.estimator == "all" else [n.strip() for n in args.estimator.split(",") if n.strip()]
+    names = []
+    for n in (n.strip() for n in args.estimator.split(",")):   # 'all' expands in place: all,model.json
+        names += registry.names() if n == "all" else ([n] if n else [])
     for path in args.input:
         if not Path(path).is_file():
             raise CliError(f"input file not found: {path}")
