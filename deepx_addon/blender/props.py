@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
+from pathlib import Path
 
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, FloatVectorProperty,
@@ -341,3 +342,20 @@ def register():
 def unregister():
     del bpy.types.Scene.deepx
     _unregister()
+
+
+def empty_scene() -> None:
+    """Start from an empty file (batch runs render in a clean scene by default)."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def settings_from_blend(path, keep_scene: bool = False):
+    """The GeneratorSettings saved in a .blend's Scene.deepx (the panel's); the file stays open when
+    keep_scene, else Blender is reset to an empty scene afterwards."""
+    if not hasattr(bpy.types.Scene, "deepx"):
+        register()
+    bpy.ops.wm.open_mainfile(filepath=str(Path(path).resolve()))
+    settings = to_settings(bpy.context.scene)
+    if not keep_scene:
+        empty_scene()
+    return settings

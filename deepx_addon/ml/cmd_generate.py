@@ -162,12 +162,11 @@ def _probe_gl_engine(engine: str) -> None:
 def run(args) -> int:
     from .cli import CliError
 
-    try:
-        import bpy
-    except ImportError:
+    import importlib.util
+    if importlib.util.find_spec("bpy") is None:   # the Blender layer imports it; say so before it fails
         raise CliError("rendering needs Blender's Python module: pip install bpy (4.2+), or run "
                        "deepx_addon.blender.batch.main() inside Blender") from None
-    from ..blender import batch
+    from ..blender import batch, props
     from ..core.settings import SettingsError
 
     base = None
@@ -183,17 +182,11 @@ def run(args) -> int:
             blend = Path(args.blend)
             if not blend.is_file():
                 raise CliError(f"--blend file not found: {blend}")
-            from ..blender import props
-            if not hasattr(bpy.types.Scene, "deepx"):
-                props.register()
-            bpy.ops.wm.open_mainfile(filepath=str(blend.resolve()))
-            base = props.to_settings(bpy.context.scene)
-            if not args.use_scene:
-                bpy.ops.wm.read_factory_settings(use_empty=True)
+            base = props.settings_from_blend(blend, keep_scene=args.use_scene)
         elif args.use_scene:
             raise CliError("--use-scene needs --blend")
         else:
-            bpy.ops.wm.read_factory_settings(use_empty=True)
+            props.empty_scene()
         settings = settings_from_args(args, base)
         if settings.render.engine != "CYCLES":
             _probe_gl_engine(settings.render.engine)
