@@ -158,6 +158,15 @@ def limits_or_report(op, context):
 # --------------------------------------------------------------------------------------------------
 # mannequin and poses
 
+class _PosesMannequin(Operator):
+    """Base of the operators that change the DeepX mannequin's pose (undoable; need a mannequin)."""
+    bl_options = {'REGISTER', 'UNDO'}
+
+    @classmethod
+    def poll(cls, context):
+        return _poll_mannequin(cls, context)
+
+
 class DEEPX_OT_create_mannequin(Operator):
     """Build the DeepX mannequin (armature and skin mesh), or rebuild it with the panel's stature"""
     bl_idname = "deepx.create_mannequin"
@@ -199,17 +208,12 @@ class DEEPX_OT_create_mannequin(Operator):
         return {'FINISHED'}
 
 
-class DEEPX_OT_apply_pose(Operator):
+class DEEPX_OT_apply_pose(_PosesMannequin):
     """Pose the mannequin with a pose preset (default: Preset A)"""
     bl_idname = "deepx.apply_pose"
     bl_label = "Apply Pose Preset"
-    bl_options = {'REGISTER', 'UNDO'}
 
     preset: StringProperty(name="Preset", description="Pose preset name (empty: the panel's Preset A)")
-
-    @classmethod
-    def poll(cls, context):
-        return _poll_mannequin(cls, context)
 
     def execute(self, context):
         dx = context.scene.deepx
@@ -226,15 +230,10 @@ class DEEPX_OT_apply_pose(Operator):
         return {'FINISHED'}
 
 
-class DEEPX_OT_blend_presets(Operator):
+class DEEPX_OT_blend_presets(_PosesMannequin):
     """Pose the mannequin between Preset A and Preset B (the Blend slider)"""
     bl_idname = "deepx.blend_presets"
     bl_label = "Blend Presets"
-    bl_options = {'REGISTER', 'UNDO'}
-
-    @classmethod
-    def poll(cls, context):
-        return _poll_mannequin(cls, context)
 
     def execute(self, context):
         from ..core.poses import blend
@@ -309,30 +308,20 @@ class DEEPX_OT_save_pose_preset(Operator):
         return {'FINISHED'}
 
 
-class DEEPX_OT_reset_pose(Operator):
+class DEEPX_OT_reset_pose(_PosesMannequin):
     """Put the mannequin back in its rest pose (standing, arms down)"""
     bl_idname = "deepx.reset_pose"
     bl_label = "Rest Pose"
-    bl_options = {'REGISTER', 'UNDO'}
-
-    @classmethod
-    def poll(cls, context):
-        return _poll_mannequin(cls, context)
 
     def execute(self, context):
         _apply(context, get_mannequin(context), {}, "ground", 0.0)
         return {'FINISHED'}
 
 
-class DEEPX_OT_walk_pose(Operator):
+class DEEPX_OT_walk_pose(_PosesMannequin):
     """Pose the mannequin at the Walk panel's phase"""
     bl_idname = "deepx.walk_pose"
     bl_label = "Walk Pose"
-    bl_options = {'REGISTER', 'UNDO'}
-
-    @classmethod
-    def poll(cls, context):
-        return _poll_mannequin(cls, context)
 
     def execute(self, context):
         walk_preview(context, quiet=False)
@@ -459,19 +448,14 @@ def _seed(value: int) -> int:
     return int(value) if value >= 0 else int(np.random.SeedSequence().entropy % (2 ** 31))
 
 
-class DEEPX_OT_randomize_pose(Operator):
+class DEEPX_OT_randomize_pose(_PosesMannequin):
     """Pose the mannequin with one random pose from the panel's settings (presets, walk, randomisers, limits)"""
     bl_idname = "deepx.randomize_pose"
     bl_label = "Random Pose"
-    bl_options = {'REGISTER', 'UNDO'}
 
     seed: IntProperty(name="Seed", default=-1, min=-1, description="-1: a new random seed each time")
     with_body: BoolProperty(name="Random Body", default=False,
                             description="Also draw a body (stature, proportions) from the body settings")
-
-    @classmethod
-    def poll(cls, context):
-        return _poll_mannequin(cls, context)
 
     def execute(self, context):
         import numpy as np
