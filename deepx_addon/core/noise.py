@@ -221,22 +221,21 @@ class DetectorNoiseModel:
         h = np.maximum(h, 1.0)
         # kp and vis are fresh copies (apply() made them), so they may be changed in place
         # 1. left/right swaps: exchange the labels of both keypoints of a pair
-        swap = rng.random((n, len(PAIRS))) < self.swap_rate
-        for p, (a, b) in enumerate(PAIRS):
-            r = np.flatnonzero(swap[:, p])
-            kp[r, a], kp[r, b] = kp[r, b], kp[r, a].copy()
-            vis[r, a], vis[r, b] = vis[r, b], vis[r, a].copy()
-        # 2-4. bias + jitter + outliers
-        hh = h[:, None, None]
+        swap_pairs(kp, vis, rng.random((n, len(PAIRS))) < self.swap_rate)
+        # 2-3. bias + jitter
         err = rng.standard_normal((n, NUM_KEYPOINTS, 2))
         err *= self.expected_sd_px(h)[..., None]
-        err += self.bias * hh
-        oi, ok = np.nonzero(rng.random((n, NUM_KEYPOINTS)) < self.outlier_rate)
-        err[oi, ok] += rng.standard_normal((len(oi), 2)) * (self.outlier_scale * h[oi])[:, None]
+        err += self.bias * h[:, None, None]
         kp += err
-        # 5. misses
-        missed = rng.random((n, NUM_KEYPOINTS)) < self.miss_prob(h)
-        # 6. confidence (logit-normal)
+        return self.finish(rng, kp, vis, h, self.miss_prob(h))
+
+    def finish(self, rng, kp, vis, h, p_miss):
+        """Steps 4-6 on displaced keypoints (changed in place): outliers, misses with probability
+        p_miss (n, 17), confidences. Returns (n, 17, 3) x, y, conf."""
+        n = len(kp)
+        oi, ok = np.nonzero(rng.random((n, NUM_KEYPOINTS)) < self.outlier_rate)
+        kp[oi, ok] += rng.standard_normal((len(oi), 2)) * (self.outlier_scale * h[oi])[:, None]
+        missed = rng.random((n, NUM_KEYPOINTS)) < p_miss
         z = self.conf_logit_mean(h) + self.conf_sd * rng.standard_normal((n, NUM_KEYPOINTS))
         conf = np.clip(_sigmoid(z), self.miss_conf, 1.0)
         drop = ~vis | missed
@@ -274,27 +273,10 @@ class DetectorNoiseModel:
         sd1 = np.array([_mad_sd(e[got[:, k], k] / h[got[:, k], None]) for k in range(NUM_KEYPOINTS)])
         sd1 = np.where(np.isfinite(sd1), sd1, 0.05)
 
-        # swaps: only pairs whose two points are far apart compared with the jitter can be told
-        swap_rate = np.zeros(len(PAIRS))
-        unswap = np.zeros((n, len(PAIRS)), bool)
-        ident_counts = []
-        for p, (a, b) in enumerate(PAIRS):
-            both = got[:, a] & got[:, b]
-            sep = np.linalg.norm(gt[:, a, :2] - gt[:, b, :2], axis=1)
-            ident = both & (sep > 6.0 * math.hypot(sd1[a], sd1[b]) * h + 6.0)
-            d_dir = _sq(det[:, a, :2] - gt[:, a, :2]) + _sq(det[:, b, :2] - gt[:, b, :2])
-            d_swp = _sq(det[:, a, :2] - gt[:, b, :2]) + _sq(det[:, b, :2] - gt[:, a, :2])
-            sw = both & (d_swp < d_dir)
-            # the rate from pairs that can be told apart; every apparent swap is undone below, so
-            # that swaps of close pairs do not pass for outliers
-            unswap[:, p] = sw
-            swap_rate[p] = (sw & ident).sum() / ident.sum() if ident.any() else 0.0
-            ident_counts.append(int(ident.sum()))
-        stats["swap_identifiable"] = ident_counts
-        det = det.copy()
-        for p, (a, b) in enumerate(PAIRS):
-            s = unswap[:, p]
-            det[s, a, :2], det[s, b, :2] = det[s, b, :2].copy(), det[s, a, :2].copy()
+        det, swapped, ident = undo_swaps(gt, det, got, h, sd1)
+        n_ident = ident.sum(0)
+        swap_rate = (swapped & ident).sum(0) / np.maximum(n_ident, 1)
+        stats["swap_identifiable"] = n_ident.tolist()
         e = det[..., :2] - gt[..., :2]
 
         # bias: median error in units of size
@@ -410,6 +392,40 @@ class DetectorNoiseModel:
                     t["model_conf"][k, j] = np.median(mconf[g, k])
         t["edges"] = np.asarray(edges, float)
         return t
+
+
+def swap_pairs(kp, vis, swap) -> None:
+    """Exchange the labels of both keypoints of each left/right pair where swap (n, 8) is set (in place)."""
+    for p, (a, b) in enumerate(PAIRS):
+        r = np.flatnonzero(swap[:, p])
+        kp[r, a], kp[r, b] = kp[r, b], kp[r, a].copy()
+        vis[r, a], vis[r, b] = vis[r, b], vis[r, a].copy()
+
+
+def undo_swaps(gt, det, got, h, sd):
+    """Find and undo left/right swaps of detections.
+
+    gt, det (n, 17, >=2); got (n, 17) detected keypoints; h (n,) sizes; sd (17,) rough per-axis
+    error SD as a fraction of size. A pair counts as swapped when the crossed assignment is closer;
+    only pairs whose two points lie far apart compared with the jitter can be told, so the rate is
+    measured on those. Every apparent swap is undone, so swaps of close pairs do not pass for
+    outliers. Returns (det with swaps undone, swapped (n, 8) bool, identifiable (n, 8) bool).
+    """
+    n = len(gt)
+    swapped = np.zeros((n, len(PAIRS)), bool)
+    ident = np.zeros((n, len(PAIRS)), bool)
+    det = np.array(det, float, copy=True)
+    for p, (a, b) in enumerate(PAIRS):
+        both = got[:, a] & got[:, b]
+        sep = np.linalg.norm(gt[:, a, :2] - gt[:, b, :2], axis=1)
+        ident[:, p] = both & (sep > 6.0 * math.hypot(sd[a], sd[b]) * h + 6.0)
+        d_dir = _sq(det[:, a, :2] - gt[:, a, :2]) + _sq(det[:, b, :2] - gt[:, b, :2])
+        d_swp = _sq(det[:, a, :2] - gt[:, b, :2]) + _sq(det[:, b, :2] - gt[:, a, :2])
+        swapped[:, p] = both & (d_swp < d_dir)
+    for p, (a, b) in enumerate(PAIRS):
+        s = swapped[:, p]
+        det[s, a, :2], det[s, b, :2] = det[s, b, :2].copy(), det[s, a, :2].copy()
+    return det, swapped, ident
 
 
 # ---- numerical helpers ----------------------------------------------------------------------------
