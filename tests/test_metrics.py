@@ -26,3 +26,24 @@ def test_no_estimates_at_all():
     m = ranging_metrics([math.nan, math.nan], [3.0, 4.0])
     assert m["all"]["coverage"] == 0 and m["all"]["ale_m"] is None
     assert "-" in format_table({"none": m})
+
+
+def test_sigma_coverage_and_stature_floor():
+    from deepx_addon.core.body import stature_prior_mean
+    from deepx_addon.core.metrics import stature_floor
+    assert stature_prior_mean("adults") == pytest.approx(1.715)
+    assert stature_prior_mean("mixed") == pytest.approx(0.9 * 1.715 + 0.1 * 1.25)
+    with pytest.raises(ValueError, match="unknown stature prior"):
+        stature_prior_mean("giants")
+    floor = stature_floor([1.715 / 1.1, 1.715, None, 1.715 / 0.8], 1.715)
+    assert floor[0] == pytest.approx(0.1) and floor[1] == 0 and np.isnan(floor[2]) and floor[3] == pytest.approx(0.2)
+    true = np.array([10.0, 10.0, 10.0, 10.0])
+    pred = np.array([11.0, 10.5, 9.0, np.nan])
+    sigma = np.array([0.5, 1.0, np.nan, 1.0])
+    m = ranging_metrics(pred, true, sigma, floor)["all"]
+    assert m["within_1sigma"] == pytest.approx(0.5)        # 1.0 > 0.5 out, 0.5 <= 1.0 in; no sigma not counted
+    assert m["floor_median_rel"] == pytest.approx(0.05)    # estimated people with a height: 0.1 and 0
+    assert m["x_floor"] == pytest.approx(np.median([0.1, 0.05]) / 0.05)
+    table = format_table({"x": {"all": m, "bins": {}}})
+    assert "in 1σ" in table and "÷floor" in table and "50.0%" in table and "1.50x" in table
+    assert "floor" not in format_table({"x": ranging_metrics(pred, true)})

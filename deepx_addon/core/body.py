@@ -98,6 +98,32 @@ def sample_body(rng: np.random.Generator, s: BodySettings | None = None) -> Body
     return BodyParams(stature, props, girth)
 
 
+# The stature prior is ``BodySettings.p_child``, the share of children among the people drawn for
+# sampling and training (settings JSON, the panel's "Children" slider). Named priors:
+STATURE_PRIORS = {
+    "mixed": BodySettings().p_child,   # the default population: 10 % children 1.0-1.5 m, adults as below
+    "adults": 0.0,                     # adults only: men N(178, 7) cm, women N(165, 7) cm
+}
+
+
+def stature_prior_mean(prior="mixed") -> float:
+    """Mean stature (m) of a population sample_body draws: a named prior (STATURE_PRIORS), a
+    p_child share or BodySettings. 'mixed' = 1.6685 m, 'adults' = 1.715 m (clipping to
+    BodySettings.stature_m, which moves the mean by < 0.1 mm, is ignored)."""
+    if isinstance(prior, BodySettings):
+        p = prior.p_child
+    elif isinstance(prior, str):
+        if prior not in STATURE_PRIORS:
+            raise ValueError(f"unknown stature prior {prior!r}; known: {', '.join(STATURE_PRIORS)}")
+        p = STATURE_PRIORS[prior]
+    else:
+        p = float(prior)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p_child must be in [0, 1], got {p}")
+    adult = (ADULT_MALE_CM[0] + ADULT_FEMALE_CM[0]) / 200.0
+    return float(p * sum(CHILD_STATURE_M) / 2.0 + (1.0 - p) * adult)
+
+
 def segment_lengths(body: BodyParams | None = None) -> dict[str, float]:
     """Bone lengths in metres (``rig.BONE_NAMES``) plus ``shoulder_width`` and ``hip_width`` (joint
     to joint). The default 1.715 m adult matches Drillis & Contini: thigh 0.245 H, calf 0.246 H,

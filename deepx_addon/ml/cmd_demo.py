@@ -20,6 +20,7 @@ def synthetic_people(out: Path, n_poses: int = 300, seed: int = 2026) -> None:
     the shipped detector-noise model and score every estimator per pose family."""
     from ..blender.posetable_build import build_pose_table   # needs the bpy module
     from ..core.noise import DetectorNoiseModel
+    from ..core.noise_family import load_noise_model
     from ..core.paths import models_dir
     from ..core.records import write_jsonl
     from ..core.settings import GeneratorSettings
@@ -28,7 +29,7 @@ def synthetic_people(out: Path, n_poses: int = 300, seed: int = 2026) -> None:
     from .cmd_holdout import noisy_people
 
     noise_file = models_dir() / "deepx_default_noise.json"
-    noise = DetectorNoiseModel.from_json(noise_file) if noise_file.exists() else DetectorNoiseModel.default()
+    noise = load_noise_model(noise_file) if noise_file.exists() else DetectorNoiseModel.default()
     print(f"\nDeepX demo 2/3: {n_poses} new poses of the Blender mannequin x 4 random cameras, keypoints with "
           f"{'the fitted YOLO11n-pose' if noise_file.exists() else 'the default'} noise, by pose family")
     table = build_pose_table(GeneratorSettings(), n=n_poses, seed=seed)

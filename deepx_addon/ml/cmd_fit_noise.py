@@ -14,10 +14,16 @@ def add_arguments(p):
     p.add_argument("--pairs", required=True, nargs="+", help="JSONL written by deepx detect")
     p.add_argument("--out", "-o", required=True, help="noise model JSON")
     p.add_argument("--plot", help="PNG: observed vs modelled error, misses and confidence per keypoint and size")
+    p.add_argument("--by-family", action="store_true",
+                   help="fit per size, pose family and view with correlated keypoints (core/noise_family.py)")
+    p.add_argument("--shrink", type=float, default=50.0,
+                   help="--by-family: weight of a cell's parent, in people (hierarchical shrinkage)")
+    p.add_argument("--min-cell", type=int, default=20, help="--by-family: store cells of at least this many people")
 
 
-def load_pairs(paths):
-    """(gt (n,17,3) with visibility 0/1, det (n,17,3), detected (n,) bool) from deepx detect files."""
+def load_pairs(paths, meta: list | None = None):
+    """(gt (n,17,3) with visibility 0/1, det (n,17,3), detected (n,) bool) from deepx detect files;
+    with ``meta`` (a list), also appends (family, camera-relative yaw or view) per row to it."""
     gt, det, found = [], [], []
     for path in paths:
         for n, line in enumerate(Path(path).read_text().splitlines(), 1):
@@ -29,6 +35,9 @@ def load_pairs(paths):
             gt.append(r["gt_keypoints"])
             det.append(r["keypoints"])
             found.append(bool(r.get("detected")))
+            if meta is not None:
+                meta.append((str(r.get("family") or "unknown"), r.get("view"),
+                             (r.get("camera") or {}).get("person_yaw_deg")))
     return np.asarray(gt, float), np.asarray(det, float), np.asarray(found)
 
 
@@ -37,22 +46,35 @@ def run(args) -> int:
     from ..core.records import atomic_write_text
     from .cli import CliError
 
+    meta = []
     try:
-        gt, det, found = load_pairs(args.pairs)
+        gt, det, found = load_pairs(args.pairs, meta)
     except (OSError, ValueError) as e:
         raise CliError(str(e)) from None
     if found.sum() < 50:
         raise CliError(f"only {int(found.sum())} detected people: too few to fit a noise model")
     h = person_height_px(gt)
-    model = DetectorNoiseModel.fit(gt[found], det[found], h[found],
-                                   note=f"fitted on {int(found.sum())} YOLO11n-pose detections of rendered "
-                                        f"people ({', '.join(map(str, args.pairs))})")
+    note = f"fitted on {int(found.sum())} YOLO11n-pose detections of rendered people ({', '.join(map(str, args.pairs))})"
+    if args.by_family:
+        from ..core.noise_family import VIEWS, FamilyNoiseModel, view_of
+        family = np.array([m[0] for m in meta])
+        yaw = np.array([np.nan if m[2] is None else float(m[2]) for m in meta])
+        view = np.array([m[1] if m[1] in VIEWS else v for m, v in zip(meta, view_of(yaw))])
+        fam_model = FamilyNoiseModel.fit(gt[found], det[found], h[found], family[found], view[found],
+                                         shrink=args.shrink, min_cell=args.min_cell, note=note)
+        model = fam_model.base
+    else:
+        fam_model = None
+        model = DetectorNoiseModel.fit(gt[found], det[found], h[found], note=note)
     # whole-person detection rate by size: people the detector never finds get no estimate at all
     edges = [0, 16, 32, 64, 128, 256, 1e9]
     rate = {f"{lo:g}-{hi:g}px": (float(found[(h >= lo) & (h < hi)].mean()) if ((h >= lo) & (h < hi)).any() else None)
             for lo, hi in zip(edges[:-1], edges[1:])}
     model.fit_stats["person_detection_rate_by_size"] = rate
-    atomic_write_text(args.out, model.to_json())
+    atomic_write_text(args.out, (fam_model or model).to_json())
+    if fam_model is not None:
+        st = fam_model.fit_stats
+        print(f"deepx fit-noise: {st['cells']} cells; families {st['families']}; views {st['views']}", file=sys.stderr)
     print(f"deepx fit-noise: {int(found.sum())}/{len(found)} people detected; rate by size {rate}", file=sys.stderr)
     from ..core.keypoints import COCO_KEYPOINTS
     print("deepx fit-noise: per keypoint jitter SD (% of size) / bias dx,dy (% of size):", file=sys.stderr)

@@ -16,7 +16,7 @@ HELP = "synthetic test people with modelled detector noise (pose table + noise m
 def add_arguments(p):
     p.add_argument("--pose-table", required=True, help="pose table .npz (not the training one)")
     p.add_argument("--out", "-o", required=True, help="output keypoint JSONL")
-    p.add_argument("--noise", help="detector-noise model JSON (default: the documented default guess)")
+    p.add_argument("--noise", help="detector-noise model JSON, plain or --by-family (default: the documented default guess)")
     p.add_argument("--cameras-per-pose", type=int, default=4)
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--max", type=int, default=20000, help="at most this many people (after dropping unseen ones)")
@@ -29,6 +29,7 @@ def noisy_people(table, noise, cameras_per_pose: int, seed: int, max_people: int
     """Record dicts of people seen by random cameras, keypoints corrupted by ``noise``; also the
     family names and counts. People with < 6 keypoints in frame or under min_px are left out."""
     from ..core.noise import person_height_px
+    from ..core.noise_family import apply_noise, view_of
     from ..core.sampler import sample_from_table
     from ..core.settings import GeneratorSettings
 
@@ -42,7 +43,8 @@ def noisy_people(table, noise, cameras_per_pose: int, seed: int, max_people: int
     batch = batch.take(keep)
     vis = batch.keypoints_2d[..., 2] > 0
     kp = batch.keypoints_2d.astype(float)
-    noisy = noise.apply(rng, kp, vis, person_height_px(kp, vis), dtype=np.float64)
+    noisy = apply_noise(noise, rng, kp, vis, person_height_px(kp, vis), batch.family,
+                        view_of(batch.camera["person_yaw_deg"]), dtype=np.float64)
     rows = batch.to_records(table, source=source)
     for r, k in zip(rows, noisy):
         r["keypoints"] = np.round(k, 3).tolist()
@@ -52,13 +54,14 @@ def noisy_people(table, noise, cameras_per_pose: int, seed: int, max_people: int
 
 def run(args) -> int:
     from ..core.noise import DetectorNoiseModel
+    from ..core.noise_family import load_noise_model
     from ..core.posetable import PoseTable
     from ..core.records import write_jsonl
     from .cli import CliError
 
     try:
         table = PoseTable.load(args.pose_table)
-        noise = DetectorNoiseModel.from_json(args.noise) if args.noise else DetectorNoiseModel.default()
+        noise = load_noise_model(args.noise) if args.noise else DetectorNoiseModel.default()
     except (OSError, ValueError) as e:
         raise CliError(str(e)) from None
     rows, fam, cnt = noisy_people(table, noise, args.cameras_per_pose, args.seed, args.max, args.min_px,

@@ -27,6 +27,7 @@ import torch
 
 from ..core.keypoints import FLIP_INDEX, NUM_KEYPOINTS
 from ..core.noise import DetectorNoiseModel, person_height_px
+from ..core.noise_family import apply_noise, load_noise_model, view_of
 from . import features as feat
 from .model import DistanceNet, laplace_nll, model_paths, save_model
 
@@ -49,7 +50,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2                # torch.set_num_threads (results depend on it)
     noise: bool = True              # corrupt clean keypoints with the detector noise model
-    noise_model: str = ""           # DetectorNoiseModel JSON; "" = the documented default guess
+    noise_model: str = ""           # noise model JSON (DetectorNoiseModel or FamilyNoiseModel); "" = the default guess
     flip: bool = True               # mirror half of each batch (left/right swapped, x mirrored)
     feature_version: int = feat.FEATURE_VERSION
     min_conf: float = feat.DEFAULT_MIN_CONF
@@ -117,6 +118,7 @@ class TrainData:
     depth_m: np.ndarray           # (n,) NaN where unknown
     family: np.ndarray            # (n,) str
     clean: np.ndarray             # (n,) bool
+    view: np.ndarray              # (n,) str: front / side / back / unknown (noise_family.view_of)
     sources: list = field(default_factory=list)   # recipe: one dict per input file
 
     def __len__(self) -> int:
@@ -124,7 +126,7 @@ class TrainData:
 
     @classmethod
     def from_arrays(cls, keypoints_2d, K, distance_m, depth_m=None, family=None, clean=True,
-                    source: str = "arrays") -> "TrainData":
+                    source: str = "arrays", person_yaw_deg=None) -> "TrainData":
         kp = np.asarray(keypoints_2d, np.float32)
         n = len(kp)
 
@@ -151,7 +153,8 @@ class TrainData:
         depth = np.full(n, np.nan) if depth_m is None else np.asarray(depth_m, float).reshape(n)
         fam = np.full(n, "unknown") if family is None else np.asarray(family, dtype=str).reshape(n)
         clean = np.broadcast_to(np.asarray(clean, bool), (n,)).copy()
-        return cls(kp, np.ascontiguousarray(K), dist, depth, fam, clean,
+        view = view_of(np.full(n, np.nan) if person_yaw_deg is None else np.asarray(person_yaw_deg, float).reshape(n))
+        return cls(kp, np.ascontiguousarray(K), dist, depth, fam, clean, view,
                    [{"source": source, "n": n, "clean": bool(clean.all()) if n else True}])
 
     @staticmethod
@@ -159,12 +162,12 @@ class TrainData:
         if not parts:
             raise ValueError("no training data")
         return TrainData(*(np.concatenate([getattr(p, k) for p in parts]) for k in
-                           ("keypoints_2d", "K", "distance_m", "depth_m", "family", "clean")),
+                           ("keypoints_2d", "K", "distance_m", "depth_m", "family", "clean", "view")),
                          sources=[s for p in parts for s in p.sources])
 
     def subset(self, idx) -> "TrainData":
         return TrainData(self.keypoints_2d[idx], self.K[idx], self.distance_m[idx], self.depth_m[idx],
-                         self.family[idx], self.clean[idx], list(self.sources))
+                         self.family[idx], self.clean[idx], self.view[idx], list(self.sources))
 
 
 def _sha256(path: Path) -> str:
@@ -188,7 +191,8 @@ def load_npz(path) -> TrainData:
                 raise ValueError(f"{path}: missing array '{key}' (has {', '.join(z.files)})")
         d = TrainData.from_arrays(z["keypoints_2d"], z["K"], z["distance_m"],
                                   z["depth_m"] if "depth_m" in z.files else None,
-                                  z["family"] if "family" in z.files else None, True, str(path))
+                                  z["family"] if "family" in z.files else None, True, str(path),
+                                  z["camera__person_yaw_deg"] if "camera__person_yaw_deg" in z.files else None)
         meta = None
         if "meta" in z.files:
             try:
@@ -209,7 +213,8 @@ def load_jsonl(path) -> TrainData:
     d = TrainData.from_arrays(np.stack([r.keypoints for r in recs]), np.stack([r.K for r in recs]),
                               [r.distance_m for r in recs],
                               [np.nan if r.depth_m is None else r.depth_m for r in recs],
-                              [r.source or "jsonl" for r in recs], False, str(path))
+                              [r.extra.get("family") or r.source or "jsonl" for r in recs], False, str(path),
+                              [(r.extra.get("camera") or {}).get("person_yaw_deg", np.nan) for r in recs])
     d.sources[0]["sha256"] = _sha256(Path(path))
     return d
 
@@ -240,7 +245,7 @@ def mirror(kp: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 
 def prepare(data: TrainData, idx, rng: np.random.Generator, cfg: TrainConfig,
-            noise: DetectorNoiseModel | None, flip: bool):
+            noise, flip: bool):
     """Rows idx -> (features (m, F) float32, targets (m,), kept row indices into idx)."""
     kp = data.keypoints_2d[idx].astype(float)
     K = data.K[idx]
@@ -252,7 +257,8 @@ def prepare(data: TrainData, idx, rng: np.random.Generator, cfg: TrainConfig,
         c = kp[clean]
         vis = c[..., 2] > 0
         if noise is not None:
-            kp[clean] = noise.apply(rng, c, vis, person_height_px(c, vis), dtype=np.float64)
+            kp[clean] = apply_noise(noise, rng, c, vis, person_height_px(c, vis), data.family[idx][clean],
+                                    data.view[idx][clean], dtype=np.float64)
         else:
             kp[clean, :, 2] = vis.astype(float)
     F = feat.extract(kp, K, cfg.min_conf, cfg.use_conf)
@@ -345,7 +351,7 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
     rng_split, rng_norm, rng_val, rng_train = (np.random.default_rng(s) for s in ss.spawn(4))
     noise = None
     if cfg.noise:
-        noise = DetectorNoiseModel.from_json(cfg.noise_model) if cfg.noise_model else DetectorNoiseModel.default()
+        noise = load_noise_model(cfg.noise_model) if cfg.noise_model else DetectorNoiseModel.default()
 
     if cfg.min_person_px > 0 and data.clean.any():
         kp = data.keypoints_2d
