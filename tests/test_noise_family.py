@@ -126,3 +126,26 @@ def test_sparse_cells_shrink_to_their_parent(people):
 def test_view_of():
     assert view_of([0, 44, 46, 134, 136, -170, 200, np.nan]).tolist() == [
         "front", "front", "side", "side", "back", "back", "back", "unknown"]
+
+
+def test_relative_yaw_from_3d_keypoints():
+    """A person at the origin turned by yaw, seen by a level camera on the world -Y axis."""
+    from deepx_addon.core.cameras import rotation_from_angles
+    from deepx_addon.core.noise_family import relative_yaw_deg, view_of_row
+    base = np.zeros((17, 3))
+    base[[5, 11], 0], base[[6, 12], 0] = 0.15, -0.15      # facing -Y: the person's left is world +X
+    base[[5, 6], 2], base[[11, 12], 2] = 1.4, 0.9
+    R = rotation_from_angles(90.0, 0.0)                     # camera looks along +Y from (0, -5, 1)
+    cam = np.array([0.0, -5.0, 1.0])
+    out = []
+    for yaw in (0.0, 60.0, 180.0, -90.0):
+        c, s = np.cos(np.radians(yaw)), np.sin(np.radians(yaw))
+        Rz = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+        k_cam = (R @ ((base @ Rz.T) - cam).T).T
+        out.append(relative_yaw_deg(k_cam[None], R[None])[0])
+    # turning the person counter-clockwise (seen from above) shows the camera its right side
+    assert np.allclose(np.abs(out), [0, 60, 180, 90], atol=1e-6)
+    assert out[1] > 0
+    row = {"keypoints_3d_cam": k_cam.tolist(), "camera": {"R": R.tolist()}}
+    assert view_of_row(row) == "side" and view_of_row({"view": "back"}) == "back"
+    assert view_of_row({"camera": {"person_yaw_deg": 170}}) == "back"

@@ -48,6 +48,38 @@ def view_of(person_yaw_deg) -> np.ndarray:
     return out.astype(str)
 
 
+def relative_yaw_deg(keypoints_3d_cam, R) -> np.ndarray:
+    """The person's yaw relative to the camera (0 = faces it, 90 = shows its right side) from its 3D
+    keypoints in the camera frame (n, 17, 3) and the world->camera rotations (n, 3, 3) (world +Z up):
+    the facing direction is the left-right axis of hips + shoulders crossed with up, compared with the
+    direction from the pelvis to the camera, both on the ground plane. NaN where undefined."""
+    k = np.asarray(keypoints_3d_cam, float)
+    up = np.asarray(R, float)[..., :, 2]                           # world +Z in camera coordinates
+    flat = lambda v: v - np.sum(v * up, -1, keepdims=True) * up
+    lr = flat(k[:, 5] - k[:, 6] + k[:, 11] - k[:, 12])            # towards the person's left
+    to_cam = flat(-(k[:, 11] + k[:, 12]) / 2)
+    fwd = np.cross(lr, up)
+    cos = np.sum(fwd * to_cam, -1)
+    sin = np.sum(np.cross(to_cam, fwd) * up, -1)
+    with np.errstate(invalid="ignore"):
+        yaw = np.degrees(np.arctan2(sin, cos))
+    bad = (np.linalg.norm(lr, axis=-1) < 1e-6) | (np.linalg.norm(to_cam, axis=-1) < 1e-6)
+    return np.where(bad, np.nan, yaw)
+
+
+def view_of_row(row: dict) -> str:
+    """A label/detection row's view: from its 3D keypoints and camera R (``relative_yaw_deg``), else
+    its camera's ``person_yaw_deg``, else its own ``view`` field, else 'unknown'."""
+    cam = row.get("camera") or {}
+    k3 = row.get("keypoints_3d_cam")
+    if k3 is not None and cam.get("R") is not None:
+        y = relative_yaw_deg(np.asarray(k3, float)[None], np.asarray(cam["R"], float)[None])[0]
+    else:
+        y = cam.get("person_yaw_deg", np.nan)
+    v = str(view_of([np.nan if y is None else y])[0])
+    return row["view"] if v == "unknown" and row.get("view") in VIEWS else v
+
+
 def size_bin(heights, edges=SIZE_EDGES_PX) -> np.ndarray:
     return np.clip(np.searchsorted(np.asarray(edges[1:-1], float), np.asarray(heights, float), side="right"),
                    0, len(edges) - 2)

@@ -23,7 +23,8 @@ def add_arguments(p):
 
 def load_pairs(paths, meta: list | None = None):
     """(gt (n,17,3) with visibility 0/1, det (n,17,3), detected (n,) bool) from deepx detect files;
-    with ``meta`` (a list), also appends (family, camera-relative yaw or view) per row to it."""
+    with ``meta`` (a list), also appends (family, view) per row to it."""
+    from ..core.noise_family import view_of_row
     gt, det, found = [], [], []
     for path in paths:
         for n, line in enumerate(Path(path).read_text().splitlines(), 1):
@@ -36,8 +37,7 @@ def load_pairs(paths, meta: list | None = None):
             det.append(r["keypoints"])
             found.append(bool(r.get("detected")))
             if meta is not None:
-                meta.append((str(r.get("family") or "unknown"), r.get("view"),
-                             (r.get("camera") or {}).get("person_yaw_deg")))
+                meta.append((str(r.get("family") or "unknown"), view_of_row(r)))
     return np.asarray(gt, float), np.asarray(det, float), np.asarray(found)
 
 
@@ -56,10 +56,9 @@ def run(args) -> int:
     h = person_height_px(gt)
     note = f"fitted on {int(found.sum())} YOLO11n-pose detections of rendered people ({', '.join(map(str, args.pairs))})"
     if args.by_family:
-        from ..core.noise_family import VIEWS, FamilyNoiseModel, view_of
+        from ..core.noise_family import FamilyNoiseModel
         family = np.array([m[0] for m in meta])
-        yaw = np.array([np.nan if m[2] is None else float(m[2]) for m in meta])
-        view = np.array([m[1] if m[1] in VIEWS else v for m, v in zip(meta, view_of(yaw))])
+        view = np.array([m[1] for m in meta])
         fam_model = FamilyNoiseModel.fit(gt[found], det[found], h[found], family[found], view[found],
                                          shrink=args.shrink, min_cell=args.min_cell, note=note)
         model = fam_model.base

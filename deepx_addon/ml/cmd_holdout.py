@@ -29,7 +29,7 @@ def noisy_people(table, noise, cameras_per_pose: int, seed: int, max_people: int
     """Record dicts of people seen by random cameras, keypoints corrupted by ``noise``; also the
     family names and counts. People with < 6 keypoints in frame or under min_px are left out."""
     from ..core.noise import person_height_px
-    from ..core.noise_family import apply_noise, view_of
+    from ..core.noise_family import apply_noise, relative_yaw_deg, view_of
     from ..core.sampler import sample_from_table
     from ..core.settings import GeneratorSettings
 
@@ -44,7 +44,7 @@ def noisy_people(table, noise, cameras_per_pose: int, seed: int, max_people: int
     vis = batch.keypoints_2d[..., 2] > 0
     kp = batch.keypoints_2d.astype(float)
     noisy = apply_noise(noise, rng, kp, vis, person_height_px(kp, vis), batch.family,
-                        view_of(batch.camera["person_yaw_deg"]), dtype=np.float64)
+                        view_of(relative_yaw_deg(batch.keypoints_3d_cam, batch.camera["R"])), dtype=np.float64)
     rows = batch.to_records(table, source=source)
     for r, k in zip(rows, noisy):
         r["keypoints"] = np.round(k, 3).tolist()

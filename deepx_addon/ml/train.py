@@ -27,7 +27,7 @@ import torch
 
 from ..core.keypoints import FLIP_INDEX, NUM_KEYPOINTS
 from ..core.noise import DetectorNoiseModel, person_height_px
-from ..core.noise_family import apply_noise, load_noise_model, view_of
+from ..core.noise_family import apply_noise, load_noise_model, relative_yaw_deg, view_of, view_of_row
 from . import features as feat
 from .model import DistanceNet, laplace_nll, model_paths, save_model
 
@@ -126,7 +126,7 @@ class TrainData:
 
     @classmethod
     def from_arrays(cls, keypoints_2d, K, distance_m, depth_m=None, family=None, clean=True,
-                    source: str = "arrays", person_yaw_deg=None) -> "TrainData":
+                    source: str = "arrays", view=None) -> "TrainData":
         kp = np.asarray(keypoints_2d, np.float32)
         n = len(kp)
 
@@ -153,7 +153,7 @@ class TrainData:
         depth = np.full(n, np.nan) if depth_m is None else np.asarray(depth_m, float).reshape(n)
         fam = np.full(n, "unknown") if family is None else np.asarray(family, dtype=str).reshape(n)
         clean = np.broadcast_to(np.asarray(clean, bool), (n,)).copy()
-        view = view_of(np.full(n, np.nan) if person_yaw_deg is None else np.asarray(person_yaw_deg, float).reshape(n))
+        view = np.full(n, "unknown") if view is None else np.asarray(view, dtype=str).reshape(n)
         return cls(kp, np.ascontiguousarray(K), dist, depth, fam, clean, view,
                    [{"source": source, "n": n, "clean": bool(clean.all()) if n else True}])
 
@@ -192,7 +192,7 @@ def load_npz(path) -> TrainData:
         d = TrainData.from_arrays(z["keypoints_2d"], z["K"], z["distance_m"],
                                   z["depth_m"] if "depth_m" in z.files else None,
                                   z["family"] if "family" in z.files else None, True, str(path),
-                                  z["camera__person_yaw_deg"] if "camera__person_yaw_deg" in z.files else None)
+                                  _npz_view(z))
         meta = None
         if "meta" in z.files:
             try:
@@ -201,6 +201,13 @@ def load_npz(path) -> TrainData:
                 meta = str(z["meta"])[:2000]
     d.sources[0].update({"sha256": _sha256(path), "meta": meta})
     return d
+
+
+def _npz_view(z):
+    """Views of a sampler chunk's people (noise_family.relative_yaw_deg), None if it lacks the arrays."""
+    if "keypoints_3d_cam" in z.files and "camera__R" in z.files:
+        return view_of(relative_yaw_deg(z["keypoints_3d_cam"], z["camera__R"]))
+    return None
 
 
 def load_jsonl(path) -> TrainData:
@@ -214,7 +221,7 @@ def load_jsonl(path) -> TrainData:
                               [r.distance_m for r in recs],
                               [np.nan if r.depth_m is None else r.depth_m for r in recs],
                               [r.extra.get("family") or r.source or "jsonl" for r in recs], False, str(path),
-                              [(r.extra.get("camera") or {}).get("person_yaw_deg", np.nan) for r in recs])
+                              [view_of_row(r.extra) for r in recs])
     d.sources[0]["sha256"] = _sha256(Path(path))
     return d
 
