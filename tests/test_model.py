@@ -375,3 +375,34 @@ def test_detector_rows_are_mixed_into_every_batch(tmp_path):
         assert len(idx) == 100 and (~data.clean[idx]).sum() == 25
     with pytest.raises(ValueError, match="detector_fraction"):
         tr.TrainConfig(detector_fraction=1.0).validate()
+
+
+def test_detector_rows_rotated_camera_keeps_distance_and_caps_repeats():
+    """rotate_camera turns the camera about its centre: the rays to the 3D points keep their
+    lengths, keypoints move; detector_max_repeats lowers the share so no row is used more often."""
+    from deepx_addon.ml import train as tr
+    d = standin_data(50, seed=9)
+    K = d["K"].astype(float)
+    kp = d["keypoints_2d"].astype(float)
+    ang = np.random.default_rng(0).normal(0, 3.0, (len(kp), 3))
+    out = tr.rotate_camera(kp, K, ang)
+    assert np.array_equal(out[..., 2], kp[..., 2]) and np.all(out[kp[..., 2] == 0] == 0)
+    assert np.abs(out - kp)[kp[..., 2] > 0].max() > 1.0
+    # the same rotation applied to 3D points: the image of R p equals K R K^-1 of the image of p
+    p = np.array([[0.3, -0.2, 7.0]])
+    a = np.radians([[2.0, -1.0, 3.0]])
+    c, s = np.cos(a[0]), np.sin(a[0])
+    Ry = np.array([[c[0], 0, s[0]], [0, 1, 0], [-s[0], 0, c[0]]])
+    Rx = np.array([[1, 0, 0], [0, c[1], -s[1]], [0, s[1], c[1]]])
+    Rz = np.array([[c[2], -s[2], 0], [s[2], c[2], 0], [0, 0, 1]])
+    q = (Rz @ Rx @ Ry @ p.T).T
+    uv = lambda v: (K[0] @ (v / v[:, 2:3]).T).T[:, :2]
+    kp1 = np.zeros((1, 17, 3))
+    kp1[0, 0, :2], kp1[0, 0, 2] = uv(p)[0], 1.0
+    got = tr.rotate_camera(kp1, K[:1], np.degrees(a))
+    np.testing.assert_allclose(got[0, 0, :2], uv(q)[0], atol=1e-6)
+    assert np.linalg.norm(q) == pytest.approx(np.linalg.norm(p))
+    cfg = tr.TrainConfig(steps=100, detector_fraction=0.5, detector_max_repeats=2.0)
+    cfg.validate()
+    with pytest.raises(ValueError, match="detector_max_repeats"):
+        tr.TrainConfig(detector_max_repeats=-1).validate()

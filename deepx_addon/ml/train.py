@@ -56,7 +56,10 @@ class TrainConfig:
     min_conf: float = feat.DEFAULT_MIN_CONF
     use_conf: bool = False          # feed confidences (True) or only the keypoint mask (see features.extract)
     min_person_px: float = 16.0     # drop clean samples smaller than this: the detector finds 1 in 3 of them
-    detector_fraction: float = 0.0  # share of each batch drawn (with replacement) from detector-output rows
+    detector_fraction: float = 0.0  # share of each batch drawn from detector-output rows (each used once per pass)
+    detector_max_repeats: float = 0.0   # > 0: use each detector row at most this many times (lowers the share)
+    detector_rotate_deg: float = 0.0    # > 0: turn the camera about its centre by N(0, this) deg per axis for
+                                        # every detector row drawn (same distance, new keypoints: no row repeats)
     low_conf: float = 0.3           # runtime: mean confidence below this -> status low_confidence
 
     def validate(self) -> None:
@@ -69,6 +72,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0 <= self.detector_fraction < 1:
             raise ValueError(f"TrainConfig.detector_fraction must be in [0, 1), got {self.detector_fraction}")
+        if self.detector_max_repeats < 0 or self.detector_rotate_deg < 0:
+            raise ValueError("TrainConfig.detector_max_repeats and detector_rotate_deg must be >= 0")
         if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.dropout < 1:
             raise ValueError("TrainConfig: need lr > 0, weight_decay >= 0, 0 <= dropout < 1")
 
@@ -251,11 +256,33 @@ def mirror(kp: np.ndarray, K: np.ndarray) -> np.ndarray:
     return out
 
 
+def rotate_camera(kp: np.ndarray, K: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
+    """Keypoints (n, 17, 3) as seen after turning each camera about its own centre by (pan, tilt,
+    roll) degrees (n, 3): x -> K R K^-1 x. The camera does not move, so the distance to every point
+    stays the same; the person moves in the frame and is seen under a new angle. Missing keypoints
+    (conf 0) stay missing."""
+    a = np.radians(angles_deg)
+    c, s = np.cos(a), np.sin(a)
+    one, zero = np.ones(len(a)), np.zeros(len(a))
+    Ry = np.stack([c[:, 0], zero, s[:, 0], zero, one, zero, -s[:, 0], zero, c[:, 0]], -1).reshape(-1, 3, 3)
+    Rx = np.stack([one, zero, zero, zero, c[:, 1], -s[:, 1], zero, s[:, 1], c[:, 1]], -1).reshape(-1, 3, 3)
+    Rz = np.stack([c[:, 2], -s[:, 2], zero, s[:, 2], c[:, 2], zero, zero, zero, one], -1).reshape(-1, 3, 3)
+    H = K @ Rz @ Rx @ Ry @ np.linalg.inv(K)
+    x = np.concatenate([kp[..., :2], np.ones(kp.shape[:2] + (1,))], -1) @ np.swapaxes(H, 1, 2)
+    out = kp.copy()
+    seen = kp[..., 2] > 0
+    out[..., :2] = np.where(seen[..., None], x[..., :2] / x[..., 2:3], 0.0)
+    return out
+
+
 def prepare(data: TrainData, idx, rng: np.random.Generator, cfg: TrainConfig,
             noise, flip: bool):
     """Rows idx -> (features (m, F) float32, targets (m,), kept row indices into idx)."""
     kp = data.keypoints_2d[idx].astype(float)
     K = data.K[idx]
+    if cfg.detector_rotate_deg > 0 and not data.clean[idx].all():
+        d = ~data.clean[idx]
+        kp[d] = rotate_camera(kp[d], K[d], rng.normal(0.0, cfg.detector_rotate_deg, (int(d.sum()), 3)))
     if flip:
         f = rng.random(len(idx)) < 0.5
         kp[f] = mirror(kp[f], K[f])
@@ -393,6 +420,11 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
     # the noise-model samples; detector_fraction mixes a fixed share of them into every batch.
     det_train = train_idx[~data.clean[train_idx]]
     n_det = int(round(cfg.detector_fraction * cfg.batch_size)) if len(det_train) else 0
+    if n_det and cfg.detector_max_repeats > 0:
+        n_det = min(n_det, int(cfg.detector_max_repeats * len(det_train) / cfg.steps))
+        print(f"train: {n_det} detector rows per batch ({len(det_train)} rows, each used <= "
+              f"{cfg.detector_max_repeats:g} times)", file=log)
+    det_order, det_pos = np.empty(0, np.int64), 0
     pool = train_idx[data.clean[train_idx]] if n_det else train_idx
     order, pos, epoch = np.empty(0, np.int64), 0, 0
     ema = None
@@ -402,7 +434,10 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
         idx = order[pos:pos + cfg.batch_size - n_det]
         pos += cfg.batch_size - n_det
         if n_det:
-            idx = np.concatenate([idx, rng_train.choice(det_train, n_det)])
+            if det_pos + n_det > len(det_order):       # every detector row once per pass
+                det_order, det_pos = np.concatenate([det_order[det_pos:], rng_train.permutation(det_train)]), 0
+            idx = np.concatenate([idx, det_order[det_pos:det_pos + n_det]])
+            det_pos += n_det
         idx = np.sort(idx)
         xb, tb, _ = prepare(data, idx, rng_train, cfg, noise, flip=cfg.flip)
         if len(tb) == 0:
