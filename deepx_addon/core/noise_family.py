@@ -13,7 +13,8 @@ outliers, the pixel floor) and adds, per cell of (size bin, family, view):
   short moves every keypoint below the head;
 - ``miss`` (17,): the chance a keypoint the camera sees is missed; ``swap`` (8,): left/right swaps.
 
-Cells are nested: "" (everyone) > "s2" (size bin 2) > "s2/crouching" > "s2/crouching/side".
+Cells are nested: "" (everyone) > "crouching" > "crouching/side" > "crouching/side/s2" (size bin 2).
+A cell's miss rates hold at its people's mean size and follow the base model's slope in log size.
 Fitting estimates each cell from its own people and shrinks it towards its parent with the weight
 of ``shrink`` people (hierarchical shrinkage: a cell of 10 people is mostly its parent, one of 1,000
 mostly itself); cells with fewer than ``min_cell`` people are not stored and sampling falls back to
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .keypoints import NUM_KEYPOINTS
-from .noise import PAIRS, DetectorNoiseModel, swap_pairs, undo_swaps
+from .noise import PAIRS, DetectorNoiseModel, _logit, _sigmoid, swap_pairs, undo_swaps
 
 FORMAT = "deepx-detector-noise-cells"
 FORMAT_VERSION = 1
@@ -89,8 +90,7 @@ def cell_keys(sizes, family, view) -> list[tuple[str, ...]]:
     """Per row, its cell keys from the finest to "" (everyone)."""
     out = []
     for s, f, v in zip(np.asarray(sizes).tolist(), np.asarray(family, str).tolist(), np.asarray(view, str).tolist()):
-        a = f"s{s}"
-        out.append((f"{a}/{f}/{v}", f"{a}/{f}", a, ""))
+        out.append((f"{f}/{v}/s{s}", f"{f}/{v}", f, ""))
     return out
 
 
@@ -100,11 +100,13 @@ class NoiseCell:
     bias: np.ndarray             # (17, 2) fraction of size
     loadings: np.ndarray         # (34, q) low-rank part of the normalised covariance
     diag: np.ndarray             # (34,) the rest of each coordinate's variance
-    miss: np.ndarray             # (17,) miss probability of a seen keypoint
+    miss: np.ndarray             # (17,) miss probability of a seen keypoint, at the cell's mean size
     swap: np.ndarray             # (8,) left/right swap probability per pair
+    log_size: float = 0.0        # mean log(h / base.height_ref_px) of the cell's people
 
     def __post_init__(self):
         self.n = int(self.n)
+        self.log_size = float(self.log_size)
         self.bias = np.asarray(self.bias, float).reshape(NUM_KEYPOINTS, 2)
         self.loadings = np.asarray(self.loadings, float).reshape(_D, -1)
         self.diag = np.asarray(self.diag, float).reshape(_D)
@@ -122,7 +124,7 @@ class NoiseCell:
     def to_dict(self) -> dict:
         r = lambda a: np.round(np.asarray(a, float), 6).tolist()
         return {"n": self.n, "bias": r(self.bias), "loadings": r(self.loadings), "diag": r(self.diag),
-                "miss": r(self.miss), "swap": r(self.swap)}
+                "miss": r(self.miss), "swap": r(self.swap), "log_size": round(self.log_size, 6)}
 
 
 @dataclass
@@ -174,7 +176,10 @@ class FamilyNoiseModel:
         for key in sorted(set(cells.tolist())):
             r = np.flatnonzero(cells == key)
             c = self.cells[key]
-            swap[r], bias[r], p_miss[r] = c.swap, c.bias, c.miss
+            swap[r], bias[r] = c.swap, c.bias
+            # the cell's miss rate at its mean size, moved along the base model's slope in log size
+            x = np.log(h[r] / self.base.height_ref_px) - c.log_size
+            p_miss[r] = _sigmoid(_logit(c.miss) + self.base.miss_slope * x[:, None])
             z = rng.standard_normal((len(r), c.loadings.shape[1] + _D))
             err[r] = z[:, :c.loadings.shape[1]] @ c.loadings.T + z[:, c.loadings.shape[1]:] * np.sqrt(c.diag)
         swap_pairs(kp, vis, rng.random((n, len(PAIRS))) < swap)
@@ -258,7 +263,8 @@ class FamilyNoiseModel:
             full[key] = (bias, cov, miss, swap)
             if key == "" or len(idx) >= min_cell:
                 load, dg = _low_rank(cov, rank)
-                cells[key] = NoiseCell(len(idx), bias, load, dg, miss, swap)
+                cells[key] = NoiseCell(len(idx), bias, load, dg, miss, swap,
+                                       float(np.mean(np.log(h[idx] / base.height_ref_px))))
         stats = {"n_people": int(n), "cells": len(cells), "rank": int(rank), "min_cell": int(min_cell),
                  "families": {str(f): int(c) for f, c in zip(*np.unique(family, return_counts=True))},
                  "views": {str(v): int(c) for v, c in zip(*np.unique(view, return_counts=True))},
