@@ -146,12 +146,23 @@ class FamilyNoiseModel:
             raise ValueError("FamilyNoiseModel: h0_px and shrink >= 0, size_edges increasing")
 
     # ---- sampling -------------------------------------------------------------------------------
-    def cell_of(self, heights, family=None, view=None) -> list[str]:
+    def cell_of(self, heights, family=None, view=None, codes: bool = False):
+        """Per row, the key of the deepest stored cell that holds it (list of str); with codes=True
+        (sorted distinct keys, (n,) index into them) instead."""
         n = len(np.atleast_1d(heights))
         family = np.full(n, "unknown") if family is None else family
         view = np.full(n, "unknown") if view is None else view
-        keys = cell_keys(size_bin(heights, self.size_edges), family, view)
-        return [next(k for k in ks if k in self.cells) for ks in keys]
+        sizes = size_bin(heights, self.size_edges).astype(str)
+        combo = np.char.add(np.char.add(np.char.add(np.asarray(family, str), "|"), np.asarray(view, str)),
+                            np.char.add("|", sizes))
+        uniq, inv = np.unique(combo, return_inverse=True)       # resolve each distinct cell once
+        parts = [u.split("|") for u in uniq.tolist()]
+        keys = cell_keys([int(p[2]) for p in parts], [p[0] for p in parts], [p[1] for p in parts])
+        found = [next(k for k in ks if k in self.cells) for ks in keys]
+        if codes:
+            names = sorted(set(found))
+            return names, np.array([names.index(f) for f in found], int)[inv.reshape(-1)]
+        return [found[i] for i in inv.reshape(-1).tolist()]
 
     def apply(self, rng: np.random.Generator, keypoints_2d, visibility, heights, family=None, view=None,
               dtype=np.float32) -> np.ndarray:
@@ -167,14 +178,14 @@ class FamilyNoiseModel:
         n = len(kp)
         kp = kp[..., :2].astype(float)
         vis = vis.copy()
-        cells = np.asarray(self.cell_of(h, family, view))
+        names, code = self.cell_of(h, family, view, codes=True)
         swap = np.zeros((n, len(PAIRS)))
         bias = np.zeros((n, NUM_KEYPOINTS, 2))
         p_miss = np.zeros((n, NUM_KEYPOINTS))
         err = np.zeros((n, _D))
         s = np.sqrt(h ** 2 + self.h0_px ** 2)
-        for key in sorted(set(cells.tolist())):
-            r = np.flatnonzero(cells == key)
+        for j, key in enumerate(names):
+            r = np.flatnonzero(code == j)
             c = self.cells[key]
             swap[r], bias[r] = c.swap, c.bias
             # the cell's miss rate at its mean size, moved along the base model's slope in log size
