@@ -406,3 +406,20 @@ def test_detector_rows_rotated_camera_keeps_distance_and_caps_repeats():
     cfg.validate()
     with pytest.raises(ValueError, match="detector_max_repeats"):
         tr.TrainConfig(detector_max_repeats=-1).validate()
+
+
+def test_fine_tune_starts_from_a_saved_model(tmp_path):
+    torch = pytest.importorskip("torch")
+    from deepx_addon.ml import train as tr
+    from deepx_addon.ml.model import load_model
+    d = standin_data(2000, seed=4)
+    data = tr.TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"], d["depth_m"], d["family"])
+    first = tr.train(data, tr.TrainConfig(hidden=16, blocks=1, steps=3, batch_size=256, threads=1,
+                                          min_person_px=0), progress=False)
+    json_path, _, _ = tr.save_result(first, tmp_path / "first")
+    start, _ = load_model(json_path)
+    res = tr.train(data, tr.TrainConfig(steps=2, batch_size=256, threads=1, min_person_px=0,
+                                        init_model=str(json_path)), progress=False)
+    assert res.config.hidden == 16 and res.config.blocks == 1
+    assert torch.equal(res.net.x_mean, start.x_mean)                      # normalisation kept
+    assert not torch.equal(res.net.stem.weight, start.stem.weight)        # and trained on

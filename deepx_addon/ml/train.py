@@ -61,6 +61,8 @@ class TrainConfig:
     detector_rotate_deg: float = 0.0    # > 0: turn the camera about its centre by N(0, this) deg per axis for
                                         # every detector row drawn (same distance, new keypoints: no row repeats)
     low_conf: float = 0.3           # runtime: mean confidence below this -> status low_confidence
+    init_model: str = ""            # start from this model's weights and normalisation (fine-tuning);
+                                    # its architecture replaces hidden/blocks/dropout
 
     def validate(self) -> None:
         if self.feature_version != feat.FEATURE_VERSION:
@@ -407,8 +409,13 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
     x_p, t_p, _ = prepare(data, probe, rng_norm, cfg, noise, flip=cfg.flip)
     if len(t_p) < 2:
         raise ValueError("fewer than two usable training samples (too few keypoints everywhere?)")
-    net = DistanceNet(feat.N_FEATURES, cfg.hidden, cfg.blocks, cfg.dropout)
-    net.set_normalisation(x_p.mean(0), x_p.std(0), float(t_p.mean()), float(t_p.std()))
+    if cfg.init_model:
+        from .model import load_model
+        net, _ = load_model(cfg.init_model)
+        cfg.hidden, cfg.blocks, cfg.dropout = net.arch["hidden"], net.arch["blocks"], net.arch["dropout"]
+    else:
+        net = DistanceNet(feat.N_FEATURES, cfg.hidden, cfg.blocks, cfg.dropout)
+        net.set_normalisation(x_p.mean(0), x_p.std(0), float(t_p.mean()), float(t_p.std()))
     usable = len(t_p) / len(probe)
     del x_p, t_p
 
