@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from deepx_addon.ml.cli import main
+from deepx_addon.cli import main
 from deepx_addon.core.records import read_jsonl
 
 ESTIMATORS = ["bbox", "shoulder_hip", "sloth", "default"]

@@ -13,7 +13,7 @@ cv2 = pytest.importorskip("cv2")
 from deepx_addon.core.camera import CameraError, Intrinsics  # noqa: E402
 from deepx_addon.core.estimators import Estimate  # noqa: E402
 from deepx_addon.ml import api  # noqa: E402
-from deepx_addon.ml.cli import main as cli_main  # noqa: E402
+from deepx_addon.cli import main as cli_main  # noqa: E402
 from deepx_addon.runtime import Detection  # noqa: E402
 
 

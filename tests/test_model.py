@@ -305,8 +305,9 @@ def test_train_config_update():
 
 @pytest.mark.torch
 def test_cli_train_writes_model(tmp_path):
-    from deepx_addon.ml import cmd_train, registry
-    from deepx_addon.ml.cli import CliError
+    from deepx_addon.cli import train as cmd_train
+    from deepx_addon.ml import registry
+    from deepx_addon.cli import CliError
     d = standin_data(3000, seed=31)
     data_dir = tmp_path / "chunks"
     data_dir.mkdir()

@@ -331,7 +331,7 @@ def test_sampled_occluders_stay_between_camera_and_person(bpy_module):
 # command line
 
 def test_cli_generate_and_errors(bpy_module, tmp_path, capsys):
-    from deepx_addon.ml.cli import main
+    from deepx_addon.cli import main
     out = tmp_path / "cli"
     rc = main(["generate", "--out", str(out), "--count", "2", "--resolution", "64x48", "--samples", "1",
                "--cameras-per-pose", "2", "--distance", "3", "6", "--yolo", "-q"])
@@ -351,7 +351,7 @@ def test_cli_generate_and_errors(bpy_module, tmp_path, capsys):
 
 def test_cli_generate_from_blend(bpy_module, tmp_path, capsys):
     from deepx_addon.blender import props
-    from deepx_addon.ml.cli import main
+    from deepx_addon.cli import main
     bpy_module.ops.wm.read_factory_settings(use_empty=True)
     if not hasattr(bpy_module.types.Scene, "deepx"):
         props.register()
@@ -381,7 +381,7 @@ def test_cli_generate_from_blend(bpy_module, tmp_path, capsys):
 def test_workbench_in_a_subprocess(tmp_path):
     """Workbench needs EGL and aborts the process without it: always exercise it in a child."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-m", "deepx_addon.ml.cli", "generate", "--out", str(tmp_path / "wb"),
+    r = subprocess.run([sys.executable, "-m", "deepx_addon.cli", "generate", "--out", str(tmp_path / "wb"),
                         "--count", "1", "--engine", "BLENDER_WORKBENCH", "--resolution", "64", "-q"],
                        cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=240)
     if r.returncode == 2 and "cannot render here" in r.stderr:

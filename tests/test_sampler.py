@@ -14,6 +14,7 @@ from deepx_addon.core import sampler as S
 from deepx_addon.core.keypoints import NUM_KEYPOINTS
 from deepx_addon.core.posetable import PoseTable
 from deepx_addon.core.records import PersonRecord, read_jsonl
+from deepx_addon.core.runfolder import RunFolderError
 from deepx_addon.core.settings import CameraSettings, GeneratorSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +152,7 @@ def test_records_are_valid_person_records_and_deepx_predict_reads_them(table, tm
     for k in ("family", "sample_seed", "pose_seed", "keypoints_3d_cam", "camera", "recipe", "body", "bbox_xyxy"):
         assert k in r.extra, k
     assert r.extra["sample_seed"] == int(b.sample_seed[4])
-    from deepx_addon.ml.cli import main
+    from deepx_addon.cli import main
     out = tmp_path / "pred.jsonl"
     assert main(["predict", "-i", str(path), "-o", str(out), "-e", "shoulder_hip"]) == 0
     rows = [json.loads(x) for x in out.read_text().splitlines()]
@@ -198,9 +199,9 @@ def test_generate_resume_is_byte_identical_and_shards_cover_every_chunk(table, t
         S.generate(table, _settings(cameras_per_pose=4, seed=3), clean, chunk_size=6, progress=False)
     with pytest.raises(S.SamplerError, match="chunk_size"):
         S.generate(table, s, clean, chunk_size=5, progress=False)
-    with pytest.raises(S.SamplerError, match="i/N"):
+    with pytest.raises(RunFolderError, match="i/N"):
         S.generate(table, s, clean, shard="1of3", chunk_size=6, progress=False)
-    with pytest.raises(S.SamplerError, match="0 <= i < N"):
+    with pytest.raises(RunFolderError, match="0 <= i < N"):
         S.parse_shard("3/3")
 
 
@@ -211,7 +212,7 @@ def test_cli_sample_in_a_fresh_process_matches_and_resumes(table, tmp_path):
     loaded = PoseTable.load(tpath)
     S.generate(loaded, _settings(cameras_per_pose=4, seed=11), tmp_path / "here", chunk_size=16, progress=False)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-c", "import sys; from deepx_addon.ml.cli import main; sys.exit(main())", "sample", "--pose-table", str(tpath), "--out",
+    cmd = [sys.executable, "-c", "import sys; from deepx_addon.cli import main; sys.exit(main())", "sample", "--pose-table", str(tpath), "--out",
            str(tmp_path / "cli"), "--cameras-per-pose", "4", "--seed", "11", "--chunk-size", "16",
            "--jsonl", str(tmp_path / "cli.jsonl")]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)

@@ -39,6 +39,7 @@ from .cameras import CounterRNG, check_camera_settings, derive_seeds, sample_cam
 from .keypoints import L_HIP, NUM_KEYPOINTS, R_HIP
 from .posetable import PoseTable
 from .records import atomic_open
+from .runfolder import RunFolderError, parse_shard
 from .settings import GeneratorSettings
 
 FORMAT = "deepx-keypoint-samples"
@@ -52,7 +53,7 @@ CAMERA_FIELDS = ("R", "t", "position", "target_px", "height_m", "hfov_deg", "rol
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-class SamplerError(ValueError):
+class SamplerError(RunFolderError):
     """A run that cannot go on (bad input, or an output folder holding a different run)."""
 
 
@@ -295,20 +296,6 @@ def table_fingerprint(table: PoseTable) -> str:
         h.update(a.tobytes())
     h.update("\n".join(np.asarray(table.family, dtype=str).tolist()).encode())
     return h.hexdigest()
-
-
-def parse_shard(text) -> tuple[int, int]:
-    """'i/N' (or a tuple) -> (i, N) with 0 <= i < N."""
-    if isinstance(text, (tuple, list)):
-        i, N = (int(v) for v in text)
-    else:
-        try:
-            i, N = (int(v) for v in str(text).split("/"))
-        except ValueError:
-            raise SamplerError(f"shard must look like i/N (e.g. 0/4), got {text!r}") from None
-    if N < 1 or not 0 <= i < N:
-        raise SamplerError(f"shard {i}/{N}: need N >= 1 and 0 <= i < N")
-    return i, N
 
 
 def chunk_plan(n_rows: int, chunk_size: int) -> list[tuple[int, int]]:

@@ -23,9 +23,9 @@ def synthetic_people(out: Path, n_poses: int = 300, seed: int = 2026) -> None:
     from ..core.paths import models_dir
     from ..core.records import write_jsonl
     from ..core.settings import GeneratorSettings
-    from . import registry
-    from .cmd_evaluate import evaluate_files
-    from .cmd_holdout import noisy_people
+    from ..ml import registry
+    from .evaluate import evaluate_files
+    from .holdout import noisy_people
 
     noise_file = models_dir() / "deepx_default_noise.json"
     noise = DetectorNoiseModel.from_json(noise_file) if noise_file.exists() else DetectorNoiseModel.default()
@@ -45,9 +45,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from . import registry
-    from .cli import CliError
-    from .cmd_evaluate import evaluate_files
+    from ..ml import registry
+    from .errors import CliError
+    from .evaluate import evaluate_files
 
     data = Path(args.data) if args.data else real_data_dir()
     if data is None or not (data / "kitti_train.jsonl").exists():
@@ -58,7 +58,7 @@ def run(args) -> int:
                    plot=str(Path(args.out) / "error_vs_distance.png"))
     synthetic_people(Path(args.out))
     if (data / "h36m_3dhp_images.jsonl").exists():
-        from .realphotos import evaluate_real_photos
+        from ..ml.realphotos import evaluate_real_photos
         print("\nDeepX demo 3/3: real photos -> YOLO11n-pose -> distance (annotated photos in "
               f"{Path(args.out) / 'photos'})")
         evaluate_real_photos(data, ["default", "sloth", "shoulder_hip", "bbox"], annotate_dir=Path(args.out) / "photos")

@@ -17,8 +17,8 @@ def add_arguments(p):
 def run(args) -> int:
     from ..core.evaluation import predict_file
     from ..core.records import RecordError, write_jsonl
-    from . import registry
-    from .cli import CliError
+    from ..ml import registry
+    from .errors import CliError
 
     if Path(args.output).resolve() == Path(args.input).resolve():
         raise CliError("--output must differ from --input (the input would be overwritten)")

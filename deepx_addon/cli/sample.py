@@ -27,7 +27,7 @@ def run(args) -> int:
     from ..core.sampler import (DEFAULT_CHUNK_SIZE, SamplerError, generate, iter_parts, read_manifest, shard_chunks,
                                 write_records_jsonl)
     from ..core.settings import GeneratorSettings, SettingsError
-    from .cli import CliError
+    from .errors import CliError
 
     try:
         table = PoseTable.load(args.pose_table)

@@ -22,7 +22,7 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
     from ..core.evaluation import evaluate_predictions, group_metrics, predict_file
     from ..core.metrics import format_table
     from ..core.records import atomic_write_text
-    from . import registry
+    from ..ml import registry
 
     estimators = {n: registry.build(n, quiet=True) for n in estimator_names}
     report = {}
@@ -47,7 +47,7 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
         atomic_write_text(jp, json.dumps(report[stem], indent=1))
         print(f"metrics written to {jp}", file=out)
         if plot:
-            from .plots import error_vs_distance
+            from ..ml.plots import error_vs_distance
             pp = _per_input(plot, stem, len(inputs), None)
             error_vs_distance(evals, pp, title=stem)
             print(f"plot written to {pp}", file=out)
@@ -64,8 +64,8 @@ def _per_input(path, stem: str, n_inputs: int, default):
 
 def run(args) -> int:
     from ..core.records import RecordError
-    from . import registry
-    from .cli import CliError
+    from ..ml import registry
+    from .errors import CliError
 
     names = []
     for n in (n.strip() for n in args.estimator.split(",")):   # 'all' expands in place: all,model.json

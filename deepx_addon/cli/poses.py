@@ -20,7 +20,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     from ..core.settings import GeneratorSettings, SettingsError
-    from .cli import CliError
+    from .errors import CliError
 
     try:
         settings = GeneratorSettings.from_dict(json.loads(Path(args.settings).read_text())) if args.settings \

@@ -27,7 +27,7 @@ def add_arguments(p):
 
 
 def detect_rows(rows, base_dirs, detector, min_oks: float, progress=None) -> list[dict]:
-    from .detector import match_detections
+    from ..ml.detector import match_detections
 
     out = []
     t0 = time.perf_counter()
@@ -58,8 +58,8 @@ def run(args) -> int:
     import json
 
     from ..core.records import write_jsonl
-    from .cli import CliError
-    from .detector import PoseDetector, WeightsError
+    from .errors import CliError
+    from ..ml.detector import PoseDetector, WeightsError
 
     rows, bases = [], []
     for path in args.labels:

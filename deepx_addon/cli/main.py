@@ -6,24 +6,22 @@ import argparse
 import importlib
 import sys
 
+from .errors import CliError
+
 # sub-command name -> module (relative to this package) providing HELP, add_arguments(p), run(args)
 COMMANDS = {
-    "predict": ".cmd_predict",
-    "evaluate": ".cmd_evaluate",
-    "demo": ".cmd_demo",
-    "train": ".cmd_train",
-    "generate": ".cmd_generate",
-    "poses": ".cmd_poses",
-    "sample": ".cmd_sample",
-    "estimate": ".cmd_estimate",
-    "detect": ".cmd_detect",
-    "fit-noise": ".cmd_fit_noise",
-    "holdout": ".cmd_holdout",
+    "predict": ".predict",
+    "evaluate": ".evaluate",
+    "demo": ".demo",
+    "train": ".train",
+    "generate": ".generate",
+    "poses": ".poses",
+    "sample": ".sample",
+    "estimate": ".estimate",
+    "detect": ".detect",
+    "fit-noise": ".fit_noise",
+    "holdout": ".holdout",
 }
-
-
-class CliError(Exception):
-    """An error the user can fix: printed as one clear line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,7 +35,7 @@ def load_pairs(paths):
 def run(args) -> int:
     from ..core.noise import DetectorNoiseModel, person_height_px
     from ..core.records import atomic_write_text
-    from .cli import CliError
+    from .errors import CliError
 
     try:
         gt, det, found = load_pairs(args.pairs)
@@ -59,7 +59,7 @@ def run(args) -> int:
     print("  " + ", ".join(f"{n} {100 * j:.1f}/{100 * b[0]:+.1f},{100 * b[1]:+.1f}"
                            for n, j, b in zip(COCO_KEYPOINTS, model.jitter, model.bias)), file=sys.stderr)
     if args.plot:
-        from .noise_plot import plot_noise_fit
+        from ..ml.noise_plot import plot_noise_fit
         plot_noise_fit(model, gt[found], det[found], h[found], args.plot, title="YOLO11n-pose on DeepX renders")
         print(f"deepx fit-noise: plot -> {args.plot}", file=sys.stderr)
     print(f"deepx fit-noise: model -> {args.out}", file=sys.stderr)

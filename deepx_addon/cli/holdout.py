@@ -54,7 +54,7 @@ def run(args) -> int:
     from ..core.noise import DetectorNoiseModel
     from ..core.posetable import PoseTable
     from ..core.records import write_jsonl
-    from .cli import CliError
+    from .errors import CliError
 
     try:
         table = PoseTable.load(args.pose_table)

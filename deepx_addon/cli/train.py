@@ -21,8 +21,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from .cli import CliError
-    from .train import TrainConfig, load_data, save_result, train
+    from .errors import CliError
+    from ..ml.train import TrainConfig, load_data, save_result, train
 
     out = Path(args.out)
     if out.suffix in (".json", ".safetensors"):
@@ -44,7 +44,7 @@ def run(args) -> int:
     command = " ".join(shlex.quote(a) for a in ["deepx", *sys.argv[1:]]) if sys.argv else None
     json_path, st_path, curve = save_result(result, out, command)
     if args.onnx:
-        from .predictor import LearnedEstimator
+        from ..ml.predictor import LearnedEstimator
         LearnedEstimator.load(json_path).export_onnx()
     m = result.metrics
     print(f"deepx train: {result.wall_s:.0f} s; validation (n={m['n']}): NLL {m['nll']:.3f}, median |rel. error| "

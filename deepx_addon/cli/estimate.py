@@ -33,7 +33,7 @@ def add_arguments(p):
 
 
 def camera_from_args(args):
-    from .cli import CliError
+    from .errors import CliError
 
     if args.sensor_mm is not None and args.focal_mm is None:
         raise CliError("--sensor-mm goes with --focal-mm")
@@ -50,7 +50,7 @@ def camera_from_args(args):
 
 def collect_inputs(paths) -> list[tuple[Path, str]]:
     """(path, kind) with kind image | video | missing. Folders: files with image/video suffixes."""
-    from .detector import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    from ..ml.detector import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     out = []
     for raw in paths:
@@ -147,7 +147,7 @@ def _summary_line(d: dict) -> str:
 def run(args) -> int:
     from ..core.camera import CameraError
     from ..core.records import atomic_write_text
-    from .cli import CliError
+    from .errors import CliError
 
     os.environ.setdefault("YOLO_AUTOINSTALL", "False")
     camera = camera_from_args(args)
@@ -157,14 +157,14 @@ def run(args) -> int:
     if not inputs:
         raise CliError(f"no image or video files found in {', '.join(args.paths)}")
     if camera is not None:  # validate the numbers once, with a clear message
-        from .api import camera_from_spec
+        from ..ml.api import camera_from_spec
         try:
             camera_from_spec(camera, 640, 480)
         except CameraError as e:
             raise CliError(f"camera: {e}") from None
 
-    from .api import UNREADABLE, DistanceEstimator
-    from .detector import WeightsError
+    from ..ml.api import UNREADABLE, DistanceEstimator
+    from ..ml.detector import WeightsError
     try:
         est = DistanceEstimator(args.estimator, weights=args.weights, conf=args.conf)
     except (WeightsError, ValueError) as e:
@@ -220,7 +220,7 @@ def run(args) -> int:
                 vr = est.video(path, camera=camera, out_path=target, every=args.every,
                                max_frames=args.max_frames, on_frame=on_frame)
             except Exception as e:  # noqa: BLE001 - one broken video must not stop the rest
-                from .api import VideoResult
+                from ..ml.api import VideoResult
                 vr = VideoResult(str(path), "error", f"{type(e).__name__}: {e}")
             d = vr.to_dict(per_frame=args.per_frame)
             d["annotated"] = str(target) if target is not None and target.exists() else None

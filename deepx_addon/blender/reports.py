@@ -1,0 +1,84 @@
+"""Reading the panel for an operator: the core objects, or a report saying what is wrong (bpy)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.limits import LimitsError
+from ..core.poses import PoseError
+from ..core.settings import SettingsError
+from . import state
+from .props import limits_from_scene, to_settings
+from .state import check_output_dir, pose_presets
+
+
+def presets_or_report(op):
+    """pose_presets() with a report instead of an exception (a broken user preset file); None when refused."""
+    try:
+        return pose_presets()
+    except (PoseError, OSError) as e:
+        op.report({'ERROR'}, f"Pose presets: {e}")
+        return None
+
+
+def settings_or_report(op, context):
+    """props.to_settings with a report instead of an exception; None when refused."""
+    try:
+        return to_settings(context.scene)
+    except SettingsError as e:
+        op.report({'ERROR'}, f"Invalid setting: {e}")
+        return None
+
+
+def limits_or_report(op, context):
+    try:
+        return limits_from_scene(context.scene)
+    except LimitsError as e:
+        op.report({'ERROR'}, f"Invalid joint limits: {e}")
+        return None
+
+
+def resolve_limits_setting(settings):
+    """A user limit preset name -> its file path, so the batch (which reads shipped presets by name
+    and files by path) uses exactly the set chosen in the panel."""
+    from dataclasses import replace
+    from ..core.paths import presets_dir
+    name = settings.pose.limits_preset
+    if (presets_dir("limits") / f"{name}.json").is_file() or name.endswith(".json"):
+        return settings
+    user = state.user_preset_dir("limits") / f"{name}.json"
+    if user.is_file():
+        return replace(settings, pose=replace(settings.pose, limits_preset=str(user)))
+    raise ValueError(f"PoseSettings.limits_preset: no limit preset {name!r} (shipped or in {user.parent})")
+
+
+def check_limits_saved(context, settings) -> None:
+    """Refuse a batch whose panel limits differ from the preset file it would read."""
+    import numpy as np
+    from ..core.limits import JointLimits
+    if not len(context.scene.deepx.limits):
+        return
+    panel = limits_from_scene(context.scene)
+    name = settings.pose.limits_preset
+    disk = JointLimits.load(name)
+    if not np.allclose(panel.array, disk.array, atol=1e-3):
+        raise ValueError(f"The joint limits in the panel differ from the limit preset {Path(name).stem!r}: "
+                         "save them as a preset (Joint Limits > +) or reload the preset, then render")
+
+
+def prepare_batch(op, context):
+    """(settings, out_dir, shard) or None after reporting why not."""
+    dx = context.scene.deepx
+    settings = settings_or_report(op, context)
+    if settings is None:
+        return None
+    if not 0 <= dx.shard_index < dx.shards:
+        op.report({'ERROR'}, f"Shard {dx.shard_index} does not exist: shards are 0..{dx.shards - 1}")
+        return None
+    try:
+        out = check_output_dir(dx.output_dir)
+        settings = resolve_limits_setting(settings)
+        check_limits_saved(context, settings)
+    except (ValueError, LimitsError) as e:
+        op.report({'ERROR'}, str(e))
+        return None
+    return settings, out, (int(dx.shard_index), int(dx.shards))
