@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     kitti = ROOT.parent / "shared" / "data" / "real" / "kitti_train.jsonl"
     if kitti.exists():
         from deepx_addon.core.evaluation import evaluate_predictions, predict_file
-        from deepx_addon.ml.predictor import LearnedEstimator
+        from deepx_addon.runtime.model import LearnedEstimator
         ev = evaluate_predictions("bench", predict_file(LearnedEstimator.load(json_path), kitti))
         a = ev.metrics["all"]
         print(f"kitti_train (info only): n={a['n']} coverage {100 * a['coverage']:.0f}% ALE {a['ale_m']:.2f} m "

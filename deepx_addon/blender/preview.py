@@ -266,16 +266,6 @@ def store_error(pv, message: str) -> None:
     pv.keypoints_json = ""
 
 
-def result_from_scene(scene) -> dict | None:
-    pv = getattr(scene, "deepx_preview", None)
-    if pv is None or not pv.result_json:
-        return None
-    try:
-        return json.loads(pv.result_json)
-    except ValueError:
-        return None
-
-
 # --------------------------------------------------------------------------------------------------
 # the viewport overlay
 

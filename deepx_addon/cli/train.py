@@ -44,7 +44,7 @@ def run(args) -> int:
     command = " ".join(shlex.quote(a) for a in ["deepx", *sys.argv[1:]]) if sys.argv else None
     json_path, st_path, curve = save_result(result, out, command)
     if args.onnx:
-        from ..ml.predictor import LearnedEstimator
+        from ..runtime.model import LearnedEstimator
         LearnedEstimator.load(json_path).export_onnx()
     m = result.metrics
     print(f"deepx train: {result.wall_s:.0f} s; validation (n={m['n']}): NLL {m['nll']:.3f}, median |rel. error| "

@@ -27,7 +27,7 @@ import torch
 
 from ..core.keypoints import FLIP_INDEX, NUM_KEYPOINTS
 from ..core.noise import DetectorNoiseModel, person_height_px
-from . import features as feat
+from ..runtime import features as feat
 from .model import DistanceNet, laplace_nll, model_paths, save_model
 
 

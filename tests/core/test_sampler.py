@@ -17,7 +17,7 @@ from deepx_addon.core.records import PersonRecord, read_jsonl
 from deepx_addon.core.runfolder import RunFolderError
 from deepx_addon.core.settings import CameraSettings, GeneratorSettings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from deepx_addon.core.camera import project
-from deepx_addon.ml import features as feat
+from deepx_addon.runtime import features as feat
 from deepx_addon.ml.standin import standin_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _clean(d, n=None):
@@ -26,7 +26,7 @@ def _clean(d, n=None):
 
 # ---- features (numpy only) ------------------------------------------------------------------------------
 def test_features_module_imports_no_torch():
-    code = ("import sys; import deepx_addon.ml.features, deepx_addon.ml.standin, deepx_addon.core.noise; "
+    code = ("import sys; import deepx_addon.runtime.features, deepx_addon.ml.standin, deepx_addon.core.noise; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -149,7 +149,7 @@ def test_training_is_deterministic():
 
 @pytest.fixture(scope="module")
 def estimator(trained):
-    from deepx_addon.ml.predictor import LearnedEstimator
+    from deepx_addon.runtime.model import LearnedEstimator
     return LearnedEstimator.load(trained[1])
 
 
@@ -220,7 +220,7 @@ def test_missing_keypoints_and_statuses(estimator):
 
 @pytest.mark.torch
 def test_save_load_round_trip_and_checksum(trained, estimator, tmp_path):
-    from deepx_addon.ml.predictor import LearnedEstimator
+    from deepx_addon.runtime.model import LearnedEstimator
     res, json_path = trained
     d = standin_data(100, seed=23)
     kp, K = _clean(d)
@@ -250,7 +250,7 @@ def test_onnx_export_matches_torch_and_runs_without_torch(trained, estimator, tm
     res, json_path = trained
     onnx_path = estimator.export_onnx()
     assert onnx_path == json_path.with_suffix(".onnx") and onnx_path.exists()
-    from deepx_addon.ml.predictor import LearnedEstimator
+    from deepx_addon.runtime.model import LearnedEstimator
     d = standin_data(300, seed=24)
     kp, K = _clean(d)
     a = estimator.predict_arrays(kp, K)
@@ -260,7 +260,7 @@ def test_onnx_export_matches_torch_and_runs_without_torch(trained, estimator, tm
     # the torch-free runtime really imports no torch
     np.save(tmp_path / "kp.npy", kp[:5])
     np.save(tmp_path / "K.npy", K[:5])
-    code = (f"import sys, numpy as np\nfrom deepx_addon.ml.predictor import LearnedEstimator\n"
+    code = (f"import sys, numpy as np\nfrom deepx_addon.runtime.model import LearnedEstimator\n"
             f"e = LearnedEstimator.load({str(json_path)!r}, backend='onnx')\n"
             f"r = e.estimate_batch(np.load({str(tmp_path / 'kp.npy')!r}), np.load({str(tmp_path / 'K.npy')!r}))\n"
             f"print('torch' in sys.modules, [round(x.distance_m, 4) for x in r])")
@@ -336,7 +336,7 @@ def test_cli_train_writes_model(tmp_path):
 
 def test_mask_only_features_ignore_confidence_scale():
     """use_conf=False: a detector that reports lower confidences (same positions) gives the same input."""
-    from deepx_addon.ml import features as feat
+    from deepx_addon.runtime import features as feat
     d = standin_data(50, seed=5)
     kp = d["keypoints_2d"].astype(float)
     kp[..., 2] = np.where(kp[..., 2] > 0, 0.9, 0.0)

@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.blender
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODULE = "bl_ext.user_default.deepx"
 
 
@@ -66,6 +66,9 @@ def test_zip_layout_and_manifest(zip_path):
         assert n in names, f"{n} missing from the zip"
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert not any(n.startswith("deepx_addon/") for n in names)
+    # only the layers Blender runs: no torch code, training or command line
+    assert "runtime/preview.py" in names and "runtime/pose_onnx.py" in names
+    assert not any(n.startswith(("ml/", "cli/")) for n in names), sorted(n for n in names if n.startswith(("ml/", "cli/")))
     assert manifest["id"] == "deepx" and manifest["version"] == deepx_addon.__version__
     assert manifest["type"] == "add-on" and manifest["blender_version_min"] == "4.2.0"
     assert manifest["license"] == ["SPDX:AGPL-3.0-or-later"]

@@ -18,7 +18,7 @@ from deepx_addon.core.camera import project
 
 pytestmark = pytest.mark.blender
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 W, H = 112, 80          # landscape: exercises Blender's sensor fit end to end
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from deepx_addon.runtime import pose_onnx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _has_cv2() -> bool:

@@ -209,4 +209,4 @@ assert tv_shim.ensure_torchvision() == "native", tv_shim._STATE
 assert tv_shim._LIB is None
 assert torch.ops.torchvision.nms(torch.zeros(1, 4), torch.zeros(1), 0.5).tolist() == [42]
 """
-    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], check=True)

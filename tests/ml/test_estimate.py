@@ -14,7 +14,7 @@ from deepx_addon.core.camera import CameraError, Intrinsics  # noqa: E402
 from deepx_addon.core.estimators import Estimate  # noqa: E402
 from deepx_addon.ml import api  # noqa: E402
 from deepx_addon.cli import main as cli_main  # noqa: E402
-from deepx_addon.runtime import Detection  # noqa: E402
+from deepx_addon.runtime.detections import Detection  # noqa: E402
 
 
 # ---- cameras (no detector needed) -----------------------------------------------------------------

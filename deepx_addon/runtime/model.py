@@ -1,6 +1,6 @@
 """The learned model as an Estimator: ``LearnedEstimator.load("models/NAME.json")``.
 
-Features are computed in numpy (features.py); the network runs in torch (``backend="torch"``) or,
+Features are computed in numpy (features.py); the network runs in torch (``backend="torch"``, ml/model.py) or,
 without torch, in ONNX Runtime (``backend="onnx"``, the .onnx written by ``export_onnx`` next to
 the JSON) - what the in-Blender preview uses. torch is imported only by the torch backend.
 
@@ -12,6 +12,7 @@ distance times the distance.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from pathlib import Path
@@ -21,6 +22,19 @@ import numpy as np
 from ..core.camera import Intrinsics
 from ..core.estimators.base import LOW_CONFIDENCE, NO_ESTIMATE, OK, Estimate, Estimator, as_inputs, finish
 from . import features as feat
+
+# backend name -> (module relative to the package root, runner class); imported on first use.
+# The torch runner (ml/model.py) is optional: absent from the Blender extension.
+RUNNERS = {"onnx": ("runtime.model", "OnnxRunner"), "torch": ("ml.model", "TorchRunner")}
+OPTIONAL_TORCH_BACKENDS = ("ml.model",)   # the layer test allows exactly these upward names
+
+
+def runner_class(backend: str) -> type:
+    """The runner registered as ``backend`` (ImportError when its runtime is missing)."""
+    if backend not in RUNNERS:
+        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    module, cls = RUNNERS[backend]
+    return getattr(importlib.import_module(f"{__package__.rsplit('.', 1)[0]}.{module}"), cls)
 
 MODEL_FORMAT = "deepx-distance-model"
 MODEL_FORMAT_VERSION = 1
@@ -51,18 +65,9 @@ def read_model_json(json_path) -> dict:
     return doc
 
 
-class _TorchRunner:
-    def __init__(self, json_path):
-        from .model import load_model
-        self.net, self.doc = load_model(json_path)
+class OnnxRunner:
+    """The network in ONNX Runtime (NAME.onnx next to the JSON, written by export_onnx)."""
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        import torch
-        with torch.no_grad():
-            return self.net(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy().astype(float)
-
-
-class _OnnxRunner:
     def __init__(self, json_path, onnx_path=None):
         import onnxruntime as ort
         self.doc = read_model_json(json_path)
@@ -90,12 +95,8 @@ class LearnedEstimator(Estimator):
     def load(cls, json_path, backend: str = "torch", onnx_path=None) -> "LearnedEstimator":
         """Load NAME.json (+ NAME.safetensors, or NAME.onnx for backend='onnx')."""
         json_path = Path(json_path)
-        if backend == "torch":
-            runner = _TorchRunner(json_path)
-        elif backend == "onnx":
-            runner = _OnnxRunner(json_path, onnx_path)
-        else:
-            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        cls_ = runner_class(backend)
+        runner = cls_(json_path, onnx_path) if backend == "onnx" else cls_(json_path)
         return cls(runner, runner.doc, json_path)
 
     # ---- batched core -----------------------------------------------------------------------------
@@ -198,19 +199,16 @@ class LearnedEstimator(Estimator):
 
     def export_onnx(self, path=None) -> Path:
         """Write the network as ONNX (default: NAME.onnx next to the JSON); needs the torch backend."""
-        if not isinstance(self.runner, _TorchRunner):
+        if not hasattr(self.runner, "export_onnx"):
             raise ValueError("export_onnx needs a model loaded with backend='torch'")
-        from .model import export_onnx
         if path is None:
             if self.path is None:
                 raise ValueError("export_onnx: give a path (this model was not loaded from a file)")
             path = self.path.with_suffix(".onnx")
-        return export_onnx(self.runner.net, path)
+        return self.runner.export_onnx(path)
 
     @classmethod
     def from_net(cls, net, doc: dict) -> "LearnedEstimator":
         """Wrap an in-memory network (e.g. right after training) with its metadata."""
-        runner = _TorchRunner.__new__(_TorchRunner)
-        runner.net, runner.doc = net.eval(), doc
-        return cls(runner, doc, None)
+        return cls(runner_class("torch").from_net(net, doc), doc, None)
 

@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.blender
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DIST_M = 6.0
 W0, H0 = 960, 720          # the scene's render size; the preview renders 640 x 480
 
@@ -38,7 +38,7 @@ def addon(bpy_module):
 def pose_onnx():
     """The YOLO11n-pose ONNX file the runtime finds (exported once by scripts/export_onnx.py if needed)."""
     pytest.importorskip("onnxruntime")
-    from deepx_addon.runtime.preview import find_pose_onnx
+    from deepx_addon.runtime.detector import find_pose_onnx
     if find_pose_onnx() is None:
         sys.path.insert(0, str(ROOT / "scripts"))
         try:
