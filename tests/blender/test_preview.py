@@ -208,6 +208,7 @@ def test_overlay_geometry_lands_on_the_detected_pixels(previewed):
 
 def test_operator_refuses_without_camera_or_mannequin_and_reports_missing_backends(addon, monkeypatch):
     from deepx_addon.blender import preview as bp
+    from deepx_addon.runtime import detector as rdet
     from deepx_addon.runtime import preview as rp
     bpy = addon
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -229,7 +230,8 @@ def test_operator_refuses_without_camera_or_mannequin_and_reports_missing_backen
     dx.with_mesh = False
     assert bpy.ops.deepx.create_mannequin() == {'FINISHED'}
     assert bpy.ops.deepx.preview_distance.poll()
-    monkeypatch.setattr(rp, "module_available", lambda name: False)
+    for mod in (rp, rdet):      # the detector chooser and the model chooser
+        monkeypatch.setattr(mod, "module_available", lambda name: False)
     with pytest.raises(RuntimeError, match="no pose detector"):     # headless, an ERROR report raises
         bpy.ops.deepx.preview_distance()
     pv = bpy.context.scene.deepx_preview
