@@ -29,7 +29,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from deepx_addon.ml.standin import standin_data
+    from deepx_addon.core.standin import standin_data
     from deepx_addon.ml.train import TrainConfig, TrainData, load_data, save_result, train
 
     t0 = time.time()

@@ -51,7 +51,7 @@ from pathlib import Path
 from ..core.records import atomic_write_text
 from ..core.progress import print_summary, printer
 from ..core.render_options import add_arguments, settings_from_args
-from ..core.runfolder import (SUMMARY_FILE, BatchError, Progress, SamplePlan, check_or_write_settings, finalize, label_path, parse_shard,
+from ..core.runfolder import (SUMMARY_FILE, Progress, SamplePlan, check_or_write_settings, finalize, label_path, parse_shard,
                               plan, remove_stray_temps, shard_indices, tmp_tag)
 from ..core.settings import GeneratorSettings
 from .render import RenderContext, render_sample

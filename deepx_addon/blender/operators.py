@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tempfile
 from pathlib import Path
 
@@ -28,9 +27,10 @@ from ..core.limits import JointLimits, LimitsError
 from ..core.paths import presets_dir
 from ..core.poses import PoseError, PosePreset, blend, sample_pose
 from ..core.records import atomic_write_text
+from ..core.runfolder import BatchError
 from ..core.settings import SettingsError
 from . import posing, scene, state
-from .batch import BatchError, BatchJob
+from .batch import BatchJob
 from .histogram import histogram_png
 from .mannequin import body_meshes, build_mannequin, get_body, remove_mannequin, update_body
 from .posing import pelvis_world

@@ -30,7 +30,7 @@ import numpy as np
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 from bpy.types import Operator, PropertyGroup
 
-from ..runtime.preview import BackendError
+from ..runtime.detector import BackendError, load_detector
 
 
 class PreviewError(RuntimeError):
@@ -215,7 +215,7 @@ def preview_distance(context_or_scene=None, *, armature=None, model=None, detect
     arm = armature or find_mannequin(scene)
     cam = scene.camera
     # load the backends first: a missing runtime is reported before a render is spent
-    det, det_label = rp.load_detector(detector)
+    det, det_label = load_detector(detector)
     est, model_label, note = rp.load_distance_model(model, model_backend)
     layer = bpy.context.view_layer if scene == bpy.context.scene else scene.view_layers[0]
     layer.update()

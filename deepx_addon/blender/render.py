@@ -44,13 +44,13 @@ import bpy
 import numpy as np
 
 from ..core.camera import project
+from ..core.keypoints import pelvis_of
 from ..core.settings import GeneratorSettings, SettingsError
 from . import occlusion, scene as scn
 
 SOURCE = "deepx-render"
 MANNEQUIN_NAME = "DeepX_Render_Mannequin"   # not the panel's mannequin (DeepX_Mannequin)
 PERSON_PASS_INDEX = 7
-L_HIP, R_HIP = 11, 12
 
 
 @dataclass
@@ -163,7 +163,7 @@ class RenderContext:
         support_box = self._place_support(sp.support, seat)
         bpy.context.view_layer.update()
         kw = np.asarray(world_keypoints(self.armature), float).reshape(17, 3)
-        pelvis = 0.5 * (kw[L_HIP] + kw[R_HIP])
+        pelvis = pelvis_of(kw)
         verts = self._mesh_vertices()
         info = {"body": _jsonable(body), "height_m": float(body.stature_m),
                 "pose": {"family": sp.family, "recipe": _jsonable(sp.recipe), "support": sp.support,

@@ -27,7 +27,7 @@ def add_arguments(p):
 
 
 def detect_rows(rows, base_dirs, detector, min_oks: float, progress=None) -> list[dict]:
-    from ..ml.detector import match_detections
+    from ..runtime.detections import match_detections
 
     out = []
     t0 = time.perf_counter()

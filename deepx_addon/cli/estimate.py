@@ -5,8 +5,9 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from ..core.progress import ProgressBar
 
 HELP = "detect people in photos/folders/videos and estimate how far each one is"
 
@@ -65,30 +66,6 @@ def collect_inputs(paths) -> list[tuple[Path, str]]:
         else:
             out.append((p, "video" if p.suffix.lower() in VIDEO_SUFFIXES else "image"))
     return out
-
-
-class Progress:
-    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
-
-    def __init__(self, total: int, label: str):
-        self.total, self.label, self.tty = total, label, sys.stderr.isatty()
-        self.t0, self.last = time.time(), 0.0
-
-    def update(self, done: int, note: str = "") -> None:
-        now = time.time()
-        final = self.total and done >= self.total
-        if not self.tty and not final and now - self.last < 5:
-            return
-        self.last = now
-        frac = done / self.total if self.total else 0.0
-        bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
-        rate = done / max(now - self.t0, 1e-9)
-        tot = self.total or "?"
-        msg = f"{self.label} [{bar}] {done}/{tot} {rate:.1f}/s {note}"
-        if self.tty:
-            print("\r" + msg[:150].ljust(150), end="\n" if final else "", file=sys.stderr, flush=True)
-        else:
-            print(msg, file=sys.stderr, flush=True)
 
 
 def _unique(path: Path, used: set) -> Path:
@@ -175,7 +152,7 @@ def run(args) -> int:
     used: set = set()
     records = []
     images = [p for p, k in inputs if k == "image"]
-    prog = Progress(len(images), "images") if len(images) > 1 else None
+    prog = ProgressBar(len(images), "images", every_s=5.0) if len(images) > 1 else None
     done = 0
     results_by_path = {}
 
@@ -209,7 +186,7 @@ def run(args) -> int:
             d["kind"] = "image"
             d["annotated"] = annotated.get(str(path))
         else:
-            vprog = Progress(0, f"video {path.name}")
+            vprog = ProgressBar(0, f"video {path.name}", every_s=5.0)
 
             def on_frame(i, total, vprog=vprog):
                 vprog.total = total

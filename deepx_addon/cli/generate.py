@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from ..core.progress import print_summary, printer
-from ..core.render_options import add_arguments, settings_from_args  # noqa: F401 (add_arguments: the command's options)
+from ..core.render_options import add_arguments, settings_from_args
+
+__all__ = ["HELP", "add_arguments", "run"]   # the command's interface (main.py)
 
 HELP = "render synthetic people (images + exact keypoint/distance labels) with Blender"
 

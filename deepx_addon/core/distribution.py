@@ -7,7 +7,9 @@ import numpy as np
 from . import rig
 from .body import sample_body
 from .cameras import sample_cameras
+from .keypoints import pelvis_of
 from .noise import person_height_px
+from .posebuild import posed_keypoints
 from .poses import sample_pose
 
 
@@ -17,18 +19,16 @@ def distribution_sample(settings, limits, presets, n: int, seed: int) -> dict:
     Returns families (n,), distance_m (n,), height_px (n,) (larger side of the keypoint box),
     frac (n,) = height_px / image height, in_frame (n,) bool (all 17 keypoints inside the image)."""
     rng = np.random.default_rng(seed)
-    fam, kps = [], []
-    for _ in range(n):
-        body = sample_body(rng, settings.body)
-        sp = sample_pose(rng, settings.pose, presets, limits)
-        scale, sc = body.scales()
-        A, T = rig.forward_kinematics(sp.array(), sc)
-        radii = rig.contact_radii(sc, scale, body.girth)
-        kp, _, _ = rig.person_frame(A, T, scale, radii, sp.support, sp.box_height_m)
-        fam.append(sp.family)
-        kps.append(kp)
-    kps = np.asarray(kps)                                          # (n, 17, 3) person frame
-    pelvis = 0.5 * (kps[:, 11] + kps[:, 12])
+    bodies, poses = [], []
+    for _ in range(n):               # one stream, body then pose: the panel's preview draws
+        bodies.append(sample_body(rng, settings.body))
+        poses.append(sample_pose(rng, settings.pose, presets, limits))
+    fam = [p.family for p in poses]
+    scale, sc = (np.asarray(v) for v in zip(*(b.scales() for b in bodies)))
+    A, T = rig.forward_kinematics(np.asarray([p.array() for p in poses]), sc)
+    kps, _ = posed_keypoints(A, T, scale, sc, np.asarray([b.girth for b in bodies]),
+                             [p.support for p in poses], [p.box_height_m for p in poses])   # (n, 17, 3) person frame
+    pelvis = pelvis_of(kps)
     cams = sample_cameras(rng, settings.camera, pelvis, n)
     uv, z = cams.project(kps)                                      # (n, 17, 2), (n, 17)
     W, H = cams.image_size

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .records import atomic_write_text
+from .records import atomic_write_text, keypoints_from_visibility
 from .settings import GeneratorSettings
 
 FORMAT = "deepx-render"
@@ -223,8 +223,7 @@ def label_to_records(label: dict) -> list[dict]:
     rows = []
     for v in label_views(label):
         kp = np.asarray(v["keypoints_2d"], float)
-        vis = kp[:, 2].astype(int)
-        rk = np.where((vis > 0)[:, None], np.c_[kp[:, :2], np.ones(len(kp))], 0.0)
+        rk, vis = keypoints_from_visibility(kp)
         bb = v.get("bbox")
         rows.append({
             "id": v["id"], "source": label.get("source", FORMAT), "image": v["image"],

@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..core.keypoints import NUM_KEYPOINTS
-from ..runtime.detections import COCO_SIGMAS, Detection, Match, match_detections, oks  # noqa: F401 (re-exported)
+from ..runtime.detections import Detection
 from ..runtime.detector import PoseBackend
 
 WEIGHTS_NAME = "yolo11n-pose.pt"

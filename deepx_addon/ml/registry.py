@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from ..core.estimators import GEOMETRIC, Estimator
-from ..core.paths import DEFAULT_MODEL_NAME, default_model_path  # noqa: F401 (callers read them here)
+from ..core.paths import default_model_path
 
 def names() -> list[str]:
     """Estimators to compare: the learned model (when one is shipped) and every baseline."""

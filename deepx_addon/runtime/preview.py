@@ -21,18 +21,16 @@ imports only numpy and deepx_addon modules that are torch-free at import time).
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..core.estimators import GEOMETRIC
-from ..core.keypoints import L_HIP, NUM_KEYPOINTS, R_HIP
+from ..core.keypoints import NUM_KEYPOINTS, pelvis_of
 from ..core.paths import DEFAULT_MODEL_NAME, default_model_path
 from .detections import match_detections
-from .detector import BackendError, find_pose_onnx, load_detector, module_available  # noqa: F401 (the preview's API)
+from .detector import BackendError, module_available
 from .model import LearnedEstimator
 
 MIN_OKS = 0.1
@@ -102,7 +100,7 @@ def project_true_keypoints(keypoints_world, R, t, K, width: int, height: int) ->
 def pelvis_camera(keypoints_world, R, t) -> np.ndarray:
     """The true pelvis (mid-point of the hips) in the OpenCV camera frame."""
     pw = np.asarray(keypoints_world, float).reshape(NUM_KEYPOINTS, 3)
-    pel = 0.5 * (pw[L_HIP] + pw[R_HIP])
+    pel = pelvis_of(pw)
     return np.asarray(R, float) @ pel + np.asarray(t, float)
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from deepx_addon.core.noise import DetectorNoiseModel, person_height_px
 from deepx_addon.core.posetable import PoseTable
-from deepx_addon.core.sampler import sample_from_table, stick_figure_table
+from deepx_addon.core.sampler import sample_from_table
+from deepx_addon.core.standin import stick_figure_table
 from deepx_addon.core.settings import GeneratorSettings
 from deepx_addon.cli import main
 

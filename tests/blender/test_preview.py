@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepx_addon.runtime.detector import load_detector
+
 pytestmark = pytest.mark.blender
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +141,7 @@ def test_onnx_and_torch_backends_agree(previewed, tmp_path):
     est, _, _ = rp.load_distance_model("sloth")
     runs = {}
     for backend in ("onnx", "torch"):
-        det, label = rp.load_detector(backend)
+        det, label = load_detector(backend)
         runs[backend] = rp.run(*args, det, est)
         assert runs[backend]["ok"], runs[backend]
     a, b = (np.asarray(runs[k]["keypoints"]) for k in ("onnx", "torch"))
@@ -151,7 +153,7 @@ def test_onnx_and_torch_backends_agree(previewed, tmp_path):
     onnx, note = _build_module().ensure_model_onnx(json_path)
     assert onnx == json_path.with_suffix(".onnx") and onnx.is_file(), note
     assert _build_module().ensure_model_onnx(json_path)[1].endswith("up to date")
-    det, _ = rp.load_detector("onnx")
+    det, _ = load_detector("onnx")
     preds = {}
     for backend in ("onnx", "torch"):
         est, label, note = rp.load_distance_model(str(json_path), backend)
@@ -178,7 +180,7 @@ def _learned_model(tmp_path) -> Path:
         for suffix in (".json", ".safetensors"):   # same stem: the json names its weights file
             shutil.copy2(src.with_suffix(suffix), tmp_path / src.with_suffix(suffix).name)
         return tmp_path / src.name
-    from deepx_addon.ml.standin import standin_data
+    from deepx_addon.core.standin import standin_data
     from deepx_addon.ml.train import TrainConfig, TrainData, save_result, train
     d = standin_data(2000, seed=5)
     data = TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"], d["depth_m"], d["family"])
@@ -240,8 +242,8 @@ def test_operator_refuses_without_camera_or_mannequin_and_reports_missing_backen
     import deepx_addon.blender as layer
     from test_panel_ops import draw_every_panel
     draw_every_panel(bpy, layer)                              # the error state draws too
-    with pytest.raises(rp.BackendError, match="ONNX detector unavailable"):
-        rp.load_detector("onnx")
+    with pytest.raises(rdet.BackendError, match="ONNX detector unavailable"):
+        rdet.load_detector("onnx")
     est, label, note = rp.load_distance_model(None)          # no learned model usable: Sloth, said so
     assert label.startswith("Sloth") and "Sloth" in note
 
@@ -262,7 +264,8 @@ def test_runtime_path_imports_no_torch(pose_onnx):
     """What Blender runs: ONNX detector + the default distance model, no torch, no cv2 imported."""
     code = ("import sys, numpy as np\n"
             "from deepx_addon.runtime import preview as rp\n"
-            "det, dl = rp.load_detector('auto'); est, ml, note = rp.load_distance_model(None)\n"
+            "from deepx_addon.runtime.detector import load_detector\n"
+            "det, dl = load_detector('auto'); est, ml, note = rp.load_distance_model(None)\n"
             "kw = np.c_[np.zeros(17), np.zeros(17), np.linspace(0.1, 1.7, 17)]\n"
             "K = [[500, 0, 160], [0, 500, 120], [0, 0, 1]]; R = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]\n"
             "r = rp.run(np.full((240, 320, 3), 128, np.uint8), K, R, [0, 1, 6], kw, det, est)\n"

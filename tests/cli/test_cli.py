@@ -1,9 +1,11 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from deepx_addon.cli import main
 from deepx_addon.core.records import read_jsonl
+from deepx_addon.core.settings import GeneratorSettings
 
 ESTIMATORS = ["bbox", "shoulder_hip", "sloth", "default"]
 
@@ -64,3 +66,28 @@ def test_evaluate_prints_table_writes_json_and_plot(real_data, tmp_path, capsys)
     # the sanity anchor of the shared data's README: 1.34 m ALE, 8.1 % mean relative error
     assert sh["ale_m"] == pytest.approx(1.34, abs=0.01) and sh["mean_rel"] == pytest.approx(0.081, abs=0.001)
     assert png.stat().st_size > 10_000
+
+
+def test_poses_numpy_backend_runs_without_bpy(tmp_path):
+    """`deepx poses --backend numpy` needs no bpy (core/posebuild.py) and writes the table the
+    in-process numpy route gives (same rows, same keypoints)."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from deepx_addon.core.posebuild import build_pose_table
+    from deepx_addon.core.posetable import PoseTable
+    out = tmp_path / "poses.npz"
+    code = ("import sys; sys.modules['bpy'] = None  # import bpy fails, as without Blender\n"
+            "from deepx_addon.cli import main\n"
+            f"sys.exit(main(['poses', '-n', '12', '--seed', '7', '--backend', 'numpy', '--set', 'pose.p_walk=0.9', "
+            f"'-o', {str(out)!r}]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    t = PoseTable.load(out)
+    ref = build_pose_table(GeneratorSettings().update(["pose.p_walk=0.9"]), n=12, seed=7)
+    assert np.array_equal(t.keypoints, ref.keypoints) and list(t.family) == list(ref.family)
+    assert t.meta["backend"] == "numpy" and t.meta["blender_version"] is None
+    r = subprocess.run([sys.executable, "-c", code.replace("'numpy'", "'blender'")], capture_output=True, text=True)
+    assert r.returncode == 2 and "bpy module is needed" in r.stderr and not Path(out).with_suffix(".tmp").exists()

@@ -9,13 +9,14 @@ import pytest
 
 from deepx_addon.core import datasets as D
 from deepx_addon.core import sampler as S
+from deepx_addon.core.standin import stick_figure_table
 from deepx_addon.core.keypoints import COCO_KEYPOINTS, FLIP_INDEX
 from deepx_addon.core.settings import CameraSettings, GeneratorSettings
 
 
 @pytest.fixture(scope="module")
 def samples():
-    table = S.stick_figure_table(6, seed=3)
+    table = stick_figure_table(6, seed=3)
     s = GeneratorSettings(cameras_per_pose=4, camera=CameraSettings(image_size=(320, 240), distance_m=(1.0, 20.0)))
     recs = S.sample_from_table(table, s, np.arange(6)).to_records(table)
     assert any(0 < sum(v > 0 for v in r["visibility"]) < 17 for r in recs)   # some people leave the frame

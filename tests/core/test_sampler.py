@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from deepx_addon.core import sampler as S
+from deepx_addon.core.standin import stick_figure_table
 from deepx_addon.core.keypoints import NUM_KEYPOINTS
 from deepx_addon.core.posetable import PoseTable
 from deepx_addon.core.records import PersonRecord, read_jsonl
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def table():
-    return S.stick_figure_table(40, seed=1)
+    return stick_figure_table(40, seed=1)
 
 
 def _settings(**kw):
@@ -75,7 +76,7 @@ def test_labels_equal_the_geometry(table):
 
 def test_keypoints_behind_the_camera_are_missing():
     # a pose with keypoints 40 m out in every horizontal direction: whatever the camera, some are behind it
-    kp = S.stick_figure_table(1, seed=2).keypoints.copy()
+    kp = stick_figure_table(1, seed=2).keypoints.copy()
     kp[0, 0] = [40, 0, 1]
     kp[0, 1] = [-40, 0, 1]
     kp[0, 2] = [0, 40, 1]

@@ -11,8 +11,8 @@ torch = pytest.importorskip("torch")
 
 from deepx_addon.ml import detector as det_mod  # noqa: E402
 from deepx_addon.ml import tv_shim  # noqa: E402
-from deepx_addon.ml.detector import (WEIGHTS_SHA256, Detection, WeightsError, find_weights,  # noqa: E402
-                                     match_detections, oks)
+from deepx_addon.ml.detector import WEIGHTS_SHA256, WeightsError, find_weights  # noqa: E402
+from deepx_addon.runtime.detections import Detection, match_detections, oks  # noqa: E402
 
 
 # ---- weights ------------------------------------------------------------------------------------

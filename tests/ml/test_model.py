@@ -12,7 +12,7 @@ import pytest
 
 from deepx_addon.core.camera import project
 from deepx_addon.runtime import features as feat
-from deepx_addon.ml.standin import standin_data
+from deepx_addon.core.standin import standin_data
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ def _clean(d, n=None):
 
 # ---- features (numpy only) ------------------------------------------------------------------------------
 def test_features_module_imports_no_torch():
-    code = ("import sys; import deepx_addon.runtime.features, deepx_addon.ml.standin, deepx_addon.core.noise; "
+    code = ("import sys; import deepx_addon.runtime.features, deepx_addon.core.standin, deepx_addon.core.noise; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from deepx_addon.core.noise import PAIRS, DetectorNoiseModel, person_height_px
-from deepx_addon.ml.standin import standin_data
+from deepx_addon.core.standin import standin_data
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,6 @@
-"""Stand-in training data: stick figures from anthropometry.py seen by random pinhole cameras.
+"""Stand-in data for tests, smoke runs and benchmarks (numpy): the one place that makes people without
+Blender. ``standin_data``: posed stick figures from anthropometry.py seen by random pinhole cameras;
+``stick_figure_table``: a pose table of standing stick figures (feeds the no-render sampler).
 
 Only for tests, smoke runs and benchmarks until the Blender pose tables and the no-render sampler
 (core/sampler.py) provide real training data. numpy only; the output has the sampler's
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.anthropometry import SEGMENT, STATURE_MEAN_M, STATURE_REL_SD
+from .anthropometry import LANDMARK_HEIGHT, SEGMENT, STATURE_MEAN_M, STATURE_REL_SD
+from .keypoints import NUM_KEYPOINTS, pelvis_of
+from .posetable import PoseTable
 
 FAMILIES = ("standing", "walking", "crouching", "sitting", "hands_up")
 IMAGE_SIZES = np.array([(640, 640), (640, 480), (1280, 720), (1920, 1080)], float)
@@ -102,7 +106,7 @@ def standin_data(n: int, seed: int = 0, distance_m=(2.0, 60.0), families=FAMILIE
     """n samples in the sampler's SampleBatch layout (see module docstring)."""
     rng = np.random.default_rng(seed)
     kp, S, fam = stick_figures(rng, n, families)
-    pelvis = (kp[:, 11] + kp[:, 12]) / 2
+    pelvis = pelvis_of(kp)
     d = np.exp(rng.uniform(np.log(distance_m[0]), np.log(distance_m[1]), n))
     cam_h = rng.uniform(0.3, 6.0, n)
     dz = np.clip(cam_h - pelvis[:, 2], -0.9 * d, 0.9 * d)
@@ -147,3 +151,28 @@ def _rotate(v, axis, ang):
     """Rodrigues rotation of row vectors v about unit row vectors axis by ang (radians)."""
     c, s = np.cos(ang)[:, None], np.sin(ang)[:, None]
     return v * c + np.cross(axis, v) * s + axis * np.sum(axis * v, 1, keepdims=True) * (1 - c)
+
+
+# ---- a stand-in pose table (tests, benchmarks, demos without Blender) -----------------------------
+
+# lateral offset (+X = the person's left when facing -Y) and forward offset (-Y) of each keypoint when
+# standing, as fractions of stature (anthropometry.SEGMENT widths; face offsets are rough)
+_LATERAL = np.array([0, .03, -.03, .07, -.07, .1295, -.1295, .14, -.14, .14, -.14, .0955, -.0955, .06, -.06, .06, -.06])
+_FORWARD = np.array([.06, .05, .05, 0, 0, 0, 0, 0, 0, .01, .01, 0, 0, .01, .01, 0, 0])
+
+
+def stick_figure_table(n: int, seed: int = 0, jitter_m: float = 0.02) -> PoseTable:
+    """A PoseTable of n standing stick figures (landmark heights from core/anthropometry.py, stature
+    1.5-1.95 m, Gaussian jitter per keypoint), in the pose-table frame. Not a body model: the real
+    table comes from the Blender mannequin; this one only feeds tests and benchmarks."""
+    rng = np.random.default_rng(seed)
+    st = rng.uniform(1.5, 1.95, n)
+    kp = np.zeros((n, NUM_KEYPOINTS, 3))
+    kp[..., 0] = _LATERAL * st[:, None]
+    kp[..., 1] = -_FORWARD * st[:, None]
+    kp[..., 2] = LANDMARK_HEIGHT * st[:, None]
+    kp += rng.normal(0.0, jitter_m, kp.shape)
+    pel = pelvis_of(kp)
+    kp[..., :2] -= pel[:, None, :2]
+    return PoseTable(kp, st, np.full(n, "standing"), np.full(n, '{"stick_figure": true}'),
+                     rng.integers(0, 2 ** 62, n), {"girth": rng.uniform(0.9, 1.1, n)}, {"source": "stick_figure_table"})
