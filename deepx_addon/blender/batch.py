@@ -55,13 +55,14 @@ from ..core.runfolder import (SUMMARY_FILE, Progress, SamplePlan, check_or_write
                               plan, remove_stray_temps, shard_indices, tmp_tag)
 from ..core.settings import GeneratorSettings
 from .render import RenderContext, render_sample
+from .props import to_settings
 
 
 class BatchJob:
     """One shard of a run, one sample per step() (for modal operators and run_batch)."""
 
     def __init__(self, settings: GeneratorSettings, out_dir, shard=(0, 1), *, scene=None,
-                 threads: int | None = None, yolo: bool = False):
+                 threads: int | None = None, yolo: bool = False, user_presets=None):
         self.settings = settings
         self.out_dir = Path(out_dir).resolve()
         self.shard = parse_shard(shard)
@@ -79,6 +80,7 @@ class BatchJob:
         self.render_seconds = 0.0
         self.t0 = time.perf_counter()
         self.ctx = None
+        self.user_presets = user_presets
         self.last_id = None
         self.summary = None
         self.tmp_tag = tmp_tag(self.shard)
@@ -93,7 +95,8 @@ class BatchJob:
 
     def _context(self):
         if self.ctx is None:
-            self.ctx = RenderContext(self.settings, self.out_dir, self.scene, threads=self.threads)
+            self.ctx = RenderContext(self.settings, self.out_dir, self.scene, threads=self.threads,
+                                     user_presets=self.user_presets)
         return self.ctx
 
     def render_one(self, p: SamplePlan) -> dict:
@@ -173,7 +176,6 @@ def main(argv=None) -> int:
     base = None
     try:
         if hasattr(bpy.context.scene, "deepx"):
-            from .props import to_settings
             base = to_settings(bpy.context.scene)
         settings = settings_from_args(args, base)
         if not args.use_scene:          # settings read: render in a clean, empty file

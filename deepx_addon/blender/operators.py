@@ -27,7 +27,7 @@ from ..core.limits import JointLimits, LimitsError
 from ..core.paths import presets_dir
 from ..core.poses import PoseError, PosePreset, blend, sample_pose
 from ..core.records import atomic_write_text
-from ..core.runfolder import BatchError
+from ..core.runfolder import RunFolderError
 from ..core.settings import SettingsError
 from . import posing, scene, state
 from .batch import BatchJob
@@ -455,8 +455,8 @@ class DEEPX_OT_batch_render(Operator):
         for name, _ in self._hidden:
             bpy.data.objects[name].hide_render = True
         try:
-            self._job = BatchJob(settings, out, shard, scene=context.scene)
-        except (BatchError, ValueError, OSError) as e:
+            self._job = BatchJob(settings, out, shard, scene=context.scene, user_presets=state.user_presets_root())
+        except (RunFolderError, ValueError, OSError) as e:
             self._restore()
             self.report({'ERROR'}, f"Cannot start the batch: {e}")
             return False

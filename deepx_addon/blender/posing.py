@@ -14,6 +14,7 @@ import numpy as np
 from ..core import rig
 from ..core.keypoints import pelvis_of
 from ..core.limits import to_array
+from .mannequin import get_body
 
 NB = len(rig.BONES)
 
@@ -46,7 +47,6 @@ def object_scale(arm) -> float:
 
 
 def _body_scales(arm):
-    from .mannequin import get_body
     body = get_body(arm)
     s, sc = body.scales()
     return body, object_scale(arm), sc

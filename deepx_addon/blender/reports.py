@@ -1,9 +1,14 @@
 """Reading the panel for an operator: the core objects, or a report saying what is wrong (bpy)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from ..core.limits import LimitsError
+from ..core.limits import JointLimits
+from ..core.paths import find_preset, preset_dirs
 from ..core.poses import PoseError
 from ..core.settings import SettingsError
 from . import state
@@ -40,21 +45,18 @@ def limits_or_report(op, context):
 def resolve_limits_setting(settings):
     """A user limit preset name -> its file path, so the batch (which reads shipped presets by name
     and files by path) uses exactly the set chosen in the panel."""
-    from dataclasses import replace
-    from ..core.paths import presets_dir
     name = settings.pose.limits_preset
-    if (presets_dir("limits") / f"{name}.json").is_file() or name.endswith(".json"):
+    try:
+        path = find_preset("limits", name, state.user_presets_root())
+    except FileNotFoundError as e:
+        raise ValueError(f"PoseSettings.limits_preset: {e}") from None
+    if name.endswith(".json") or path.parent == preset_dirs("limits")[0]:
         return settings
-    user = state.user_preset_dir("limits") / f"{name}.json"
-    if user.is_file():
-        return replace(settings, pose=replace(settings.pose, limits_preset=str(user)))
-    raise ValueError(f"PoseSettings.limits_preset: no limit preset {name!r} (shipped or in {user.parent})")
+    return replace(settings, pose=replace(settings.pose, limits_preset=str(path)))
 
 
 def check_limits_saved(context, settings) -> None:
     """Refuse a batch whose panel limits differ from the preset file it would read."""
-    import numpy as np
-    from ..core.limits import JointLimits
     if not len(context.scene.deepx.limits):
         return
     panel = limits_from_scene(context.scene)

@@ -11,7 +11,7 @@ from pathlib import Path
 import bpy
 
 from ..core import poses
-from ..core.paths import presets_dir
+from ..core.paths import preset_dirs
 from . import posing
 from .posing import apply_pose, pelvis_world
 
@@ -51,21 +51,26 @@ def poll_scene(cls, context) -> bool:
     return True
 
 
-def user_preset_dir(kind: str, create: bool = True) -> Path:
-    """Blender's user folder for DeepX presets of one kind (<user scripts>/presets/deepx/<kind>)."""
-    p = bpy.utils.user_resource('SCRIPTS', path=os.path.join("presets", "deepx", kind), create=create)
+def user_presets_root(create: bool = True) -> Path:
+    """Blender's user folder for DeepX presets (<user scripts>/presets/deepx): the ``user_dir`` the
+    Blender layer passes to core's preset look-up (core/paths.py find_preset / preset_dirs)."""
+    p = bpy.utils.user_resource('SCRIPTS', path=os.path.join("presets", "deepx"), create=create)
     if not p:
-        raise OSError(f"Blender has no user scripts folder to keep {kind} presets in")
+        raise OSError("Blender has no user scripts folder to keep DeepX presets in")
     return Path(p)
+
+
+def user_preset_dir(kind: str, create: bool = True) -> Path:
+    """The user's folder for presets of one kind (<user scripts>/presets/deepx/<kind>)."""
+    d = preset_dirs(kind, user_presets_root(create))[-1]
+    if create:
+        d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def pose_presets() -> dict:
     """Shipped pose presets plus the user's own (a user preset of the same name wins)."""
-    out = dict(poses.load_presets(presets_dir("poses")))
-    user = user_preset_dir("poses")
-    if any(user.glob("*.json")):
-        out.update(poses.load_presets(user, reload=True))
-    return out
+    return poses.all_presets(user_presets_root())
 
 
 def pose_preset_names() -> list[str]:

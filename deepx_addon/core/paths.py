@@ -5,8 +5,9 @@
                     <ext>/presets, <ext>/models (build.py copies them there)
 
 Use presets_dir()/models_dir() instead of building paths from __file__ in other modules.
-User presets (written by the panel, never into the shipped folder) live in Blender's user folder
-(blender/state.py user_preset_dir). default_model_path() is the one look-up of the shipped model.
+User presets (written by the panel, never into the shipped folder) live in Blender's user folder,
+which Blender passes in as ``user_dir`` (blender/state.py). find_preset() / preset_dirs() are the one
+look-up of presets and default_model_path() the one of the shipped model.
 """
 from __future__ import annotations
 
@@ -33,6 +34,29 @@ def presets_dir(kind: str | None = None) -> Path:
     """Shipped presets: presets_dir() or presets_dir("limits") / presets_dir("poses")."""
     d = _data_dir("presets")
     return d / kind if kind else d
+
+
+def preset_dirs(kind: str, user_dir=None) -> list[Path]:
+    """Where presets of one kind are looked up, in order: the shipped folder, then the user's
+    (``<user_dir>/<kind>``: Blender passes its <user scripts>/presets/deepx; None outside Blender)."""
+    if kind not in PRESET_KINDS:
+        raise ValueError(f"unknown preset kind {kind!r}; expected one of {PRESET_KINDS}")
+    return [presets_dir(kind)] + ([Path(user_dir) / kind] if user_dir is not None else [])
+
+
+def find_preset(kind: str, name, user_dir=None) -> Path:
+    """The file of a preset: ``name`` itself when it is a .json path, else NAME.json in
+    ``preset_dirs`` (a user preset of the same name wins). FileNotFoundError names the folders."""
+    p = Path(name)
+    if p.suffix == ".json":
+        if not p.is_file():
+            raise FileNotFoundError(f"{kind} preset file {p} not found")
+        return p
+    found = [d / f"{name}.json" for d in preset_dirs(kind, user_dir) if (d / f"{name}.json").is_file()]
+    if not found:
+        raise FileNotFoundError(f"{kind} preset {name!r} not found (looked in "
+                                f"{', '.join(map(str, preset_dirs(kind, user_dir)))})")
+    return found[-1]
 
 
 def models_dir() -> Path:

@@ -32,8 +32,6 @@ class RunFolderError(ValueError):
     """A run that cannot go on (bad shard, an output folder holding a different run)."""
 
 
-BatchError = RunFolderError   # the render path's name for it
-
 
 # ------------------------------------------------------------------------------------------------
 # the plan
@@ -61,12 +59,12 @@ def plan(settings: GeneratorSettings, index: int) -> SamplePlan:
     from .poses import PoseError, pose_seed_for
     C = int(settings.cameras_per_pose)
     if C < 1:
-        raise BatchError(f"cameras_per_pose must be >= 1, got {C}")
+        raise RunFolderError(f"cameras_per_pose must be >= 1, got {C}")
     p, c = divmod(int(index), C)
     try:
         pose_seed = pose_seed_for(int(settings.seed), p)
     except PoseError as e:
-        raise BatchError(str(e)) from None
+        raise RunFolderError(str(e)) from None
     sample_seed = int(derive_seeds(int(settings.seed), p, c))
     return SamplePlan(int(index), p, c, pose_seed, sample_seed)
 
@@ -77,11 +75,11 @@ def parse_shard(shard) -> tuple[int, int]:
         try:
             i, n = (int(v) for v in shard.split("/"))
         except ValueError:
-            raise BatchError(f"shard must look like i/N (e.g. 0/4), got {shard!r}") from None
+            raise RunFolderError(f"shard must look like i/N (e.g. 0/4), got {shard!r}") from None
     else:
         i, n = (int(v) for v in shard)
     if n < 1 or not 0 <= i < n:
-        raise BatchError(f"shard {i}/{n}: need N >= 1 and 0 <= i < N")
+        raise RunFolderError(f"shard {i}/{n}: need N >= 1 and 0 <= i < N")
     return i, n
 
 
@@ -131,10 +129,10 @@ def check_or_write_settings(out_dir: Path, settings: GeneratorSettings) -> None:
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
-            raise BatchError(f"{path}: unreadable ({e}); move it away or use another --out") from None
+            raise RunFolderError(f"{path}: unreadable ({e}); move it away or use another --out") from None
         diff = _diff(_comparable(old), _comparable(doc))
         if diff:
-            raise BatchError(f"{out_dir} holds a run with other settings (differs in: {', '.join(diff[:8])}); "
+            raise RunFolderError(f"{out_dir} holds a run with other settings (differs in: {', '.join(diff[:8])}); "
                              "use another output folder, or the same settings to resume")
         return
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
@@ -184,7 +182,7 @@ def load_labels(out_dir, count: int | None = None) -> list[dict]:
         try:
             lab = json.loads(p.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise BatchError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+            raise RunFolderError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
         if count is None or int(lab.get("index", 0)) < count:
             out.append(lab)
     out.sort(key=lambda lab: int(lab.get("index", 0)))

@@ -205,7 +205,8 @@ def test_same_seed_same_sample(bpy_module, tmp_path):
 
 
 def test_kill_and_resume_gives_the_same_dataset(dataset, bpy_module, tmp_path):
-    from deepx_addon.blender.batch import BatchError, run_batch
+    from deepx_addon.blender.batch import run_batch
+    from deepx_addon.core.runfolder import RunFolderError
     ref, s, _ = dataset
     # a run killed mid-way: one label gone (its image may or may not exist), temp files left behind
     broken = tmp_path / "broken"
@@ -238,7 +239,7 @@ def test_kill_and_resume_gives_the_same_dataset(dataset, bpy_module, tmp_path):
     # another generator into the same folder is refused, naming what differs
     other = _settings(downscale_levels=(1.0, 0.5), depth_pass=True, mask_pass=True)
     other.camera.distance_m = (3.0, 9.0)
-    with pytest.raises(BatchError, match="camera.distance_m"):
+    with pytest.raises(RunFolderError, match="camera.distance_m"):
         run_batch(other, broken)
 
 

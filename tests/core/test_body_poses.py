@@ -294,3 +294,28 @@ def test_fk_mirror_rule(presets):
     kp = rig.keypoints_from_matrices(*rig.forward_kinematics(rot))
     kpm = rig.keypoints_from_matrices(*rig.forward_kinematics(mir))
     np.testing.assert_allclose(kpm[list(FLIP_INDEX)] * [-1, 1, 1], kp, atol=1e-9)
+
+
+def test_one_preset_look_up_sees_the_users_folder(tmp_path):
+    """core/paths.find_preset is the one look-up: shipped presets by name, a user folder passed in
+    (Blender's) wins for its names, a .json path is taken as is; limits and poses go through it."""
+    import json
+
+    from deepx_addon.core import poses
+    from deepx_addon.core.paths import find_preset, preset_dirs
+    shipped = preset_dirs("limits")[0]
+    assert find_preset("limits", "default") == shipped / "default.json"
+    (tmp_path / "limits").mkdir()
+    mine = JointLimits.load("default").to_dict()
+    (tmp_path / "limits" / "mine.json").write_text(json.dumps(mine))
+    assert find_preset("limits", "mine", tmp_path) == tmp_path / "limits" / "mine.json"
+    assert np.array_equal(JointLimits.load("mine", tmp_path).array, JointLimits.load("default").array)
+    with pytest.raises(LimitsError, match="not found"):
+        JointLimits.load("mine")                         # without the user folder it is not seen
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        find_preset("poses", "nope", tmp_path)
+    (tmp_path / "poses").mkdir()
+    stand = poses.load_presets()["standing"].to_dict()
+    (tmp_path / "poses" / "my_pose.json").write_text(json.dumps({**stand, "name": "my_pose"}))
+    assert "my_pose" in poses.all_presets(tmp_path) and "my_pose" not in poses.all_presets()
+    assert set(poses.all_presets()) == set(poses.load_presets())
