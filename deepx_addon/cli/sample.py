@@ -1,10 +1,7 @@
 """deepx sample: labelled 2D keypoints from a pose table and random cameras, no rendering."""
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import replace
-from pathlib import Path
 
 HELP = "sample random cameras around every pose of a pose table (no rendering) -> labelled keypoints"
 
@@ -19,13 +16,15 @@ def add_arguments(p):
     p.add_argument("--shard", default="0/1", help="i/N: write chunks i, i+N, ... (run N processes for N cores)")
     p.add_argument("--chunk-size", type=int, default=None, help="pose rows per part file (default 1024)")
     p.add_argument("--jsonl", help="also write this shard's samples as keypoint JSONL (deepx predict/evaluate input)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one generator setting, e.g. --set camera.distance_m=2,40 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     from ..core.posetable import PoseTable
-    from ..core.sampler import (DEFAULT_CHUNK_SIZE, SamplerError, generate, iter_parts, read_manifest, shard_chunks,
-                                write_records_jsonl)
+    from ..core.runfolder import RunFolderError
+    from ..core.sampler import DEFAULT_CHUNK_SIZE, generate, iter_parts, read_manifest, shard_chunks, write_records_jsonl
     from ..core.settings import GeneratorSettings, SettingsError
     from .errors import CliError
 
@@ -36,21 +35,12 @@ def run(args) -> int:
     except (OSError, ValueError, KeyError) as e:
         raise CliError(f"--pose-table {args.pose_table}: not a pose table ({e})") from None
     try:
-        settings = GeneratorSettings()
-        if args.settings:
-            try:
-                d = json.loads(Path(args.settings).read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as e:
-                raise CliError(f"--settings {args.settings}: cannot read JSON ({e})") from None
-            settings = GeneratorSettings.from_dict(d)
-        if args.cameras_per_pose is not None:
-            if args.cameras_per_pose < 1:
-                raise CliError("--cameras-per-pose must be >= 1")
-            settings.cameras_per_pose = args.cameras_per_pose
-        if args.seed is not None:
-            settings.seed = args.seed
-        if args.image_size is not None:
-            settings.camera = replace(settings.camera, image_size=tuple(args.image_size))
+        if args.cameras_per_pose is not None and args.cameras_per_pose < 1:
+            raise CliError("--cameras-per-pose must be >= 1")
+        settings = GeneratorSettings.from_file(args.settings) if args.settings else GeneratorSettings()
+        options = {"cameras_per_pose": args.cameras_per_pose, "seed": args.seed,
+                   "camera.image_size": list(args.image_size) if args.image_size else None}
+        settings = settings.update({k: v for k, v in options.items() if v is not None}).update(args.set)
         summary = generate(table, settings, args.out, shard=args.shard,
                            chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, progress=not args.quiet)
         if args.jsonl:
@@ -60,6 +50,6 @@ def run(args) -> int:
             n = write_records_jsonl(args.jsonl, (b for _, b in iter_parts(args.out, chunks=mine, require_complete=True)),
                                     table)
             print(f"deepx sample: {n:,} rows -> {args.jsonl}", file=sys.stderr)
-    except (SamplerError, SettingsError) as e:
+    except (RunFolderError, SettingsError) as e:        # SamplerError is a RunFolderError
         raise CliError(str(e)) from None
     return 0

@@ -32,6 +32,8 @@ def add_arguments(p, with_blend: bool = True):
     p.add_argument("--finalize-only", action="store_true",
                    help="render nothing; rewrite labels.jsonl / coco_keypoints.json (/ yolo) of --out from "
                         "the labels present (e.g. after shards on several machines)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any generator setting, e.g. --set camera.p_occluder=0.3 (repeatable; applied last)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
 
 
@@ -76,7 +78,7 @@ def settings_from_args(args, base=None) -> GeneratorSettings:
     """base (GeneratorSettings; default: --settings FILE, else the defaults) with the options given."""
     if base is None:
         base = GeneratorSettings.from_file(args.settings) if getattr(args, "settings", None) else GeneratorSettings()
-    settings = base.update(overrides(args))
+    settings = base.update(overrides(args)).update(getattr(args, "set", None) or [])
     if settings.count < 1:
         raise ValueError(f"--count must be >= 1, got {settings.count}")
     return settings

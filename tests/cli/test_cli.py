@@ -91,3 +91,29 @@ def test_poses_numpy_backend_runs_without_bpy(tmp_path):
     assert t.meta["backend"] == "numpy" and t.meta["blender_version"] is None
     r = subprocess.run([sys.executable, "-c", code.replace("'numpy'", "'blender'")], capture_output=True, text=True)
     assert r.returncode == 2 and "bpy module is needed" in r.stderr and not Path(out).with_suffix(".tmp").exists()
+
+
+def test_sample_and_generate_options_go_through_settings_update(tmp_path, capsys):
+    """--set KEY=VALUE lands in the run's settings (GeneratorSettings.update), bad keys are one
+    clear error, and generate's own options become the same overrides."""
+    import argparse
+
+    from deepx_addon.core.render_options import add_arguments, settings_from_args
+    from deepx_addon.core.sampler import load_samples
+    from deepx_addon.core.standin import stick_figure_table
+    table = tmp_path / "t.npz"
+    stick_figure_table(3, seed=1).save(table)
+    out = tmp_path / "s"
+    assert main(["sample", "--pose-table", str(table), "--out", str(out), "--cameras-per-pose", "2", "--quiet",
+                 "--set", "camera.distance_m=5,5"]) == 0
+    b = load_samples(out)
+    assert len(b) == 6 and abs(b.distance_m - 5).max() < 1e-4
+    assert main(["sample", "--pose-table", str(table), "--out", str(tmp_path / "x"), "--set", "camera.nope=1"]) == 2
+    assert "unknown setting 'camera.nope'" in capsys.readouterr().err
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    a = p.parse_args(["--out", "o", "--count", "3", "--resolution", "320x240", "--distance", "2", "9",
+                      "--downscale", "0.5", "--set", "render.samples=2"])
+    s = settings_from_args(a)
+    assert (s.count, s.render.resolution, s.camera.image_size, s.camera.distance_m) == (3, (320, 240), (320, 240), (2.0, 9.0))
+    assert s.render.downscale_levels == (1.0, 0.5) and s.render.samples == 2
