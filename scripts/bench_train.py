@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_train.py [--n 1000000] [--config key=value ...] [--out runs/bench_train/model]
 
-Stand-in data (deepx_addon/ml/standin.py: stick figures through random cameras) until the sampler's
+Stand-in data (deepx_addon/core/standin.py: stick figures through random cameras) until the sampler's
 chunks exist; pass --data to train on those instead. The target on 2 CPU cores: <= 3 minutes of
 training for >= 1 M samples. Also scores the result on ../shared/data/real/kitti_train.jsonl when
 present (for information only: stick figures are not people).

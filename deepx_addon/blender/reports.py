@@ -16,30 +16,28 @@ from .props import limits_from_scene, to_settings
 from .state import check_output_dir, pose_presets
 
 
-def presets_or_report(op):
-    """pose_presets() with a report instead of an exception (a broken user preset file); None when refused."""
+def _or_report(op, read, errors, what: str):
+    """read() with an ERROR report instead of an exception the artist can fix; None when refused."""
     try:
-        return pose_presets()
-    except (PoseError, OSError) as e:
-        op.report({'ERROR'}, f"Pose presets: {e}")
+        return read()
+    except errors as e:
+        op.report({'ERROR'}, f"{what}: {e}")
         return None
+
+
+def presets_or_report(op):
+    """pose_presets(), or None after reporting why not (e.g. a broken user preset file)."""
+    return _or_report(op, pose_presets, (PoseError, OSError), "Pose presets")
 
 
 def settings_or_report(op, context):
-    """props.to_settings with a report instead of an exception; None when refused."""
-    try:
-        return to_settings(context.scene)
-    except SettingsError as e:
-        op.report({'ERROR'}, f"Invalid setting: {e}")
-        return None
+    """props.to_settings, or None after reporting the invalid setting."""
+    return _or_report(op, lambda: to_settings(context.scene), SettingsError, "Invalid setting")
 
 
 def limits_or_report(op, context):
-    try:
-        return limits_from_scene(context.scene)
-    except LimitsError as e:
-        op.report({'ERROR'}, f"Invalid joint limits: {e}")
-        return None
+    """props.limits_from_scene, or None after reporting the invalid limits."""
+    return _or_report(op, lambda: limits_from_scene(context.scene), LimitsError, "Invalid joint limits")
 
 
 def resolve_limits_setting(settings):

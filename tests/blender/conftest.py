@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 import sys
 
+import pytest
+
+from registration import release_source_tree_registration, require_temp_user_folder
+
 
 def pytest_sessionfinish(session, exitstatus):
     session.config._deepx_exitstatus = int(exitstatus)
@@ -19,3 +23,15 @@ def pytest_unconfigure(config):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(config._deepx_exitstatus)
+
+
+@pytest.fixture(scope="module")
+def addon(bpy_module):
+    """The add-on registered from the source tree for one test module, unregistered after it."""
+    import deepx_addon
+    require_temp_user_folder(bpy_module)
+    release_source_tree_registration(bpy_module)
+    deepx_addon.register()
+    yield bpy_module
+    deepx_addon.unregister()
+    bpy_module.ops.wm.read_factory_settings(use_empty=True)

@@ -38,7 +38,7 @@ def zip_path(tmp_path_factory):
 def installed(bpy_module, zip_path):
     """The extension installed and enabled; disabled and uninstalled afterwards."""
     import addon_utils
-    from test_panel_ops import release_source_tree_registration, require_temp_user_folder
+    from registration import release_source_tree_registration, require_temp_user_folder
     bpy = bpy_module
     require_temp_user_folder(bpy)
     bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -25,18 +25,6 @@ W0, H0 = 960, 720          # the scene's render size; the preview renders 640 x 
 
 
 @pytest.fixture(scope="module")
-def addon(bpy_module):
-    import deepx_addon
-    from test_panel_ops import release_source_tree_registration, require_temp_user_folder
-    require_temp_user_folder(bpy_module)
-    release_source_tree_registration(bpy_module)
-    deepx_addon.register()
-    yield bpy_module
-    deepx_addon.unregister()
-    bpy_module.ops.wm.read_factory_settings(use_empty=True)
-
-
-@pytest.fixture(scope="module")
 def pose_onnx():
     """The YOLO11n-pose ONNX file the runtime finds (exported once by scripts/export_onnx.py if needed)."""
     pytest.importorskip("onnxruntime")
