@@ -51,18 +51,20 @@ class ProgressBar:
 
 
 def printer(stream=None, every_s: float = 2.0):
-    """A progress callback printing one line at most every ``every_s`` seconds (and at the end)."""
-    stream = stream or sys.stdout
-    last = [0.0]
+    """A progress callback for render runs (``runfolder.Progress``): a ProgressBar on ``stream``
+    (default stdout) at most every ``every_s`` seconds, and at the end."""
+    bar = None
 
     def show(pr):
-        now = time.perf_counter()
-        if pr.finished or now - last[0] >= every_s:
-            last[0] = now
-            rate = pr.samples_per_s
-            left = pr.total - pr.done
-            eta = f", ~{left / rate:.0f} s left" if rate > 0 and left else ""
-            print(f"  {pr.done}/{pr.total} samples, {rate:.2f} samples/s{eta}", file=stream, flush=True)
+        nonlocal bar
+        if bar is None:
+            bar = ProgressBar(pr.total, "samples", stream or sys.stdout, every_s=every_s, tty_every_s=every_s,
+                              timing=False)
+        rate, left = pr.samples_per_s, pr.total - pr.done
+        eta = f", ~{left / rate:.0f} s left" if rate > 0 and left else ""
+        bar.update(pr.done, f"{rate:.2f} samples/s{eta}", force=pr.finished)
+        if pr.finished:
+            bar.close()
     return show
 
 
