@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.outputs import lock_folder, unlock_folder
 from ..core.records import atomic_write_text
 from ..core.settings import GeneratorSettings
 
@@ -202,6 +203,23 @@ def remove_stray_temps(out_dir: Path, settings: GeneratorSettings, shard) -> int
     return removed
 
 
+def _label_done(out_dir: Path, p: SamplePlan) -> bool:
+    """A finished sample of this run: its label exists and names this plan's seeds (a label of
+    another run under the same id is an error, not a sample to skip)."""
+    path = label_path(out_dir, p.id)
+    if not path.exists():
+        return False
+    try:
+        label = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise BatchError(f"{path}: unreadable label ({e}); remove it to render the sample again") from None
+    seeds = (label.get("sample_seed"), label.get("pose_seed"), label.get("index"))
+    if seeds != (p.sample_seed, p.pose_seed, p.index):
+        raise BatchError(f"{path}: written by another run (sample_seed, pose_seed, index {seeds}, expected "
+                         f"{(p.sample_seed, p.pose_seed, p.index)}); use a new output folder")
+    return True
+
+
 def label_path(out_dir, sid: str) -> Path:
     return Path(out_dir) / LABELS_DIR / f"{sid}.json"
 
@@ -350,11 +368,17 @@ class BatchJob:
         self.shard = parse_shard(shard)
         self.scene, self.threads, self.yolo = scene, threads, yolo
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        check_or_write_settings(self.out_dir, settings)
-        self.removed_temps = remove_stray_temps(self.out_dir, settings, self.shard)
-        self.indices = shard_indices(settings.count, self.shard)
-        self.plans = [plan(settings, i) for i in self.indices]
-        self.todo = [p for p in self.plans if not label_path(self.out_dir, p.id).exists()]
+        # one run per folder: a second one (other seed, same folder) would mix its samples in
+        self._lock = lock_folder(self.out_dir, "deepx render batch")
+        try:
+            check_or_write_settings(self.out_dir, settings)
+            self.removed_temps = remove_stray_temps(self.out_dir, settings, self.shard)
+            self.indices = shard_indices(settings.count, self.shard)
+            self.plans = [plan(settings, i) for i in self.indices]
+            self.todo = [p for p in self.plans if not _label_done(self.out_dir, p)]
+        except BaseException:
+            self.close()
+            raise
         self.skipped = len(self.plans) - len(self.todo)
         self._pos = 0
         self.rendered = 0
@@ -402,9 +426,20 @@ class BatchJob:
             self.last_id = p.id
         return self.progress()
 
+    def close(self) -> None:
+        """Release the output folder (finalize does it; call it when abandoning a job)."""
+        unlock_folder(self._lock)
+        self._lock = None
+
     def finalize(self) -> dict:
         if self.ctx is not None:
             self.ctx.close()
+        try:
+            return self._finalize()
+        finally:
+            self.close()
+
+    def _finalize(self) -> dict:
         fin = finalize(self.out_dir, self.settings, self.yolo)
         pr = self.progress()
         secs = pr.seconds
@@ -467,7 +502,7 @@ def main(argv=None) -> int:
         scene = bpy.context.scene
         summary = run_batch(settings, args.out, args.shard, progress=cmd_generate.printer(),
                             scene=scene, threads=args.threads, yolo=args.yolo)
-    except ValueError as e:
+    except (ValueError, OSError) as e:   # OSError: OutputError (folder in use, not writable)
         print(f"deepx batch: error: {e}", file=sys.stderr)
         return 2
     cmd_generate.print_summary(summary)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .camera import CameraError, Intrinsics
 from .keypoints import NUM_KEYPOINTS
+from .outputs import OutputError, path_text, regular_target
 
 KNOWN_FIELDS = ("id", "source", "image", "image_size", "K", "keypoints", "distance_m", "depth_m",
                 "height_m", "reference")
@@ -141,29 +142,49 @@ class ParsedLine:
     row_id: str | None
 
 
+def parse_line(raw: bytes, n: int, path=None) -> ParsedLine | None:
+    """One line of a JSONL file (bytes) -> ParsedLine; None for a blank line. Never raises: bytes
+    that are not UTF-8, a byte-order mark, JSON nested too deep for Python, anything not a valid
+    record become the line's RecordError, so one bad line never costs the others."""
+    if n == 1 and raw.startswith(b"\xef\xbb\xbf"):   # a UTF-8 byte-order mark (Windows editors)
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return ParsedLine(n, None, RecordError(f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})",
+                                               path=path, line=n), None)
+    if not text.strip():
+        return None
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        return ParsedLine(n, None, RecordError(f"not valid JSON ({e.msg} at column {e.colno})", path=path, line=n),
+                          None)
+    except RecursionError:
+        return ParsedLine(n, None, RecordError("JSON nested too deeply to read", path=path, line=n), None)
+    rid = str(d.get("id")) if isinstance(d, dict) and d.get("id") is not None else None
+    try:
+        return ParsedLine(n, PersonRecord.from_dict(d), None, rid)
+    except RecordError as e:
+        return ParsedLine(n, None, RecordError(e.detail, path=path, line=n, row_id=e.row_id, field=e.field), rid)
+    except (TypeError, ValueError, OverflowError, RecursionError) as e:   # odd values in odd places
+        return ParsedLine(n, None, RecordError(f"unusable row ({type(e).__name__}: {e})", path=path, line=n,
+                                               row_id=rid), rid)
+
+
 def iter_jsonl(path) -> Iterator[ParsedLine]:
-    """Yield every non-blank line of a JSONL file, valid or not, with its line number."""
+    """Yield every non-blank line of a JSONL file, valid or not, with its line number (streamed:
+    memory does not grow with the file)."""
     path = Path(path)
     try:
-        fh = open(path, encoding="utf-8")
+        fh = open(path, "rb")
     except OSError as e:
-        raise RecordError(f"cannot read file: {e.strerror}", path=path) from None
+        raise RecordError(f"cannot read file: {e.strerror}", path=path_text(path)) from None
     with fh:
-        for n, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                d = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield ParsedLine(n, None, RecordError(f"not valid JSON ({e.msg} at column {e.colno})",
-                                                      path=path, line=n), None)
-                continue
-            rid = str(d.get("id")) if isinstance(d, dict) and d.get("id") is not None else None
-            try:
-                yield ParsedLine(n, PersonRecord.from_dict(d), None, rid)
-            except RecordError as e:
-                yield ParsedLine(n, None, RecordError(e.detail, path=path, line=n, row_id=e.row_id,
-                                                      field=e.field), rid)
+        for n, raw in enumerate(fh, start=1):
+            p = parse_line(raw, n, path_text(path))
+            if p is not None:
+                yield p
 
 
 def read_jsonl(path) -> list[PersonRecord]:
@@ -184,22 +205,31 @@ os.umask(_UMASK)
 def atomic_open(path, mode: str = "w"):
     """A file handle on a temp file beside ``path``; when the block ends without error the data is
     fsynced and renamed over ``path`` (readers see the old or the complete new file, never half),
-    otherwise the temp file is removed. mode: "w" (UTF-8 text) or "wb"."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    otherwise the temp file is removed. mode: "w" (UTF-8 text) or "wb".
+
+    A symlink is written through (its target is replaced, the link stays); a folder, device, pipe or
+    socket at ``path`` is refused with OutputError, as is any failure to write (permission, full
+    disk), which names the path."""
+    target = regular_target(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise OutputError(f"cannot write {path_text(path)}: {e.strerror or e}") from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)   # mkstemp makes 0600; give the file normal permissions
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, target)
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and not isinstance(e, OutputError):
+            raise OutputError(f"cannot write {path_text(path)}: {e.strerror or e}") from None
         raise
 
 

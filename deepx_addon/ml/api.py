@@ -33,10 +33,12 @@ from ..core.camera import CameraError, Intrinsics
 from ..core.estimators import Estimate, Estimator, SlothEstimator
 from ..core.keypoints import (COCO_KEYPOINTS, L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, R_ANKLE, R_HIP, R_KNEE,
                               R_SHOULDER, SKELETON)
-from .detector import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Detection, ImageError, PoseDetector, as_bgr, read_image
+from ..core.outputs import path_text
+from .detector import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Detection, ImageError, PoseDetector, as_bgr, read_image_checked
 
 OK, LOW_CONFIDENCE, TRUNCATED, TOO_SMALL, NO_ESTIMATE = "ok", "low_confidence", "truncated", "too_small", "no_estimate"
 IMG_OK, NO_PERSON, NO_CAMERA, UNREADABLE, ERROR = "ok", "no_person", "no_camera", "unreadable", "error"
+DAMAGED = "damaged"   # decoded, but the file is cut short or the video stopped early: results may be off
 
 KEY_JOINTS = (L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE)
 KEY_JOINT_MIN_CONF = 0.3      # a key joint below this (or outside the image) counts as missing
@@ -429,14 +431,15 @@ class DistanceEstimator:
 
     def __init__(self, estimator="default", weights=None, conf: float = 0.25, imgsz: int = 640,
                  device: str = "cpu", detector: PoseDetector | None = None, min_box_px: float = 24.0,
-                 quiet: bool = False):
+                 quiet: bool = False, allow_pickle: bool = False):
         if isinstance(estimator, Estimator):
             self.estimator = estimator
         else:
             from . import registry
             self.estimator = registry.build(str(estimator), quiet=quiet)
         self.estimator_name = getattr(self.estimator, "name", type(self.estimator).__name__)
-        self.detector = detector or PoseDetector(weights=weights, conf=conf, imgsz=imgsz, device=device)
+        self.detector = detector or PoseDetector(weights=weights, conf=conf, imgsz=imgsz, device=device,
+                                                 allow_pickle=allow_pickle)
         self.min_box_px = min_box_px
         self._sloth = SlothEstimator()
 
@@ -471,7 +474,7 @@ class DistanceEstimator:
 
     def _run_batch(self, items, camera, rgb, keep_images) -> list[DistanceResult]:
         slots: list[DistanceResult | None] = [None] * len(items)
-        arrays, where = [], []
+        arrays, where, notes = [], [], {}
         for k, item in enumerate(items):
             path = str(item) if isinstance(item, (str, os.PathLike)) else None
             if path and Path(path).suffix.lower() in VIDEO_SUFFIXES:
@@ -479,7 +482,11 @@ class DistanceEstimator:
                                           estimator=self.estimator_name)
                 continue
             try:
-                arrays.append(read_image(item) if path else as_bgr(item, rgb))
+                if path:
+                    img, notes[k] = read_image_checked(item)
+                else:
+                    img = as_bgr(item, rgb)
+                arrays.append(img)
                 where.append(k)
             except ImageError as e:
                 slots[k] = DistanceResult(path, UNREADABLE, str(e), estimator=self.estimator_name)
@@ -504,7 +511,10 @@ class DistanceEstimator:
                                           (img.shape[1], img.shape[0]), estimator=self.estimator_name)
                 continue
             try:
-                slots[k] = self.result_for(img, dets, camera, path, keep_image=keep_images)
+                slots[k] = r = self.result_for(img, dets, camera, path, keep_image=keep_images)
+                if notes.get(k):
+                    r.reason = _join(r.reason, notes[k])
+                    r.status = DAMAGED if r.status == IMG_OK else r.status
             except Exception as e:  # noqa: BLE001 - never let one image stop the batch
                 slots[k] = DistanceResult(path, ERROR, f"{type(e).__name__}: {e}", (img.shape[1], img.shape[0]),
                                           estimator=self.estimator_name)
@@ -547,6 +557,12 @@ class DistanceEstimator:
             return vr
         if p.stat().st_size == 0:
             vr.status, vr.reason = UNREADABLE, f"{p}: empty file (0 bytes)"
+            return vr
+        try:
+            str(p).encode("utf-8")
+        except UnicodeEncodeError:   # OpenCV crashes (segfault) on such names
+            vr.status, vr.reason = UNREADABLE, (f"{path_text(p)}: the file name is not valid UTF-8 and OpenCV "
+                                                "cannot open it; rename the file")
             return vr
         cap = cv2.VideoCapture(str(p))
         if not cap.isOpened():
@@ -617,5 +633,11 @@ class DistanceEstimator:
             vr.status, vr.reason = NO_CAMERA, cam_note
         elif not vr.tracks:
             vr.status, vr.reason = NO_PERSON, "no person tracked in any frame"
+        stopped_at = i + 1
+        if (max_frames is None or vr.n_frames < max_frames) and total > 0 and stopped_at < total - 1:
+            note = (f"decoding stopped at frame {stopped_at} of {total}: the video is damaged or cut short; "
+                    "later frames are missing")
+            vr.reason = _join(vr.reason, note)
+            vr.status = DAMAGED if vr.status == IMG_OK else vr.status
         return vr
 

@@ -24,11 +24,15 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
     from ..core.records import atomic_write_text
     from . import registry
 
+    from ..core.outputs import prepare_outputs
+
+    keys = input_keys(inputs)
+    prepare_outputs(inputs, [_per_input(json_path, k, len(inputs), Path("runs/evaluate") / f"{k}.json") for k in keys]
+                    + [_per_input(plot, k, len(inputs), None) for k in keys])
     estimators = {n: registry.build(n, quiet=True) for n in estimator_names}
     report = {}
-    for path in inputs:
+    for path, stem in zip(inputs, keys):
         evals = [evaluate_predictions(n, predict_file(e, path)) for n, e in estimators.items()]
-        stem = Path(path).stem
         skipped = max(ev.skipped_no_truth for ev in evals)
         print(format_table({ev.estimator: ev.metrics for ev in evals},
                            f"\n{path} - distance to the pelvis (n={len(evals[0].predictions)}"
@@ -52,6 +56,20 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
             error_vs_distance(evals, pp, title=stem)
             print(f"plot written to {pp}", file=out)
     return report
+
+
+def input_keys(inputs) -> list[str]:
+    """One name per input for its report entry and per-input files: the file stem, made unique
+    (a/test.jsonl and b/test.jsonl -> test, test_2) so one input's metrics never replace another's."""
+    keys, seen = [], {}
+    for path in inputs:
+        stem = Path(path).stem
+        seen[stem] = seen.get(stem, 0) + 1
+        key = stem if seen[stem] == 1 else f"{stem}_{seen[stem]}"
+        while key in keys:
+            key += "_"
+        keys.append(key)
+    return keys
 
 
 def _per_input(path, stem: str, n_inputs: int, default):

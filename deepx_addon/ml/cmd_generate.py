@@ -169,6 +169,8 @@ def run(args) -> int:
     from ..blender import batch, props
     from ..core.settings import SettingsError
 
+    from ..core.outputs import prepare_outputs
+    prepare_outputs([getattr(args, "settings", None), getattr(args, "blend", None)], out_dirs=[args.out])
     base = None
     try:
         if args.finalize_only:

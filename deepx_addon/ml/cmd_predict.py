@@ -16,12 +16,12 @@ def add_arguments(p):
 
 def run(args) -> int:
     from ..core.evaluation import predict_file
+    from ..core.outputs import prepare_outputs
     from ..core.records import RecordError, write_jsonl
     from . import registry
     from .cli import CliError
 
-    if Path(args.output).resolve() == Path(args.input).resolve():
-        raise CliError("--output must differ from --input (the input would be overwritten)")
+    prepare_outputs([args.input], [args.output])
     try:
         est = registry.build(args.estimator)
         preds = predict_file(est, args.input)

@@ -20,6 +20,13 @@ OK, LOW_CONFIDENCE, NO_ESTIMATE, INVALID_INPUT = "ok", "low_confidence", "no_est
 # Keypoints below this confidence are "weak": used only when nothing better exists, and flagged.
 DEFAULT_MIN_CONF = 0.1
 
+# What every distance silently relies on, said in every output (results.json, predict's summary):
+# a keypoint layout cannot tell a small near person from a tall far one.
+ASSUMPTIONS = {
+    "stature": "distances assume an adult-sized person (stature about 1.72 m, SD 5 %); a shorter person "
+               "reads too far in proportion (a 1.2 m child about 40 % too far) and sigma_m does not cover it",
+}
+
 
 @dataclass
 class Estimate:
