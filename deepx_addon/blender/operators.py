@@ -58,14 +58,15 @@ def user_preset_dir(kind: str) -> Path:
     return _u(kind)
 
 
-def pose_presets() -> dict:
-    """Shipped pose presets plus the user's own (a user preset of the same name wins)."""
+def pose_presets(skipped: list | None = None) -> dict:
+    """Shipped pose presets plus the user's own (a user preset of the same name wins). A broken
+    user file is left out (collected in ``skipped``), not a reason to lose every preset."""
     from ..core import poses
     from ..core.paths import presets_dir
     out = dict(poses.load_presets(presets_dir("poses")))
     user = user_preset_dir("poses")
     if any(user.glob("*.json")):
-        out.update(poses.load_presets(user, reload=True))
+        out.update(poses.load_presets(user, reload=True, skipped=[] if skipped is None else skipped))
     return out
 
 
@@ -76,11 +77,15 @@ def pose_preset_names() -> list[str]:
 def presets_or_report(op):
     """pose_presets() with a report instead of an exception (a broken user preset file); None when refused."""
     from ..core.poses import PoseError
+    skipped = []
     try:
-        return pose_presets()
+        presets = pose_presets(skipped)
     except (PoseError, OSError) as e:
         op.report({'ERROR'}, f"Pose presets: {e}")
         return None
+    for e in skipped:
+        op.report({'WARNING'}, f"Pose preset skipped: {e}")
+    return presets
 
 
 def _apply(context, arm, rotations, support="ground", box_height_m=0.0):

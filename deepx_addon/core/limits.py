@@ -63,14 +63,22 @@ class JointLimits:
     @classmethod
     def load(cls, path_or_name="default") -> "JointLimits":
         """A JSON file, or the name of a preset under presets/limits/."""
+        from .paths import check_preset_name
+
         p = Path(path_or_name)
         if p.suffix != ".json":
+            try:
+                check_preset_name(str(path_or_name))   # a name never leaves the presets folder
+            except ValueError as e:
+                raise LimitsError(f"limits preset: {e}") from None
             p = preset_dir() / f"{path_or_name}.json"
         try:
-            d = json.loads(p.read_text())
+            d = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise LimitsError(f"limits file {p} not found") from None
-        except json.JSONDecodeError as e:
+        except (OSError, UnicodeDecodeError) as e:
+            raise LimitsError(f"{p}: cannot read ({e})") from None
+        except (json.JSONDecodeError, RecursionError) as e:
             raise LimitsError(f"{p}: not valid JSON ({e})") from None
         try:
             return cls.from_dict(d, name=p.stem)
@@ -159,10 +167,15 @@ def _index(bone: str) -> int:
 def to_array(rotations: dict) -> np.ndarray:
     """{bone: (x, y, z)} degrees -> (B, 3) in ``rig.BONE_NAMES`` order (missing bones 0)."""
     out = np.zeros((len(rig.BONES), 3))
+    if not isinstance(rotations, dict):
+        raise LimitsError(f"rotations must be an object {{bone: [x, y, z]}}, got {type(rotations).__name__}")
     for bone, v in rotations.items():
-        v = np.asarray(v, float)
-        if v.shape != (3,):
-            raise LimitsError(f"rotation of {bone!r} must be 3 Euler angles (x, y, z), got {v.tolist()}")
+        try:
+            v = np.asarray(v, float)
+        except (TypeError, ValueError):
+            raise LimitsError(f"rotation of {bone!r} must be 3 numbers (x, y, z) in degrees, got {v!r}") from None
+        if v.shape != (3,) or not np.all(np.isfinite(v)):
+            raise LimitsError(f"rotation of {bone!r} must be 3 finite Euler angles (x, y, z), got {v.tolist()}")
         out[_index(bone)] = v
     return out
 

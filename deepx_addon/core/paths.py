@@ -29,6 +29,15 @@ def _data_dir(name: str) -> Path:
     return inside   # neither exists: name the extension path in the caller's error
 
 
+def check_preset_name(name: str) -> str:
+    """A preset name is a plain file stem: no folder separators, no '..', nothing hidden; so
+    ``presets/limits/<name>.json`` never resolves outside its folder. ValueError otherwise."""
+    if (not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name
+            or "\0" in name or os.path.basename(name) != name):
+        raise ValueError(f"{name!r} is not a preset name (a file stem without '/', '\\' or a leading '.')")
+    return name
+
+
 def presets_dir(kind: str | None = None) -> Path:
     """Shipped presets: presets_dir() or presets_dir("limits") / presets_dir("poses")."""
     d = _data_dir("presets")
@@ -72,6 +81,7 @@ def find_preset(kind: str, name: str, user_dir=None, ext: str = ".json") -> Path
     p = Path(name)
     if p.suffix == ext and p.is_file():
         return p
+    check_preset_name(name)
     found = list_presets(kind, user_dir, ext).get(name)
     if found is None:
         searched = [str(d) for d in (presets_dir(kind), user_presets_dir(kind, user_dir)) if d is not None]

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .camera import CameraError, Intrinsics
+from .camera import CameraError, Intrinsics, check_plausible, keypoints_problem, vector_camera_ok
 from .keypoints import NUM_KEYPOINTS
 from .outputs import OutputError, path_text, regular_target
 
@@ -101,9 +101,12 @@ class PersonRecord:
         except (TypeError, ValueError):
             fail("K", "must be a 3x3 list of numbers")
         try:
-            Intrinsics.from_K(Kmat, size)
+            intr = check_plausible(Intrinsics.from_K(Kmat, size))
         except CameraError as e:
             fail("K", str(e))
+        far = keypoints_problem(kp, intr.width or 2 * intr.cx, intr.height or 2 * intr.cy)
+        if far:
+            fail("keypoints", far)
 
         gt = {}
         for name in ("distance_m", "depth_m", "height_m"):
@@ -142,10 +145,10 @@ class ParsedLine:
     row_id: str | None
 
 
-def parse_line(raw: bytes, n: int, path=None) -> ParsedLine | None:
-    """One line of a JSONL file (bytes) -> ParsedLine; None for a blank line. Never raises: bytes
-    that are not UTF-8, a byte-order mark, JSON nested too deep for Python, anything not a valid
-    record become the line's RecordError, so one bad line never costs the others."""
+def _decode(raw: bytes, n: int, path=None):
+    """Bytes of line n -> (n, JSON value), a ParsedLine with the error, or None for a blank line.
+    Bytes that are not UTF-8, a byte-order mark after line 1, JSON nested too deep for Python:
+    each is that line's error, never the file's."""
     if n == 1 and raw.startswith(b"\xef\xbb\xbf"):   # a UTF-8 byte-order mark (Windows editors)
         raw = raw[3:]
     try:
@@ -156,12 +159,15 @@ def parse_line(raw: bytes, n: int, path=None) -> ParsedLine | None:
     if not text.strip():
         return None
     try:
-        d = json.loads(text)
+        return n, json.loads(text)
     except json.JSONDecodeError as e:
         return ParsedLine(n, None, RecordError(f"not valid JSON ({e.msg} at column {e.colno})", path=path, line=n),
                           None)
     except RecursionError:
         return ParsedLine(n, None, RecordError("JSON nested too deeply to read", path=path, line=n), None)
+
+
+def _parsed(d, n: int, path=None) -> ParsedLine:
     rid = str(d.get("id")) if isinstance(d, dict) and d.get("id") is not None else None
     try:
         return ParsedLine(n, PersonRecord.from_dict(d), None, rid)
@@ -170,6 +176,12 @@ def parse_line(raw: bytes, n: int, path=None) -> ParsedLine | None:
     except (TypeError, ValueError, OverflowError, RecursionError) as e:   # odd values in odd places
         return ParsedLine(n, None, RecordError(f"unusable row ({type(e).__name__}: {e})", path=path, line=n,
                                                row_id=rid), rid)
+
+
+def parse_line(raw: bytes, n: int, path=None) -> ParsedLine | None:
+    """One line of a JSONL file (bytes) -> ParsedLine; None for a blank line. Never raises."""
+    item = _decode(raw, n, path)
+    return item if item is None or isinstance(item, ParsedLine) else _parsed(item[1], n, path)
 
 
 def iter_jsonl(path) -> Iterator[ParsedLine]:
@@ -247,3 +259,134 @@ def write_jsonl(path, rows) -> None:
     """Atomically write rows (dicts or PersonRecords) as JSON Lines."""
     lines = [json.dumps(r.to_dict() if isinstance(r, PersonRecord) else r, allow_nan=False) for r in rows]
     atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+@dataclass
+class RecordChunk:
+    """Many valid rows as arrays (what streaming commands estimate in one go), plus the rows that
+    were not valid with their errors; ``lines`` gives each valid row's place in the file."""
+    lines: np.ndarray            # (n,) line numbers of the valid rows, increasing
+    ids: list
+    keypoints: np.ndarray        # (n, 17, 3)
+    K: np.ndarray                # (n, 3, 3)
+    image_size: np.ndarray       # (n, 2) float, NaN where the row has none
+    distance_m: np.ndarray       # (n,) NaN where absent
+    depth_m: np.ndarray
+    rows: list                   # (n,) the parsed JSON objects (extra fields: ``extra(i)``)
+    errors: list                 # ParsedLine with the error, for the invalid rows
+
+    def extra(self, i: int) -> dict:
+        return {k: v for k, v in self.rows[i].items() if k not in KNOWN_FIELDS}
+
+    def record(self, i: int) -> PersonRecord:
+        size = None if np.isnan(self.image_size[i, 0]) else tuple(int(v) for v in self.image_size[i])
+        nan_none = lambda v: None if np.isnan(v) else float(v)   # noqa: E731
+        return PersonRecord(self.ids[i], self.keypoints[i], self.K[i], size, distance_m=nan_none(self.distance_m[i]),
+                            depth_m=nan_none(self.depth_m[i]), extra=self.extra(i))
+
+
+_FAST_FIELDS = {"id", "keypoints", "K", "image_size", "distance_m", "depth_m", "height_m", "source", "image",
+                "reference"}
+
+
+def _fast_rows(dicts: list[dict]):
+    """Vectorised PersonRecord.from_dict for the common case: the indices of rows that pass the same
+    checks, with their arrays. A row that fails any check (or has odd types) is not judged here:
+    the caller runs from_dict on it for the exact message. Same rules, so the results agree."""
+    n = len(dicts)
+    ok = np.ones(n, bool)
+    kps, Ks, sizes, gts = [], [], np.full((n, 2), np.nan), np.full((n, 3), np.nan)
+    dummy_kp, dummy_K = [[0.0] * 3] * NUM_KEYPOINTS, [[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]]
+    for i, d in enumerate(dicts):
+        rid, kp, K, size = d.get("id"), d.get("keypoints"), d.get("K"), d.get("image_size")
+        if (not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "" or not isinstance(kp, list)
+                or len(kp) != NUM_KEYPOINTS or not isinstance(K, list) or len(K) != 3):
+            ok[i] = False
+        elif size is not None:
+            if (isinstance(size, list) and len(size) == 2 and all(type(v) is int and v > 0 for v in size)):
+                sizes[i] = size
+            else:
+                ok[i] = False
+        for j, name in enumerate(("distance_m", "depth_m", "height_m")):
+            v = d.get(name)
+            if v is not None:
+                if type(v) in (int, float) and math.isfinite(v) and v > 0:
+                    gts[i, j] = v
+                else:
+                    ok[i] = False
+        for name in ("source", "image", "reference"):
+            if d.get(name) is not None and not isinstance(d[name], str):
+                ok[i] = False
+        kps.append(kp if ok[i] else dummy_kp)
+        Ks.append(K if ok[i] else dummy_K)
+    try:
+        kp = np.array(kps, float)
+        Km = np.array(Ks, float)
+    except (TypeError, ValueError):     # ragged or non-numeric somewhere: judge every row alone
+        return np.zeros(n, bool), None, None, sizes, gts
+    if kp.shape != (n, NUM_KEYPOINTS, 3) or Km.shape != (n, 3, 3):
+        return np.zeros(n, bool), None, None, sizes, gts
+    with np.errstate(all="ignore"):
+        ok &= np.isfinite(kp).all((1, 2)) & ((kp[..., 2] >= 0) & (kp[..., 2] <= 1)).all(1)
+        ok &= np.isfinite(Km).all((1, 2))
+        ok &= (np.abs(Km[:, 0, 1]) <= 1e-9) & (np.abs(Km[:, 1, 0]) <= 1e-9) & np.isclose(Km[:, 2], [0, 0, 1]).all(1)
+        fx, fy, cx, cy = Km[:, 0, 0], Km[:, 1, 1], Km[:, 0, 2], Km[:, 1, 2]
+        ok &= (fx > 0) & (fy > 0)
+        w = np.where(np.isnan(sizes[:, 0]), 2 * cx, sizes[:, 0])
+        h = np.where(np.isnan(sizes[:, 1]), 2 * cy, sizes[:, 1])
+        ok &= vector_camera_ok(fx, fy, cx, cy, w, h, sized=~np.isnan(sizes[:, 0]))
+        present = kp[..., 2] > 0
+        x, y = kp[..., 0], kp[..., 1]
+        far = present & ((x < -w[:, None]) | (x > 2 * w[:, None]) | (y < -h[:, None]) | (y > 2 * h[:, None]))
+        ok &= ~(far.any(1) & (w > 0) & (h > 0))
+    return ok, kp, Km, sizes, gts
+
+
+def read_chunk(items: list, path=None) -> RecordChunk:
+    """items: (line, parsed JSON value) pairs, or ParsedLines already holding an error."""
+    pending = [it for it in items if not isinstance(it, ParsedLine)]
+    errors = [it for it in items if isinstance(it, ParsedLine)]
+    dicts = [d for _, d in pending]
+    n = len(dicts)
+    lines = np.array([ln for ln, _ in pending], int)
+    ok, kp, Km, sizes, gts = np.zeros(n, bool), np.zeros((n, NUM_KEYPOINTS, 3)), np.zeros((n, 3, 3)), \
+        np.full((n, 2), np.nan), np.full((n, 3), np.nan)
+    if n and all(isinstance(d, dict) for d in dicts):
+        ok, kp2, Km2, sizes, gts = _fast_rows(dicts)
+        if kp2 is not None:
+            kp, Km = kp2, Km2
+    for i in np.flatnonzero(~ok):               # the exact verdict (and message) of from_dict
+        p = _parsed(dicts[i], int(lines[i]), path)
+        if p.error is not None:
+            errors.append(p)
+            continue
+        r = p.record
+        ok[i] = True
+        kp[i], Km[i] = r.keypoints, r.K
+        sizes[i] = r.image_size if r.image_size else (np.nan, np.nan)
+        gts[i] = [np.nan if v is None else v for v in (r.distance_m, r.depth_m, r.height_m)]
+        dicts[i] = {**r.to_dict(), "id": r.id}
+    keep = np.flatnonzero(ok)
+    return RecordChunk(lines[keep], [str(dicts[i]["id"]) for i in keep], kp[keep], Km[keep], sizes[keep],
+                       gts[keep, 0], gts[keep, 1], [dicts[i] for i in keep], sorted(errors, key=lambda p: p.line))
+
+
+def iter_chunks(path, rows: int = 4096) -> Iterator[RecordChunk]:
+    """A JSONL file as RecordChunks of about ``rows`` lines each (streamed, flat memory)."""
+    path = Path(path)
+    try:
+        fh = open(path, "rb")
+    except OSError as e:
+        raise RecordError(f"cannot read file: {e.strerror}", path=path_text(path)) from None
+    name = path_text(path)
+    items = []
+    with fh:
+        for n, raw in enumerate(fh, start=1):
+            item = _decode(raw, n, name)
+            if item is not None:
+                items.append(item)
+            if len(items) >= rows:
+                yield read_chunk(items, name)
+                items = []
+    if items:
+        yield read_chunk(items, name)

@@ -19,7 +19,7 @@ def add_arguments(p):
 
 def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None, group_by=None) -> dict:
     out = out or sys.stdout
-    from ..core.evaluation import evaluate_predictions, group_metrics, predict_file
+    from ..core.evaluation import evaluate_predictions, group_metrics, iter_predictions
     from ..core.metrics import format_table
     from ..core.records import atomic_write_text
     from . import registry
@@ -32,10 +32,10 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
     estimators = {n: registry.build(n, quiet=True) for n in estimator_names}
     report = {}
     for path, stem in zip(inputs, keys):
-        evals = [evaluate_predictions(n, predict_file(e, path)) for n, e in estimators.items()]
+        evals = [evaluate_predictions(n, iter_predictions(e, path), group_by) for n, e in estimators.items()]
         skipped = max(ev.skipped_no_truth for ev in evals)
         print(format_table({ev.estimator: ev.metrics for ev in evals},
-                           f"\n{path} - distance to the pelvis (n={len(evals[0].predictions)}"
+                           f"\n{path} - distance to the pelvis (n={evals[0].n_rows}"
                            + (f", {skipped} rows without distance_m not scored" if skipped else "") + ")"), file=out)
         report[stem] = {"input": str(path), "estimators": {
             ev.estimator: {"distance": ev.metrics, "depth": ev.depth_metrics, "statuses": ev.statuses,
@@ -43,7 +43,7 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
                            "model": getattr(estimators[ev.estimator], "describe", lambda: ev.estimator)()}
             for ev in evals}}
         if group_by:
-            grouped = {ev.estimator: group_metrics(ev.predictions, group_by) for ev in evals}
+            grouped = {ev.estimator: group_metrics(ev, group_by) for ev in evals}
             print(format_table(grouped, f"\n{path} - by {group_by}", groups=True, group_label=group_by), file=out)
             for name, g in grouped.items():
                 report[stem]["estimators"][name][f"by_{group_by}"] = g
