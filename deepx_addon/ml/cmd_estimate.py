@@ -120,8 +120,14 @@ def dumps(doc) -> str:
     import re
     from ..core.outputs import path_text
 
-    # path_text: file names that are not UTF-8 (lone surrogates) would make writing fail: show them as \xNN
-    text = path_text(json.dumps(doc, indent=1, allow_nan=False, ensure_ascii=False))
+    def clean(o):   # file names that are not UTF-8 (lone surrogates) would make writing fail: \xNN text
+        if isinstance(o, str):
+            return path_text(o)
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        return [clean(v) for v in o] if isinstance(o, (list, tuple)) else o
+
+    text = json.dumps(clean(doc), indent=1, allow_nan=False, ensure_ascii=False)
     return re.sub(r"\[\s*\n\s*((?:-?[\d.eE+-]+|null)(?:,\s*\n\s*(?:-?[\d.eE+-]+|null))*)\s*\n\s*\]",
                   lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
 

@@ -183,11 +183,22 @@ def read_image_checked(path) -> tuple[np.ndarray, str | None]:
                          "not decoded")
     try:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if img is None and _utf8(p):   # imdecode gives up on a cut JPEG that imread decodes in part
+            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
     except cv2.error as e:   # e.g. OpenCV's own pixel limit
         raise ImageError(f"{name}: OpenCV cannot decode it ({str(e).strip().splitlines()[-1]})") from None
     if img is None or img.size == 0:
         raise ImageError(f"{name}: not a readable image ({len(data)} bytes)")
     return img, damage_note(data)
+
+
+def _utf8(p: Path) -> bool:
+    """OpenCV's own file functions crash (segfault) on names that are not valid UTF-8."""
+    try:
+        str(p).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def read_image(path) -> np.ndarray:
