@@ -29,7 +29,8 @@ def make_rows(path: Path, n: int) -> None:
     import numpy as np
 
     from deepx_addon.core.records import atomic_open
-    from deepx_addon.core.sampler import sample_from_table, stick_figure_table
+    from deepx_addon.core.sampler import sample_from_table
+    from deepx_addon.core.standin import stick_figure_table
     from deepx_addon.core.settings import GeneratorSettings
 
     if path.exists():
@@ -77,7 +78,7 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    cli = [sys.executable, "-m", "deepx_addon.ml.cli"]
+    cli = [sys.executable, "-m", "deepx_addon.cli"]
     print(f"| command | rows | wall s | rows/s | peak RSS MB |\n|---|---|---|---|---|")
     for n in sorted(args.rows):
         data = work / f"rows_{n}.jsonl"

@@ -43,14 +43,21 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from ..core import poses, rig
+from ..core.body import sample_appearance
 from ..core.camera import project
+from ..core.cameras import CounterRNG, sample_cameras
+from ..core.keypoints import pelvis_of
+from ..core.limits import JointLimits
+from ..core.poses import sample_row
 from ..core.settings import GeneratorSettings, SettingsError
 from . import occlusion, scene as scn
+from .mannequin import PROP_MARK, build_mannequin, set_appearance, update_body
+from .posing import apply_pose, contact_radii, object_scale, pose_matrices, world_keypoints
 
 SOURCE = "deepx-render"
 MANNEQUIN_NAME = "DeepX_Render_Mannequin"   # not the panel's mannequin (DeepX_Mannequin)
 PERSON_PASS_INDEX = 7
-L_HIP, R_HIP = 11, 12
 
 
 @dataclass
@@ -96,7 +103,7 @@ class RenderContext:
     """Scene, mannequin, occluder pool and compositor passes for one generator configuration."""
 
     def __init__(self, settings: GeneratorSettings, out_dir, scene=None, threads: int | None = None,
-                 quiet: bool = True):
+                 quiet: bool = True, user_presets=None):
         r = settings.render
         self.quiet = quiet
         if r.mask_pass and scn.engine_id(r.engine) != "CYCLES":
@@ -123,15 +130,15 @@ class RenderContext:
         self.state: PoseState | None = None
         self._presets = None
         self._limits = None
+        self.user_presets = user_presets        # the user's preset folder (Blender's), or None
         self._passes = None
         self._setup_passes()
 
     # ---- the person ---------------------------------------------------------------------------
     def _pose_inputs(self):
         if self._presets is None:
-            from ..core import poses
-            self._presets = poses.load_presets()
-            self._limits = _load_limits(self.settings.pose.limits_preset)
+            self._presets = poses.all_presets(self.user_presets)
+            self._limits = JointLimits.load(self.settings.pose.limits_preset, self.user_presets)
         return self._presets, self._limits
 
     def set_pose(self, pose_seed: int) -> PoseState:
@@ -139,10 +146,6 @@ class RenderContext:
         plus a random appearance, applied to the mannequin; no-op if that pose is already on."""
         if self.state is not None and self.state.pose_seed == int(pose_seed):
             return self.state
-        from ..core.body import sample_appearance
-        from ..core.poses import sample_row
-        from .mannequin import build_mannequin, set_appearance, update_body
-        from .posing import apply_pose, world_keypoints
 
         presets, limits = self._pose_inputs()
         body, sp = sample_row(int(pose_seed), self.settings, presets, limits)
@@ -163,7 +166,7 @@ class RenderContext:
         support_box = self._place_support(sp.support, seat)
         bpy.context.view_layer.update()
         kw = np.asarray(world_keypoints(self.armature), float).reshape(17, 3)
-        pelvis = 0.5 * (kw[L_HIP] + kw[R_HIP])
+        pelvis = pelvis_of(kw)
         verts = self._mesh_vertices()
         info = {"body": _jsonable(body), "height_m": float(body.stature_m),
                 "pose": {"family": sp.family, "recipe": _jsonable(sp.recipe), "support": sp.support,
@@ -175,7 +178,6 @@ class RenderContext:
     def _hide_other_people(self) -> None:
         """Hide other DeepX mannequins in the scene (e.g. the panel's) from the render; close()
         puts them back. Ray-cast visibility sees through render-hidden objects."""
-        from .mannequin import PROP_MARK
         ours = {self.armature.name, *(c.name for c in self.armature.children_recursive)}
         for obj in self.scene.objects:
             if obj.get(PROP_MARK) and obj.name not in ours:
@@ -198,15 +200,12 @@ class RenderContext:
         if support != "box" or seat_height <= 0:
             obj.hide_render = obj.hide_viewport = True
             return None
-        from ..core import rig
-        from .posing import object_scale, pose_matrices
         bpy.context.view_layer.update()
         A, T = pose_matrices(self.armature)
         seat = rig.SEAT_CONTACTS
         pts = rig.points(A, T, rig.CONTACT_BONE[seat], rig.CONTACT_LOCAL[seat]) * object_scale(self.armature)
         M = np.array(self.armature.matrix_world)
         pts = pts @ (M[:3, :3] / object_scale(self.armature)).T + M[:3, 3]
-        from .posing import contact_radii
         radii = np.asarray(contact_radii(self.armature))[seat]
         touching = (pts[:, 2] - radii) <= seat_height + 0.03
         p, r = (pts[touching], radii[touching]) if touching.any() else (pts, radii)
@@ -272,11 +271,6 @@ class RenderContext:
             fo.base_path = str(self.out_dir / "masks") + os.sep
             nt.links.new(idm.outputs[0], fo.inputs[0])
             self._passes["mask"] = (fo, ".png")
-
-
-def _load_limits(name: str):
-    from ..core.limits import load_limits
-    return load_limits(name)
 
 
 def _find_mannequin(scene):
@@ -359,7 +353,6 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
     sample_id = sample_id or f"s{int(sample_seed)}"
     tmp_tag = tmp_tag or f".tmp-{os.getpid()}"
     st = ctx.set_pose(sample_seed if pose_seed is None else pose_seed)
-    from ..core.cameras import CounterRNG, sample_cameras
 
     cams = sample_cameras(CounterRNG(np.array([int(sample_seed)], np.int64)), ctx.camera_settings,
                           st.pelvis_world.copy(), 1, facing_deg=0.0)

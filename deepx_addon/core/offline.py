@@ -39,12 +39,3 @@ def keep_offline(blender: bool = True) -> Path:
     for k, v in env.items():
         os.environ.setdefault(k, v)
     return d
-
-
-def ultralytics_sync_off() -> None:
-    """After Ultralytics is imported: turn its usage-event setting off too (belt and braces with
-    YOLO_OFFLINE, whose only effect is to make it believe it is offline)."""
-    from ultralytics.utils import SETTINGS
-
-    if SETTINGS.get("sync", True):
-        SETTINGS.update(sync=False)

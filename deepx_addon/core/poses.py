@@ -21,7 +21,7 @@ import numpy as np
 
 from . import rig
 from .limits import JointLimits, to_array, to_dict
-from .paths import presets_dir
+from .paths import preset_dirs
 from .settings import PoseSettings
 
 FAMILIES = ("standing", "walking", "crouching", "kneeling", "sitting", "hands_up", "bending")
@@ -88,11 +88,6 @@ class PosePreset:
         return cls(d["name"], d["family"], dict(d["rotations"]), d.get("support", "ground"), float(box))
 
 
-def preset_dir() -> Path:
-    """The shipped pose presets (presets/poses in the repo or inside the extension)."""
-    return presets_dir("poses")
-
-
 _CACHE: dict = {}   # (folder, strict) -> (presets, errors)
 
 
@@ -112,8 +107,8 @@ def load_presets(dir=None, reload: bool = False, skipped: list | None = None) ->
 
     skipped: None (strict: the first bad file raises PoseError, for the shipped folder and batch
     runs) or a list that collects the PoseErrors of bad files, which are left out (the user's own
-    folder: one broken file must not take every preset away)."""
-    d = Path(dir) if dir is not None else preset_dir()
+    folder in the panel: one broken file must not take every preset away)."""
+    d = Path(dir) if dir is not None else preset_dirs("poses")[0]
     key = (d.resolve(), skipped is None)
     if reload or key not in _CACHE:
         out, bad = {}, []
@@ -136,6 +131,18 @@ def load_presets(dir=None, reload: bool = False, skipped: list | None = None) ->
     if skipped is not None:
         skipped.extend(bad)
     return dict(out)
+
+
+def all_presets(user_dir=None, skipped: list | None = None) -> dict[str, PosePreset]:
+    """The shipped pose presets plus the user's (``<user_dir>/poses``, re-read every call: the panel
+    writes there); a user preset of the same name wins. skipped: see load_presets (for the user's
+    folders only; the shipped folder is always strict)."""
+    shipped, *user = preset_dirs("poses", user_dir)
+    out = load_presets(shipped)
+    for d in user:
+        if any(d.glob("*.json")):
+            out.update(load_presets(d, reload=True, skipped=skipped))
+    return out
 
 
 def blend(a, b, t: float):
