@@ -177,3 +177,19 @@ def test_estimate_survives_non_utf8_names_bombs_and_damage_in_one_folder(tmp_pat
     assert by["caf\\xe9.jpg"]["status"] in ("ok", "no_person")
     assert "truncated" in by["half.jpg"]["reason"]
     assert by["half.jpg"]["status"] in ("damaged", "no_person") and doc["assumptions"]["stature"]
+
+
+@pytest.mark.slow
+def test_a_video_cut_short_is_damaged_not_ok(tmp_path):
+    from deepx_addon.ml.api import DistanceEstimator
+    w = cv2.VideoWriter(str(tmp_path / "v.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for i in range(30):
+        w.write(np.full((120, 160, 3), i * 8, np.uint8))
+    w.release()
+    data = (tmp_path / "v.avi").read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])      # the header still says 30 frames
+    est = DistanceEstimator("sloth")
+    whole = est.video(tmp_path / "v.avi", camera={"fov": 60})
+    cut = est.video(tmp_path / "cut.avi", camera={"fov": 60})
+    assert whole.status != "damaged" and "decoding stopped" not in (whole.reason or "")
+    assert "decoding stopped at frame" in cut.reason and "of 30" in cut.reason
