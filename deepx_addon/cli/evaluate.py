@@ -29,7 +29,7 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
     keys = input_keys(inputs)
     prepare_outputs(inputs, [_per_input(json_path, k, len(inputs), Path("runs/evaluate") / f"{k}.json") for k in keys]
                     + [_per_input(plot, k, len(inputs), None) for k in keys])
-    estimators = {n: registry.build(n, quiet=True) for n in estimator_names}
+    estimators = {n: registry.build(n, quiet=True, backend="auto") for n in estimator_names}
     report = {}
     for path, stem in zip(inputs, keys):
         evals = [evaluate_predictions(n, iter_predictions(e, path), group_by) for n, e in estimators.items()]

@@ -29,7 +29,7 @@ def run(args) -> int:
     prepare_outputs([args.input], [args.output])
     counts: Counter = Counter()
     try:
-        est = registry.build(args.estimator)
+        est = registry.build(args.estimator, backend="auto")
         with atomic_open(args.output, "w") as fh:
             for p in iter_predictions(est, args.input, framing_checks=True):
                 e = p.estimate
