@@ -2,7 +2,7 @@
 
 Ultralytics, imported as-is, looks up DNS names at import, POSTs usage events with a persistent
 uuid when it can, and writes ~/.config/Ultralytics/settings.json; matplotlib writes a font cache
-under ~/.cache; Blender as a module writes ~/.config/blender. ``keep_offline()`` sets, before any of
+under ~/.cache; Blender as a module writes ~/.config/blender and thumbnails under ~/.cache. ``keep_offline()`` sets, before any of
 them is imported, the variables that stop all of this and point their files at DeepX's own cache
 folder. Variables the user set keep their values (setdefault), so asking for another place works.
 
@@ -34,8 +34,9 @@ def keep_offline(blender: bool = True) -> Path:
         "YOLO_CONFIG_DIR": str(d / "ultralytics"),   # settings.json (with its uuid) lives here
         "MPLCONFIGDIR": str(d / "matplotlib"),       # matplotlib's font cache
     }
-    if blender:
+    if blender:   # the CLI's own process (bpy as a module), never inside the user's Blender
         env["BLENDER_USER_RESOURCES"] = str(d / "blender")   # config, scripts, extensions of bpy
+        env["XDG_CACHE_HOME"] = str(d / "xdg-cache")          # bpy writes image thumbnails there
     for k, v in env.items():
         os.environ.setdefault(k, v)
     return d

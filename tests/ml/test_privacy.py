@@ -193,3 +193,17 @@ def test_a_video_cut_short_is_damaged_not_ok(tmp_path):
     cut = est.video(tmp_path / "cut.avi", camera={"fov": 60})
     assert whole.status != "damaged" and "decoding stopped" not in (whole.reason or "")
     assert "decoding stopped at frame" in cut.reason and "of 30" in cut.reason
+
+
+@pytest.mark.slow
+def test_generate_keeps_blenders_config_out_of_home(tmp_path):
+    import importlib.util
+    if importlib.util.find_spec("bpy") is None:
+        pytest.skip("bpy not installed")
+    home = tmp_path / "home"
+    home.mkdir()
+    p = subprocess.run([sys.executable, "-m", "deepx_addon.cli", "generate", "--out", str(tmp_path / "r"), "--count", "1",
+                        "--resolution", "64", "--samples", "1", "--quiet"],
+                       capture_output=True, text=True, env=_clean_env(home), cwd=tmp_path, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert list((tmp_path / "r").rglob("*.png")) and list(home.rglob("*")) == [], list(home.rglob("*"))
