@@ -207,3 +207,27 @@ def test_generate_keeps_blenders_config_out_of_home(tmp_path):
                        capture_output=True, text=True, env=_clean_env(home), cwd=tmp_path, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     assert list((tmp_path / "r").rglob("*.png")) and list(home.rglob("*")) == [], list(home.rglob("*"))
+
+
+@pytest.mark.slow
+def test_a_run_killed_halfway_keeps_the_results_so_far(tmp_path, monkeypatch):
+    """results.json is written as files finish (complete: false), not only at the end."""
+    from deepx_addon.cli import main
+    from deepx_addon.ml import api
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(6):
+        _photo(folder / f"{i}.jpg", seed=i)
+    real, calls = api.DistanceEstimator.result_for, []
+
+    def dies_in_the_second_batch(self, *a, **k):     # the detector takes 4 images at a time
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt    # as if killed
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(api.DistanceEstimator, "result_for", dies_in_the_second_batch)
+    assert main(["estimate", str(folder), "--fov", "60", "--out", str(tmp_path / "out")]) == 130
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    names = [f["path"].rsplit("/", 1)[-1] for f in doc["files"]]
+    assert doc["complete"] is False and 1 <= len(names) <= 4 and names == [f"{i}.jpg" for i in range(len(names))]
