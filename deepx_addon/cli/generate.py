@@ -52,7 +52,8 @@ def run(args) -> int:
     from ..core.settings import SettingsError
 
     from ..core.outputs import prepare_outputs
-    prepare_outputs([getattr(args, "settings", None), getattr(args, "blend", None)], out_dirs=[args.out])
+    # --settings may be the run's own settings.json (a resume): it is compared there, never rewritten
+    prepare_outputs([getattr(args, "blend", None)], out_dirs=[args.out])
     base = None
     try:
         if args.finalize_only:
