@@ -176,14 +176,6 @@ class LearnedEstimator(Estimator):
         checked = [as_inputs(k, K) for k, K in items]
         return self.estimate_batch(np.stack([k for k, _ in checked]), np.stack([i.K for _, i in checked]))
 
-    def estimate_records(self, records) -> list[Estimate]:
-        """Batched estimates for PersonRecords (core/evaluation.py calls this when present)."""
-        records = list(records)
-        if not records:
-            return []
-        return self.estimate_batch(np.stack([np.asarray(r.keypoints, float) for r in records]),
-                                   np.stack([np.asarray(r.K, float) for r in records]))
-
     def describe(self) -> str:
         d = self.doc
         tr = d.get("training", {})

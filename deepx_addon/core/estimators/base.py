@@ -90,19 +90,10 @@ def midpoint(kp: np.ndarray, a: int, b: int, min_conf: float = 0.0):
 
 
 def reference_pixel(kp: np.ndarray) -> tuple[np.ndarray | None, str | None]:
-    """Pixel of the pelvis (mid-hip) ray, with a note when it had to be approximated."""
-    hip = midpoint(kp, L_HIP, R_HIP)
-    if hip is not None and kp[L_HIP, 2] > 0 and kp[R_HIP, 2] > 0:
-        return hip, None
-    if hip is not None:
-        return hip, "pelvis ray from one hip"
-    sh = midpoint(kp, L_SHOULDER, R_SHOULDER)
-    if sh is not None:
-        return sh, "pelvis ray approximated by the shoulders"
-    vis = kp[:, 2] > 0
-    if vis.any():
-        return kp[vis, :2].mean(0), "pelvis ray approximated by the keypoint centroid"
-    return None, None
+    """Pixel of the pelvis (mid-hip) ray, with a note when it had to be approximated (one person
+    of reference_pixels)."""
+    uv, note = reference_pixels(np.asarray(kp, float)[None])
+    return (None, None) if not np.isfinite(uv[0, 0]) else (uv[0], _NOTES[note[0]])
 
 
 def finish(depth: float, kp: np.ndarray, intr: Intrinsics, rel_sigma: float | None,
