@@ -1,10 +1,11 @@
 """Benchmark `deepx predict` / `deepx evaluate` at scale: peak memory (RSS) and rows per second.
 
 Makes N keypoint rows (the no-render sampler on the stand-in stick-figure pose table, the
-documented row fields only: id, image_size, K, keypoints, ground truth, family), then runs each command in a fresh process and reads its peak RSS from the kernel
-(getrusage of the child). Flat memory = the same peak at 1e5 and 1e6 rows.
+documented row fields only: id, image_size, K, keypoints, ground truth, family), then runs each command in a fresh process and polls its peak RSS (VmHWM) from /proc. Flat memory =
+the same peak at 1e5 and 1e6 rows. --workers 1 2 compares reading in this process with 2 reader
+processes (the last column adds their memory).
 
-    python scripts/bench_predict.py --rows 100000 1000000 --work /tmp/deepx-bench [--estimator default]
+    python scripts/bench_predict.py --rows 100000 1000000 --work /tmp/deepx-bench [--estimator default] [--workers 1 2]
 """
 from __future__ import annotations
 
@@ -49,24 +50,38 @@ def make_rows(path: Path, n: int) -> None:
                 break
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    """(seconds, peak RSS of the command in MB). The peak is the child's own VmHWM, polled from
-    /proc (getrusage's ru_maxrss would carry this process's own peak over the fork)."""
+def _status(pid: int, key: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith(key)), 0)
+    except OSError:
+        return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+def run(cmd: list[str]) -> tuple[float, float, float]:
+    """(seconds, peak RSS of the command's process in MB (its VmHWM), peak RSS of the process and
+    its reader workers together in MB (sampled every 0.2 s)). getrusage's ru_maxrss is not used: it
+    would carry this process's own peak over the fork."""
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    peak = 0
+    peak = total = 0
     while p.poll() is None:
-        try:
-            with open(f"/proc/{p.pid}/status") as fh:
-                peak = max([peak] + [int(line.split()[1]) for line in fh if line.startswith("VmHWM")])
-        except OSError:
-            pass
+        peak = max(peak, _status(p.pid, "VmHWM"))
+        total = max(total, _status(p.pid, "VmRSS") + sum(_status(c, "VmRSS") for c in _children(p.pid)))
         time.sleep(0.2)
     dt = time.perf_counter() - t
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr.read()[-2000:]}")
-    return dt, peak / 1024
+    return dt, peak / 1024, max(total, peak) / 1024
 
 
 def main() -> int:
@@ -75,21 +90,24 @@ def main() -> int:
     ap.add_argument("--work", default="/tmp/deepx-bench")
     ap.add_argument("--estimator", default="default")
     ap.add_argument("--commands", nargs="+", default=["predict", "evaluate"], choices=["predict", "evaluate"])
+    ap.add_argument("--workers", type=int, nargs="+", default=[2], help="reader processes to compare (1 = serial)")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     cli = [sys.executable, "-m", "deepx_addon.cli"]
-    print(f"| command | rows | wall s | rows/s | peak RSS MB |\n|---|---|---|---|---|")
+    print(f"| command | rows | wall s | rows/s | peak RSS MB | with reader workers MB |\n|---|---|---|---|---|---|")
     for n in sorted(args.rows):
         data = work / f"rows_{n}.jsonl"
         make_rows(data, n)
         for c in args.commands:
-            if c == "predict":
-                cmd = cli + ["predict", "-i", str(data), "-o", str(work / f"out_{n}.jsonl"), "-e", args.estimator]
-            else:
-                cmd = cli + ["evaluate", "-i", str(data), "-e", args.estimator, "--json", str(work / f"eval_{n}.json")]
-            dt, rss = run(cmd)
-            print(f"| {c} -e {args.estimator} | {n:,} | {dt:.1f} | {n / dt:,.0f} | {rss:.0f} |", flush=True)
+            for w in args.workers:
+                if c == "predict":
+                    cmd = cli + ["predict", "-i", str(data), "-o", str(work / f"out_{n}.jsonl"), "-e", args.estimator]
+                else:
+                    cmd = cli + ["evaluate", "-i", str(data), "-e", args.estimator, "--json", str(work / f"eval_{n}.json")]
+                dt, rss, tot = run(cmd + ["--workers", str(w)])
+                print(f"| {c} -e {args.estimator} --workers {w} | {n:,} | {dt:.1f} | {n / dt:,.0f} | {rss:.0f} "
+                      f"| {tot:.0f} |", flush=True)
     return 0
 
 

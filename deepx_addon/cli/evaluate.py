@@ -15,11 +15,13 @@ def add_arguments(p):
     p.add_argument("--json", help="write the metrics here (default: runs/evaluate/<input>.json)")
     p.add_argument("--plot", help="save a plot of error vs distance (PNG)")
     p.add_argument("--group-by", metavar="FIELD", help="also tabulate per value of this row field (e.g. family)")
+    p.add_argument("--workers", type=int, help="processes reading large files (default: $DEEPX_WORKERS or up to 2)")
 
 
-def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None, group_by=None) -> dict:
+def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None, group_by=None,
+                   workers: int | None = None) -> dict:
     out = out or sys.stdout
-    from ..core.evaluation import evaluate_predictions, group_metrics, iter_predictions
+    from ..core.evaluation import default_workers, evaluate_predictions, group_metrics, iter_predictions
     from ..core.metrics import format_table
     from ..core.records import atomic_write_text
     from ..ml import registry
@@ -32,7 +34,9 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
     estimators = {n: registry.build(n, quiet=True, backend="auto") for n in estimator_names}
     report = {}
     for path, stem in zip(inputs, keys):
-        evals = [evaluate_predictions(n, iter_predictions(e, path), group_by) for n, e in estimators.items()]
+        keep = (group_by,) if group_by else ()
+        evals = [evaluate_predictions(n, iter_predictions(e, path, workers=workers or default_workers(), keep=keep),
+                                      group_by) for n, e in estimators.items()]
         skipped = max(ev.skipped_no_truth for ev in evals)
         print(format_table({ev.estimator: ev.metrics for ev in evals},
                            f"\n{path} - distance to the pelvis (n={evals[0].n_rows}"
@@ -92,7 +96,7 @@ def run(args) -> int:
         if not Path(path).is_file():
             raise CliError(f"input file not found: {path}")
     try:
-        evaluate_files(args.input, names, args.json, args.plot, group_by=args.group_by)
+        evaluate_files(args.input, names, args.json, args.plot, group_by=args.group_by, workers=args.workers)
     except (RecordError, ValueError) as e:
         raise CliError(str(e)) from None
     return 0

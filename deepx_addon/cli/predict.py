@@ -16,11 +16,12 @@ def add_arguments(p):
     p.add_argument("--input", "-i", required=True, help="keypoint JSONL (see README: data format)")
     p.add_argument("--output", "-o", required=True, help="output JSONL: id, distance_m, depth_m, sigma_m, status, reason")
     p.add_argument("--estimator", "-e", default="default", help="default | bbox | shoulder_hip | sloth | model .json")
+    p.add_argument("--workers", type=int, help="processes reading large files (default: $DEEPX_WORKERS or up to 2)")
 
 
 def run(args) -> int:
     from ..core.estimators.base import ASSUMPTIONS, INVALID_INPUT
-    from ..core.evaluation import iter_predictions
+    from ..core.evaluation import default_workers, iter_predictions
     from ..core.outputs import prepare_outputs
     from ..core.records import RecordError, atomic_open
     from ..ml import registry
@@ -31,7 +32,8 @@ def run(args) -> int:
     try:
         est = registry.build(args.estimator, backend="auto")
         with atomic_open(args.output, "w") as fh:
-            for p in iter_predictions(est, args.input, framing_checks=True):
+            for p in iter_predictions(est, args.input, framing_checks=True, keep=(),
+                                      workers=args.workers or default_workers()):
                 e = p.estimate
                 counts[e.status] += 1
                 if e.status == INVALID_INPUT and counts[INVALID_INPUT] <= MAX_WARNINGS:

@@ -1,6 +1,7 @@
 """Run estimators over a keypoint JSONL file and score them against its ground truth."""
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Iterator
@@ -58,12 +59,21 @@ def _framed(ests: list[Estimate], chunk) -> list[Estimate]:
     return out
 
 
-def iter_predictions(estimator: Estimator, path, framing_checks: bool = False,
-                     chunk_rows: int = CHUNK_ROWS) -> Iterator[Prediction]:
+def default_workers() -> int:
+    """Processes that read large files ($DEEPX_WORKERS, else up to 2 cores)."""
+    env = os.environ.get("DEEPX_WORKERS")
+    return max(1, int(env)) if env and env.isdigit() else min(2, os.cpu_count() or 1)
+
+
+def iter_predictions(estimator: Estimator, path, framing_checks: bool = False, chunk_rows: int = CHUNK_ROWS,
+                     workers: int = 1, keep=None) -> Iterator[Prediction]:
     """One Prediction per non-blank input line, in order, streamed in chunks (flat memory); invalid
     rows get status invalid_input. framing_checks: also flag truncated / too-small people, as
-    `deepx estimate` does (deepx predict)."""
-    for chunk in iter_chunks(path, chunk_rows):
+    `deepx estimate` does (deepx predict). workers, keep: see records.iter_chunks (Prediction.extra
+    then holds only the kept fields)."""
+    if keep is not None and framing_checks:
+        keep = tuple(keep) + ("bbox",)
+    for chunk in iter_chunks(path, chunk_rows, workers, keep):
         ests = _chunk_estimates(estimator, chunk)
         if framing_checks:
             ests = _framed(ests, chunk)

@@ -414,3 +414,23 @@ def _many_rows():
     table = stick_figure_table(13, seed=4)
     recs = sample_from_table(table, GeneratorSettings(cameras_per_pose=16), np.arange(13)).to_records(table)
     return [{k: r[k] for k in LEAN} for r in recs]
+
+
+def test_parallel_reading_gives_the_same_rows_in_the_same_order(tmp_path, monkeypatch):
+    """Worker processes decode and validate large files: same predictions, same order, invalid rows
+    kept in place (PARALLEL_MIN_BYTES lowered so a small file takes that path)."""
+    from deepx_addon.core import records
+    from deepx_addon.core.evaluation import iter_predictions
+    from deepx_addon.ml import registry
+    rows = [json.dumps(dict(r, id=f"{r['id']}-{i}")) for i in range(20) for r in _many_rows()]
+    rows[7] = '{"id": "broken", "keypoints": [1, 2]}'
+    rows[300] = "not json"
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(rows) + "\n")
+    monkeypatch.setattr(records, "PARALLEL_MIN_BYTES", 0)
+    est = registry.build("bbox")
+    one = [(p.row_id, p.line, p.estimate.status, p.estimate.distance_m, p.estimate.reason)
+           for p in iter_predictions(est, src, framing_checks=True, chunk_rows=500, workers=1)]
+    two = [(p.row_id, p.line, p.estimate.status, p.estimate.distance_m, p.estimate.reason)
+           for p in iter_predictions(est, src, framing_checks=True, chunk_rows=500, workers=2, keep=())]
+    assert one == two and len(one) == len(rows) and one[7][2] == one[300][2] == "invalid_input"
