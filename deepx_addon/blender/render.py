@@ -71,7 +71,7 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
 
 
 STREAM_APPEARANCE, STREAM_LIGHT, STREAM_OCCLUDER = 1, 3, 4
-STREAM_KIND, STREAM_SURROUNDINGS, STREAM_PEOPLE, STREAM_CLUTTER, STREAM_DEGRADE = 5, 6, 7, 8, 9
+STREAM_KIND, STREAM_SURROUNDINGS, STREAM_PEOPLE, STREAM_CLUTTER, STREAM_DEGRADE, STREAM_OUTFIT = 5, 6, 7, 8, 9, 10
 EXTRA_NAME = "DeepX_Render_Extra_"      # the other people of a realistic scene
 
 
@@ -149,7 +149,7 @@ class RenderContext:
             return self.state
         from ..core.body import sample_appearance
         from ..core.poses import sample_row
-        from .mannequin import build_mannequin, set_appearance, update_body
+        from .mannequin import build_mannequin, update_body
         from .posing import apply_pose, world_keypoints
 
         presets, limits = self._pose_inputs()
@@ -161,7 +161,7 @@ class RenderContext:
                 self.armature = build_mannequin(body, MANNEQUIN_NAME, True, collection=self.rig.collection)
             self._hide_other_people()
         update_body(self.armature, body)
-        set_appearance(self.armature, appearance)
+        appearance, outfit = self._dress(self.armature, pose_seed, body, appearance)
         self.meshes = [c for c in self.armature.children_recursive if c.type == "MESH"]
         for m in self.meshes:
             m.pass_index = PERSON_PASS_INDEX
@@ -176,7 +176,7 @@ class RenderContext:
         info = {"body": _jsonable(body), "height_m": float(body.stature_m),
                 "pose": {"family": sp.family, "recipe": _jsonable(sp.recipe), "support": sp.support,
                          "box_height_m": float(sp.box_height_m), "seat_height_m": seat, "support_box": support_box},
-                "appearance": _jsonable(appearance)}
+                "appearance": _jsonable(appearance), "outfit": outfit}
         self.state = PoseState(int(pose_seed), body, sp, kw, pelvis, verts, info)
         return self.state
 
@@ -186,7 +186,7 @@ class RenderContext:
         them, so a pose needing one is replaced by the next seed's (up to 8 tries, deterministic)."""
         from ..core.body import sample_appearance
         from ..core.poses import sample_row
-        from .mannequin import build_mannequin, set_appearance, update_body
+        from .mannequin import build_mannequin, update_body
         from .posing import apply_pose, world_keypoints
         presets, limits = self._pose_inputs()
         for k in range(8):
@@ -203,17 +203,32 @@ class RenderContext:
         arm = self.extras[j]
         show_person(arm, True)
         update_body(arm, body)
-        appearance = sample_appearance(_rng(pose_seed, STREAM_APPEARANCE))
-        set_appearance(arm, appearance)
+        appearance, outfit = self._dress(arm, pose_seed, body, sample_appearance(_rng(pose_seed, STREAM_APPEARANCE)))
         placed = apply_pose(arm, sp.rotations, "ground", 0.0, location=tuple(location), yaw_deg=float(yaw_deg))
         kw = np.asarray(world_keypoints(arm), float).reshape(17, 3)
         meshes = [c for c in arm.children_recursive if c.type == "MESH"]
         info = {"body": _jsonable(body), "height_m": float(body.stature_m),
                 "pose": {"family": sp.family, "recipe": _jsonable(sp.recipe), "support": "ground",
                          "box_height_m": 0.0, "seat_height_m": 0.0, "support_box": None},
-                "appearance": _jsonable(appearance), "pose_seed": int(pose_seed) + k, "yaw_deg": float(yaw_deg)}
+                "appearance": _jsonable(appearance), "outfit": outfit, "pose_seed": int(pose_seed) + k,
+                "yaw_deg": float(yaw_deg)}
         return PoseState(int(pose_seed) + k, body, sp, kw, 0.5 * (kw[L_HIP] + kw[R_HIP]),
                          _mesh_vertices(meshes), info), meshes, placed
+
+    def _dress(self, arm, pose_seed: int, body, colours: dict):
+        """Colours and (realistic scenes) garment cut, hair style and accessory of one person;
+        returns (colours, outfit description or None)."""
+        from ..core.body import sample_outfit
+        from .mannequin import set_appearance, set_outfit
+        desc = None
+        if self.settings.scene.realistic:
+            outfit, colours, desc = sample_outfit(_rng(pose_seed, STREAM_OUTFIT), colours,
+                                                  self.settings.scene.p_accessory, child=body.stature_m < 1.5)
+            set_outfit(arm, outfit)
+        else:
+            set_outfit(arm, {})
+        set_appearance(arm, colours)
+        return colours, desc
 
     def hide_extras(self, keep: int = 0) -> None:
         for arm in self.extras[keep:]:

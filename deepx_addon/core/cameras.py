@@ -449,12 +449,12 @@ def blender_to_opencv(world_matrix, lens, sensor_width, shift_x, shift_y, width:
 CAMERA_KINDS = {
     "any": {},
     "dashcam": {"height_m": (1.2, 1.8), "distance_m": (3.0, 45.0), "hfov_deg": (60.0, 100.0),
-                "roll_deg": (-3.0, 3.0), "tilt_jitter_deg": 3.0},
+                "roll_deg": (-3.0, 3.0), "tilt_jitter_deg": 3.0, "off_centre": 0.6},
     "cctv": {"height_m": (2.5, 6.0), "distance_m": (3.5, 30.0), "hfov_deg": (50.0, 95.0),
-             "roll_deg": (-4.0, 4.0)},
-    "handheld": {"height_m": (1.3, 1.8), "distance_m": (2.0, 30.0), "hfov_deg": (45.0, 80.0),
-                 "roll_deg": (-8.0, 8.0)},
-    "indoor": {"height_m": (0.9, 2.6), "distance_m": (1.8, 9.0), "hfov_deg": (60.0, 100.0)},
+             "roll_deg": (-4.0, 4.0), "off_centre": 0.6},
+    "handheld": {"height_m": (1.3, 1.8), "distance_m": (2.5, 30.0), "hfov_deg": (45.0, 80.0),
+                 "roll_deg": (-8.0, 8.0), "off_centre": 0.5},
+    "indoor": {"height_m": (0.9, 2.6), "distance_m": (2.0, 9.0), "hfov_deg": (60.0, 100.0), "off_centre": 0.5},
 }
 
 
