@@ -19,9 +19,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/deepx demo
 
-# -p no:pytest_blender keeps plain pytest working even where pytest-blender is installed
+# -p no:pytest_blender keeps plain pytest working even where pytest-blender is installed.
+# bpy can be imported once per process: the Blender tests (tests/blender) run in a pytest process of
+# their own; both run, and the target fails if either fails.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -p no:pytest_blender -q
+	@$(VENV)/bin/python -m pytest -p no:pytest_blender -q --ignore=tests/blender; a=$$?; \
+	$(VENV)/bin/python -m pytest -p no:pytest_blender -q tests/blender; b=$$?; \
+	test $$a -eq 0 -a $$b -eq 0
 
 clean-venv:
 	rm -rf $(VENV)

@@ -6,7 +6,7 @@
 One shard per core. Each sample goes through the batch path (deepx_addon.blender.batch.BatchJob:
 pose, camera kind, surroundings, other people, clutter, render, blur/noise/JPEG, downscaled copies,
 label), then YOLO11n-pose looks at every image of the sample (the render and each copy) and every
-labelled person in it is paired with at most one detection (cmd_detect.detect_rows: joint OKS
+labelled person in it is paired with at most one detection (deepx_addon.cli.detect.detect_rows: joint OKS
 matching). The pairs are appended to ``DIR/pairs/shard<i>of<N>.jsonl`` (one row per person per
 image, the `deepx detect` format plus family, camera_kind, person_yaw_deg, person_height_px,
 visibility, occluded_by, truncated, scale, n_people, degradation). People with no keypoint inside
@@ -58,8 +58,8 @@ def read_done(path: Path) -> set:
 
 
 def pairs_of(label: dict, out_dir: Path, detector, min_oks: float) -> list[dict]:
-    from deepx_addon.blender.batch import label_to_records
-    from deepx_addon.ml.cmd_detect import detect_rows
+    from deepx_addon.core.runfolder import label_to_records
+    from deepx_addon.cli.detect import detect_rows
     rows = [r for r in label_to_records(label) if any(v > 0 for v in r["visibility"])
             and (r.get("person_height_px") or 0) >= MIN_HEIGHT_PX]
     pairs = detect_rows(rows, [out_dir] * len(rows), detector, min_oks)

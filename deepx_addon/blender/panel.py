@@ -10,6 +10,7 @@ from bpy.types import Panel, UIList
 
 from ..core.settings import SettingsError
 from .preset_menu import DEEPX_MT_limit_presets
+from .props import to_settings
 
 
 def _range_row(layout, pg, prop, label):
@@ -42,7 +43,6 @@ class VIEW3D_PT_deepx(_DeepXPanel, Panel):
     bl_label = "DeepX"
 
     def draw(self, context):
-        from .props import to_settings
         dx = context.scene.deepx
         layout = self.layout
         col = layout.column(align=True)

@@ -16,6 +16,10 @@ import bpy
 from bl_operators.presets import AddPresetBase
 from bpy.types import Menu, Operator
 
+from ..core.paths import presets_dir
+from .props import limits_from_scene
+from .state import user_preset_dir
+
 PRESET_SUBDIR = "deepx/limits"
 
 
@@ -24,15 +28,7 @@ def user_limits_dir(create: bool = True) -> Path:
     return user_preset_dir("limits", create)
 
 
-def user_preset_dir(kind: str, create: bool = True) -> Path:
-    p = bpy.utils.user_resource('SCRIPTS', path=os.path.join("presets", "deepx", kind), create=create)
-    if not p:
-        raise OSError(f"Blender has no user scripts folder to keep {kind} presets in")
-    return Path(p)
-
-
 def shipped_limits_dir() -> Path:
-    from ..core.paths import presets_dir
     return presets_dir("limits")
 
 
@@ -82,7 +78,6 @@ class DEEPX_OT_limit_preset_add(AddPresetBase, Operator):
         return None
 
     def execute(self, context):
-        from .props import limits_from_scene
         dx = context.scene.deepx
         if self.remove_name or self.remove_active:
             name = dx.pose.limits_preset if self.remove_active else self.name

@@ -18,6 +18,9 @@ from bpy.types import PropertyGroup
 
 from ..core.settings import (CAMERA_KIND_NAMES, BodySettings, CameraSettings, GeneratorSettings, PoseSettings,
                              RenderSettings, SceneSettings, SettingsError)
+from ..core import rig
+from ..core.limits import JointLimits
+from .state import pose_preset_names, walk_preview
 
 
 def _prob(name, default, description):
@@ -125,7 +128,6 @@ class DEEPX_PG_joint_limit(PropertyGroup):
 
 def _pose_preset_search(self, context, edit_text):
     """Names for the Preset A/B fields (strings, so a .blend keeps the name, not a list index)."""
-    from .operators import pose_preset_names
     try:
         names = pose_preset_names()
     except Exception:   # a broken preset file must not break the UI; applying one reports it
@@ -134,7 +136,6 @@ def _pose_preset_search(self, context, edit_text):
 
 
 def _walk_update(self, context):
-    from .operators import walk_preview
     walk_preview(context, quiet=True)
 
 
@@ -335,7 +336,6 @@ def from_settings(scene, settings: GeneratorSettings) -> None:
 
 def limits_from_scene(scene):
     """The panel's joint limits as core JointLimits (LimitsError names the bone and axis)."""
-    from ..core.limits import JointLimits
     dx = scene.deepx
     bones = {}
     for item in dx.limits:
@@ -351,7 +351,6 @@ def limits_from_scene(scene):
 
 def limits_to_scene(scene, limits, name: str | None = None) -> None:
     """Show every bone of the rig in the panel's list (bones without limits as locked 0..0)."""
-    from ..core import rig
     dx = scene.deepx
     dx.limits.clear()
     for bone in rig.BONE_NAMES:

@@ -43,14 +43,23 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from ..core import poses, rig
+from ..core.body import sample_appearance, sample_outfit
 from ..core.camera import project
+from ..core.cameras import CounterRNG, camera_settings_for_kind, choose_camera_kind, sample_cameras
+from ..core.keypoints import pelvis_of
+from ..core.limits import JointLimits
+from ..core.poses import sample_row
 from ..core.settings import GeneratorSettings, SettingsError
 from . import occlusion, scene as scn
+from .clutter import clutter_pool, place_clutter
+from .degrade import sample_degradation, write_views
+from .mannequin import PROP_MARK, build_mannequin, set_appearance, set_outfit, update_body
+from .posing import apply_pose, contact_radii, object_scale, pose_matrices, world_keypoints
 
 SOURCE = "deepx-render"
 MANNEQUIN_NAME = "DeepX_Render_Mannequin"   # not the panel's mannequin (DeepX_Mannequin)
 PERSON_PASS_INDEX = 7
-L_HIP, R_HIP = 11, 12
 
 
 @dataclass
@@ -98,7 +107,7 @@ class RenderContext:
     """Scene, mannequin, occluder pool and compositor passes for one generator configuration."""
 
     def __init__(self, settings: GeneratorSettings, out_dir, scene=None, threads: int | None = None,
-                 quiet: bool = True):
+                 quiet: bool = True, user_presets=None):
         r = settings.render
         self.quiet = quiet
         if r.mask_pass and scn.engine_id(r.engine) != "CYCLES":
@@ -121,8 +130,7 @@ class RenderContext:
         self.levels = sorted({float(s) for s in r.downscale_levels if float(s) < 1.0}, reverse=True)
         self.clutter = None
         if settings.scene.realistic:
-            from . import clutter
-            self.clutter = clutter.clutter_pool(self.rig.collection)
+            self.clutter = clutter_pool(self.rig.collection)
         self.extras: list = []            # other people's armatures (built on first need)
         self.surroundings = None          # (pose_seed, parameters) of the world and ground now set
         self.armature = None
@@ -131,15 +139,15 @@ class RenderContext:
         self.state: PoseState | None = None
         self._presets = None
         self._limits = None
+        self.user_presets = user_presets        # the user's preset folder (Blender's), or None
         self._passes = None
         self._setup_passes()
 
     # ---- the person ---------------------------------------------------------------------------
     def _pose_inputs(self):
         if self._presets is None:
-            from ..core import poses
-            self._presets = poses.load_presets()
-            self._limits = _load_limits(self.settings.pose.limits_preset)
+            self._presets = poses.all_presets(self.user_presets)
+            self._limits = JointLimits.load(self.settings.pose.limits_preset, self.user_presets)
         return self._presets, self._limits
 
     def set_pose(self, pose_seed: int) -> PoseState:
@@ -147,10 +155,6 @@ class RenderContext:
         plus a random appearance, applied to the mannequin; no-op if that pose is already on."""
         if self.state is not None and self.state.pose_seed == int(pose_seed):
             return self.state
-        from ..core.body import sample_appearance
-        from ..core.poses import sample_row
-        from .mannequin import build_mannequin, update_body
-        from .posing import apply_pose, world_keypoints
 
         presets, limits = self._pose_inputs()
         body, sp = sample_row(int(pose_seed), self.settings, presets, limits)
@@ -171,7 +175,7 @@ class RenderContext:
         support_box = self._place_support(sp.support, seat)
         bpy.context.view_layer.update()
         kw = np.asarray(world_keypoints(self.armature), float).reshape(17, 3)
-        pelvis = 0.5 * (kw[L_HIP] + kw[R_HIP])
+        pelvis = pelvis_of(kw)
         verts = _mesh_vertices(self.meshes)
         info = {"body": _jsonable(body), "height_m": float(body.stature_m),
                 "pose": {"family": sp.family, "recipe": _jsonable(sp.recipe), "support": sp.support,
@@ -184,10 +188,6 @@ class RenderContext:
         """Other person j (a second, third... mannequin) with the body, pose and appearance of
         pose_seed, standing at world ``location`` (x, y) turned by yaw_deg; seats are not made for
         them, so a pose needing one is replaced by the next seed's (up to 8 tries, deterministic)."""
-        from ..core.body import sample_appearance
-        from ..core.poses import sample_row
-        from .mannequin import build_mannequin, update_body
-        from .posing import apply_pose, world_keypoints
         presets, limits = self._pose_inputs()
         for k in range(8):
             body, sp = sample_row(int(pose_seed) + k, self.settings, presets, limits)
@@ -212,14 +212,12 @@ class RenderContext:
                          "box_height_m": 0.0, "seat_height_m": 0.0, "support_box": None},
                 "appearance": _jsonable(appearance), "outfit": outfit, "pose_seed": int(pose_seed) + k,
                 "yaw_deg": float(yaw_deg)}
-        return PoseState(int(pose_seed) + k, body, sp, kw, 0.5 * (kw[L_HIP] + kw[R_HIP]),
+        return PoseState(int(pose_seed) + k, body, sp, kw, pelvis_of(kw),
                          _mesh_vertices(meshes), info), meshes, placed
 
     def _dress(self, arm, pose_seed: int, body, colours: dict):
         """Colours and (realistic scenes) garment cut, hair style and accessory of one person;
         returns (colours, outfit description or None)."""
-        from ..core.body import sample_outfit
-        from .mannequin import set_appearance, set_outfit
         desc = None
         if self.settings.scene.realistic:
             outfit, colours, desc = sample_outfit(_rng(pose_seed, STREAM_OUTFIT), colours,
@@ -237,7 +235,6 @@ class RenderContext:
     def _hide_other_people(self) -> None:
         """Hide other DeepX mannequins in the scene (e.g. the panel's) from the render; close()
         puts them back. Ray-cast visibility sees through render-hidden objects."""
-        from .mannequin import PROP_MARK
         ours = {self.armature.name, *(c.name for c in self.armature.children_recursive)}
         for i in range(8):      # a realistic scene's other people are ours too
             extra = bpy.data.objects.get(f"{EXTRA_NAME}{i}")
@@ -264,15 +261,12 @@ class RenderContext:
         if support != "box" or seat_height <= 0:
             obj.hide_render = obj.hide_viewport = True
             return None
-        from ..core import rig
-        from .posing import object_scale, pose_matrices
         bpy.context.view_layer.update()
         A, T = pose_matrices(self.armature)
         seat = rig.SEAT_CONTACTS
         pts = rig.points(A, T, rig.CONTACT_BONE[seat], rig.CONTACT_LOCAL[seat]) * object_scale(self.armature)
         M = np.array(self.armature.matrix_world)
         pts = pts @ (M[:3, :3] / object_scale(self.armature)).T + M[:3, 3]
-        from .posing import contact_radii
         radii = np.asarray(contact_radii(self.armature))[seat]
         touching = (pts[:, 2] - radii) <= seat_height + 0.03
         p, r = (pts[touching], radii[touching]) if touching.any() else (pts, radii)
@@ -351,11 +345,6 @@ def show_person(arm, shown: bool) -> None:
             o.hide_render = not shown
         if o.hide_viewport == shown:
             o.hide_viewport = not shown
-
-
-def _load_limits(name: str):
-    from ..core.limits import load_limits
-    return load_limits(name)
 
 
 def _find_mannequin(scene):
@@ -438,7 +427,6 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
     sample_id = sample_id or f"s{int(sample_seed)}"
     tmp_tag = tmp_tag or f".tmp-{os.getpid()}"
     st = ctx.set_pose(sample_seed if pose_seed is None else pose_seed)
-    from ..core.cameras import CounterRNG, camera_settings_for_kind, choose_camera_kind, sample_cameras
 
     sc = settings.scene
     # camera kind, world and ground go with the pose (all cameras of a pose share them): a world
@@ -474,10 +462,8 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
         if st.info["pose"].get("support_box"):
             feet.append((st.pelvis_world, 0.6))
         main_d = float(np.linalg.norm(st.pelvis_world[:2] - position[:2]))
-        from .clutter import place_clutter
         clutter_desc = place_clutter(ctx.clutter, _rng(sample_seed, STREAM_CLUTTER), sc.clutter, position,
                                      cam_yaw, hfov, feet, main_d, indoor)
-        from .degrade import sample_degradation
         degradation = sample_degradation(_rng(sample_seed, STREAM_DEGRADE), sc)
     else:
         ctx.hide_extras(0)
@@ -687,7 +673,6 @@ def _render_files(ctx, label, tmp, final, img_dir, pass_tmp, K, kp2d, bbox, W, H
 
 def _degraded_views(ctx, label, tmp, img_dir, K, kp2d, bbox, W, H, sample_id, tmp_tag, front):
     """Blur, noise and JPEG (blender/degrade.py) on the render and on each downscaled copy."""
-    from .degrade import write_views
     outs, views = [(tmp, (W, H))], []
     for level in ctx.levels:
         v = scaled_view(K, kp2d, bbox, W, H, level, front)
