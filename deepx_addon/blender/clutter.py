@@ -13,7 +13,7 @@ import math
 import bpy
 import numpy as np
 
-from .occlusion import _hide, _unit_cube_mesh
+from .occlusion import _hide, _unit_cube_mesh, occluder_pool
 from .scene import GROUND_LOOKS, sample_texture, set_texture, textured_material
 
 PREFIX = "DeepX_Clutter_"
@@ -69,25 +69,8 @@ def _car_mesh():
 def clutter_pool(collection) -> dict[str, list]:
     """{kind: [objects]} made once (hidden); each object has its own textured material."""
     meshes = {"pole": _unit_cylinder_mesh, "box": _unit_cube_mesh, "car": _car_mesh, "facade": _unit_cube_mesh}
-    pool = {}
-    for kind, n in POOL.items():
-        objs = []
-        for i in range(n):
-            name = f"{PREFIX}{kind}_{i}"
-            obj = bpy.data.objects.get(name)
-            if obj is None:
-                me = meshes[kind]()
-                if not me.materials:         # one slot on the shared mesh; each object links its own
-                    me.materials.append(textured_material(f"{PREFIX}base"))
-                obj = bpy.data.objects.new(name, me)
-                obj.material_slots[0].link = "OBJECT"
-                obj.material_slots[0].material = textured_material(name)
-                _hide(obj, True)
-            if obj.name not in collection.objects:
-                collection.objects.link(obj)
-            objs.append(obj)
-        pool[kind] = objs
-    return pool
+    return {kind: occluder_pool(collection, n, f"{PREFIX}{kind}_", meshes[kind], textured_material)
+            for kind, n in POOL.items()}
 
 
 def _material(obj):

@@ -315,18 +315,22 @@ def _head_object(arm, mats, collection):
     for v in bm.verts:
         p = R @ np.array(v.co) + t
         v.co = tuple(p)
-    me = bpy.data.meshes.new(f"{arm.name}_head")
+    return _one_bone_object(arm, bm, "head", [mats[k] for k in HEAD_MATERIALS], "head", collection)
+
+
+def _one_bone_object(arm, bm, part: str, materials, bone: str, collection):
+    """A mesh object from ``bm`` (freed), child of ``arm``, every vertex weighted 1 to ``bone``."""
+    me = bpy.data.meshes.new(f"{arm.name}_{part}")
     bm.to_mesh(me)
     bm.free()
-    obj = bpy.data.objects.new(f"{arm.name}_head", me)
+    obj = bpy.data.objects.new(f"{arm.name}_{part}", me)
     _link(obj, collection)
     obj.parent = arm
-    for k in HEAD_MATERIALS:
-        me.materials.append(mats[k])
-    vg = obj.vertex_groups.new(name="head")
-    vg.add(list(range(len(me.vertices))), 1.0, 'REPLACE')
+    for m in materials:
+        me.materials.append(m)
+    obj.vertex_groups.new(name=bone).add(list(range(len(me.vertices))), 1.0, 'REPLACE')
     _armature_modifier(obj, arm)
-    obj["deepx_part"] = "head"
+    obj["deepx_part"] = part
     return obj
 
 
@@ -346,18 +350,9 @@ def _outfit_object(arm, piece, mats, collection):
             v.co = tuple(rig.REST_R[i] @ np.array(v.co) + rig.REST_HEAD[i])
     for f in bm.faces:
         f.smooth = True
-    me = bpy.data.meshes.new(f"{arm.name}_{part}")
-    bm.to_mesh(me)
-    bm.free()
-    obj = bpy.data.objects.new(f"{arm.name}_{part}", me)
-    _link(obj, collection)
-    obj.parent = arm
-    me.materials.append(mats[key])
-    obj.vertex_groups.new(name=bone).add(list(range(len(me.vertices))), 1.0, 'REPLACE')
-    _armature_modifier(obj, arm)
-    co = np.empty(len(me.vertices) * 3)
-    me.vertices.foreach_get("co", co)
-    obj["deepx_part"] = part
+    obj = _one_bone_object(arm, bm, part, [mats[key]], bone, collection)
+    co = np.empty(len(obj.data.vertices) * 3)
+    obj.data.vertices.foreach_get("co", co)
     obj["deepx_rest_co"] = co.tolist()
     obj.hide_render = obj.hide_viewport = True
     return obj

@@ -137,16 +137,23 @@ def _unit_cube_mesh():
     return me
 
 
-def occluder_pool(collection, n: int = MAX_OCCLUDERS, prefix: str = OCCLUDER_PREFIX) -> list:
-    """The n box objects (unit cubes standing on z = 0, scaled per sample), created once, hidden."""
+def occluder_pool(collection, n: int = MAX_OCCLUDERS, prefix: str = OCCLUDER_PREFIX, mesh=None,
+                  material=None) -> list:
+    """The n objects ``<prefix><i>`` (default: unit cubes standing on z = 0, scaled per sample),
+    created once, hidden; each links its own material (``material(name)``) to the mesh's one slot."""
+    mesh = mesh or _unit_cube_mesh
+    material = material or _occluder_material
     out = []
     for i in range(n):
         name = f"{prefix}{i}"
         obj = bpy.data.objects.get(name)
         if obj is None:
-            obj = bpy.data.objects.new(name, _unit_cube_mesh())
+            me = mesh()
+            if not me.materials:
+                me.materials.append(material(f"{prefix}base"))
+            obj = bpy.data.objects.new(name, me)
             obj.material_slots[0].link = "OBJECT"
-            obj.material_slots[0].material = _occluder_material(name)
+            obj.material_slots[0].material = material(name)
             _hide(obj, True)
         if obj.name not in collection.objects:
             collection.objects.link(obj)

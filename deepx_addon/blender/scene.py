@@ -263,6 +263,14 @@ def hdri_dir():
     return Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
 
 
+def _mix_rgb(nt, name: str):
+    """A colour Mix node named ``name`` (looked up by name when parameters are set per sample)."""
+    node = nt.nodes.new("ShaderNodeMix")
+    node.data_type = "RGBA"
+    node.name = name
+    return node
+
+
 def textured_material(name: str) -> "bpy.types.Material":
     """Diffuse material: noise between two colours, optionally mixed with a brick pattern
     (paving, tiles, facades); parameters set per sample by ``set_texture``. Object coordinates,
@@ -284,14 +292,10 @@ def textured_material(name: str) -> "bpy.types.Material":
     noise = nt.nodes.new("ShaderNodeTexNoise")
     noise.name = "DeepX_Noise"
     noise.inputs["Detail"].default_value = 3.0
-    mixn = nt.nodes.new("ShaderNodeMix")
-    mixn.data_type = "RGBA"
-    mixn.name = "DeepX_NoiseMix"
+    mixn = _mix_rgb(nt, "DeepX_NoiseMix")
     brick = nt.nodes.new("ShaderNodeTexBrick")
     brick.name = "DeepX_Brick"
-    mixb = nt.nodes.new("ShaderNodeMix")
-    mixb.data_type = "RGBA"
-    mixb.name = "DeepX_BrickMix"
+    mixb = _mix_rgb(nt, "DeepX_BrickMix")
     L = nt.links.new
     L(tc.outputs["Object"], mp.inputs["Vector"])
     L(mp.outputs["Vector"], noise.inputs["Vector"])
@@ -353,15 +357,11 @@ def _world_nodes(world) -> None:
     mp.name = "DeepX_EnvMapping"
     env = nt.nodes.new("ShaderNodeTexEnvironment")
     env.name = "DeepX_Env"
-    mix = nt.nodes.new("ShaderNodeMix")
-    mix.data_type = "RGBA"
-    mix.name = "DeepX_EnvMix"
+    mix = _mix_rgb(nt, "DeepX_EnvMix")
     # camera rays see the HDRI; lighting rays see its mean colour: the same light level without the
     # sampling noise a 4-sample render of a high-contrast HDRI has on every diffuse surface
     lp = nt.nodes.new("ShaderNodeLightPath")
-    cam = nt.nodes.new("ShaderNodeMix")
-    cam.data_type = "RGBA"
-    cam.name = "DeepX_EnvCamera"
+    cam = _mix_rgb(nt, "DeepX_EnvCamera")
     nt.links.new(tc.outputs["Generated"], mp.inputs["Vector"])
     nt.links.new(mp.outputs["Vector"], env.inputs["Vector"])
     nt.links.new(env.outputs["Color"], mix.inputs["B"])

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from deepx_addon.core import poses, rig, validity
-from deepx_addon.core.limits import load_limits
+from deepx_addon.core.limits import JointLimits
 from deepx_addon.core.settings import GeneratorSettings
 
 PRESETS = poses.load_presets()
-LIMITS = load_limits("default")
+LIMITS = JointLimits.load("default")
 
 
 def test_no_limb_through_the_body_on_1000_random_poses():
