@@ -402,8 +402,8 @@ def test_workbench_in_a_subprocess(tmp_path):
 def test_realistic_scene_is_seeded_and_labelled(bpy_module, tmp_path):
     """Same seed -> identical scene (world, ground, clutter, other people, degradation, pixels);
     every person gets keypoints, what hides each of them, and its height in pixels."""
-    from deepx_addon.blender.batch import label_to_records
     from deepx_addon.blender.render import RenderContext, render_sample
+    from deepx_addon.core.runfolder import label_to_records
     bpy_module.ops.wm.read_factory_settings(use_empty=True)
     s = _settings(downscale_levels=(1.0, 0.5))
     s.scene.realistic = True
