@@ -1,10 +1,15 @@
 """Camera-like degradation of a render: blur, sensor noise, JPEG (numpy + Pillow; no bpy).
 
 ``sample_degradation(rng, scene_settings)`` draws the parameters (fixed number of draws);
-``write_views(clean_png, outputs, params, seed)`` writes the full image and every downscaled copy:
-the optical blur is applied once at the render's resolution, then each image is box-resized to its
-size, gets its own sensor noise and JPEG round trip (a low-resolution camera compresses at its own
-resolution), and is stored as PNG (lossless container of the degraded pixels).
+``write_views(clean_png, outputs, params)`` writes the full image and every downscaled copy: optical
+blur and sensor noise are applied once at the render's resolution (a downscaled copy is the same
+scene seen by a camera with bigger pixels: box-averaging lowers its noise, as bigger pixels do),
+then each image is box-resized to its size and gets its own JPEG round trip (a camera compresses at
+its own resolution), and is stored as PNG (lossless container of the degraded pixels).
+
+Measured (same 8 scenes, people 12-64 px): per-copy noise at full strength with JPEG 35-95 on 70 %
+of images left YOLO11n-pose 0-50 % recall where the clean renders gave 60-80 %; hence noise once
+at full size and the milder SceneSettings defaults.
 """
 from __future__ import annotations
 
@@ -45,10 +50,8 @@ def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
-def _finish(img: np.ndarray, params: dict, rng) -> "object":
+def _finish(img: np.ndarray, params: dict) -> "object":
     from PIL import Image
-    if params["noise_sd"] > 0:
-        img = img + rng.normal(0.0, params["noise_sd"] * 255.0, img.shape)
     im = Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
     if params["jpeg_quality"] is not None:
         buf = io.BytesIO()
@@ -66,6 +69,8 @@ def write_views(clean_png, outputs, params: dict) -> None:
         base = np.asarray(im.convert("RGB"), np.float64)
     base = gaussian_blur(base, float(params["blur_px"]))
     rng = np.random.default_rng(int(params["noise_seed"]))
+    if params["noise_sd"] > 0:
+        base = base + rng.normal(0.0, params["noise_sd"] * 255.0, base.shape)
     H, W = base.shape[:2]
     for path, (w, h) in outputs:
         if (w, h) == (W, H):
@@ -73,4 +78,4 @@ def write_views(clean_png, outputs, params: dict) -> None:
         else:
             small = Image.fromarray(np.clip(np.rint(base), 0, 255).astype(np.uint8), "RGB")
             img = np.asarray(small.resize((int(w), int(h)), Image.Resampling.BOX), np.float64)
-        _finish(img, params, rng).save(path, format="PNG", compress_level=3)
+        _finish(img, params).save(path, format="PNG", compress_level=3)

@@ -146,9 +146,9 @@ class SceneSettings(_Settings):
     p_accessory: float = 0.35                       # backpack or shoulder bag
     p_blur: float = 0.3                             # Gaussian blur (defocus / motion)
     blur_px: tuple[float, float] = (0.4, 1.4)       # its sigma at the render's resolution
-    noise_sd: tuple[float, float] = (0.0, 0.02)     # sensor noise (fraction of full scale)
-    p_jpeg: float = 0.7
-    jpeg_quality: tuple[int, int] = (35, 95)
+    noise_sd: tuple[float, float] = (0.0, 0.012)    # sensor noise SD (fraction of full scale) at the render's size
+    p_jpeg: float = 0.5
+    jpeg_quality: tuple[int, int] = (60, 95)
 
     def validate(self) -> None:
         super().validate()
