@@ -46,6 +46,8 @@ def run(args) -> int:
     from ..core.records import atomic_write_text
     from .errors import CliError
 
+    from ..core.outputs import prepare_outputs
+    prepare_outputs(args.pairs, [args.out, args.plot])
     meta = []
     try:
         gt, det, found = load_pairs(args.pairs, meta)
