@@ -522,8 +522,9 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
                       kc[:, 2] > 1e-9)
         for person in label.get("others", []):      # the other people in the downscaled copies
             front = np.asarray(person["keypoints_3d_camera"], float)[:, 2] > 1e-9
+            h = person["person_height_px"]           # None: part of the person behind the camera
             person["views"] = [{k: v[k] for k in ("scale", "keypoints_2d", "bbox")} | {
-                "person_height_px": person["person_height_px"] * v["sy"]}
+                "person_height_px": None if h is None else h * v["sy"]}
                 for v in (scaled_view(K, person["keypoints_2d"], person["bbox"], W, H, lv["scale"], front)
                           for lv in label["views"])]
     except BaseException:
