@@ -22,6 +22,7 @@ import numpy as np
 from ..core.camera import Intrinsics
 from ..core.estimators.base import LOW_CONFIDENCE, NO_ESTIMATE, OK, Estimate, Estimator, as_inputs, finish
 from . import features as feat
+from .threads import ort_session_options
 
 # backend name -> (module relative to the package root, runner class); imported on first use.
 # The torch runner (ml/model.py) is optional: absent from the Blender extension.
@@ -74,9 +75,7 @@ class OnnxRunner:
         p = Path(onnx_path) if onnx_path else Path(json_path).with_suffix(".onnx")
         if not p.exists():
             raise ValueError(f"ONNX file {p} not found (write it with LearnedEstimator.export_onnx)")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        self.sess = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+        self.sess = ort.InferenceSession(str(p), ort_session_options(1), providers=["CPUExecutionProvider"])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.sess.run(None, {"features": np.ascontiguousarray(x, np.float32)})[0].astype(float)

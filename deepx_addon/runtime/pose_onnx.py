@@ -26,6 +26,7 @@ import numpy as np
 
 from .detections import Detection
 from .detector import PoseBackend
+from .threads import ort_session_options
 
 PAD_VALUE = 114
 
@@ -198,10 +199,7 @@ class OnnxPoseDetector(PoseBackend):
         p = Path(onnx_path)
         if not p.is_file():
             raise FileNotFoundError(f"ONNX model not found: {p} (make one with scripts/export_onnx.py)")
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(p), ort_session_options(threads), providers=["CPUExecutionProvider"])
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         shape = inp.shape  # [1, 3, H, W]; static export
