@@ -25,6 +25,6 @@ def build(name: str, quiet: bool = False) -> Estimator:
             return GEOMETRIC["sloth"]()
         if not path.exists():
             raise ValueError(f"model file not found: {path}")
-        from ..runtime.model import LearnedEstimator  # torch is imported only when a model is used
-        return LearnedEstimator.load(path)
+        from ..runtime.model import LearnedEstimator  # ONNX Runtime when NAME.onnx exists, else torch
+        return LearnedEstimator.load(path, backend="auto")
     raise ValueError(f"unknown estimator {name!r}; choose from {', '.join(names())} or a model .json path")
