@@ -110,6 +110,12 @@ def dumps(doc) -> str:
                   lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
 
 
+def args_imgsz(detector) -> int:
+    """The detector's input size (torch: an int; the ONNX graph: (height, width), square)."""
+    size = detector.imgsz
+    return int(size if isinstance(size, int) else max(size))
+
+
 def _summary_line(d: dict) -> str:
     if d.get("kind") == "video":
         parts = [f"track {t['track_id']}: {t['distance_m']} m (median of {t['n_estimated']}/{t['n_frames']} frames)"
@@ -208,7 +214,8 @@ def run(args) -> int:
     from collections import Counter
     counts = Counter(d["status"] for d in records)
     doc = {"version": 1, "estimator": est.estimator_name,
-           "detector": {"weights": str(est.detector.weights), "conf": args.conf, "imgsz": est.detector.imgsz},
+           "detector": {"weights": str(getattr(est.detector, "weights", None) or est.detector.path),
+                        "conf": args.conf, "imgsz": args_imgsz(est.detector)},
            "camera_arg": camera, "summary": dict(sorted(counts.items())), "files": records}
     res_path = out / "results.json"
     atomic_write_text(res_path, dumps(doc) + "\n")
