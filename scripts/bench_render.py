@@ -8,7 +8,9 @@ Every configuration runs in its own child process (Workbench/EEVEE abort the pro
 OpenGL/EGL context) through the real batch path (deepx_addon.blender.batch.BatchJob: pose, camera,
 light, occluders, visibility ray casts, render, PNG, label), with ``--cameras-per-pose`` cameras per
 pose as in production. The first sample (scene + mannequin build, first BVH) is timed separately;
-the rate is over the following ones. "cpu s/img" is the process's CPU time per image (all threads):
+the rate is over the following ones. "bare s" is the floor measured in the same process right after:
+a loop that only re-renders the last sample's scene to PNG; "vs bare" = s/img / bare s (goal
+<= 1.2x at 160x160, <= 1.1x at 640x640). "cpu s/img" is the process's CPU time per image (all threads):
 on a machine shared with other work, cpu / threads estimates the wall time it would take alone.
 Targets (brief): Cycles >= 1 img/s at 640x640 and >= 6 img/s
 at 160x160 on 2 cores.
@@ -52,7 +54,17 @@ def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp:
             job.step()
         dt, cpu = time.perf_counter() - t1, time.process_time() - c1
         render = job.render_seconds - r0
-    return {"engine": engine, "resolution": res, "samples": samples, "n": n, "first_s": round(first, 2),
+        # the floor, same process, same scene: a bare loop rendering the last sample again and again
+        # (no pose, camera, light or occluder change; PNG written the same way)
+        from deepx_addon.blender.render import _quiet_stdout
+        bpy.context.scene.render.filepath = str(Path(d) / "bare.png")
+        with _quiet_stdout():
+            bpy.ops.render.render(write_still=True)
+            tb = time.perf_counter()
+            for _ in range(n):
+                bpy.ops.render.render(write_still=True)
+            bare = (time.perf_counter() - tb) / n
+    return {"bare_s_per_image": round(bare, 4), "vs_bare": round(dt / n / bare, 3),"engine": engine, "resolution": res, "samples": samples, "n": n, "first_s": round(first, 2),
             "images_per_s": round(n / dt, 3), "s_per_image": round(dt / n, 4),
             "render_call_share": round(render / dt, 3), "threads": threads or os.cpu_count(),
             "cpu_s_per_image": round(cpu / n, 4),
@@ -82,7 +94,8 @@ def main(argv=None) -> int:
         if a.eevee:
             configs += [("EEVEE", 640), ("EEVEE", 160)]
     results = []
-    print(f"{'engine':<18} {'res':>5} {'img/s':>7} {'s/img':>7} {'cpu s/img':>9} {'render%':>8} {'first s':>8}  target")
+    print(f"{'engine':<18} {'res':>5} {'img/s':>7} {'s/img':>7} {'bare s':>7} {'vs bare':>7} {'cpu s/img':>9} "
+          f"{'render%':>8} {'first s':>8}  target")
     for eng, res in configs:
         cmd = [sys.executable, __file__, "--child", eng, str(res), "--samples", str(a.samples),
                "--cameras-per-pose", str(a.cameras_per_pose)]
@@ -101,7 +114,8 @@ def main(argv=None) -> int:
         results.append(d)
         tgt = TARGETS.get((eng, res))
         mark = "" if tgt is None else (f">= {tgt:g}: " + ("met" if d["images_per_s"] >= tgt else "NOT met"))
-        print(f"{eng:<18} {res:>5} {d['images_per_s']:>7.2f} {d['s_per_image']:>7.3f} {d['cpu_s_per_image']:>9.3f} "
+        print(f"{eng:<18} {res:>5} {d['images_per_s']:>7.2f} {d['s_per_image']:>7.3f} {d['bare_s_per_image']:>7.3f} "
+              f"{d['vs_bare']:>6.2f}x {d['cpu_s_per_image']:>9.3f} "
               f"{100 * d['render_call_share']:>7.0f}% {d['first_s']:>8.1f}  {mark}", flush=True)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"({results[0].get('samples', a.samples)} samples, {a.cameras_per_pose} cameras per pose, "
