@@ -80,14 +80,18 @@ def child(out: str) -> None:
                       "images": fin["images"]}))
 
 
-def posetable_bytes_per_row() -> str:
-    try:
-        import numpy as np
+def posetable_bytes_per_row(n: int = 2000) -> str:
+    """Bytes a row of a pose table (core/posebuild.py, numpy backend), per column, as held in memory;
+    the recipe also as the fixed-width numpy str array it was before (and still is in the .npz)."""
+    import numpy as np
 
-        from deepx_addon.core import posetable
-    except ImportError as e:
-        return f"pose table: not measured ({e})"
-    return posetable.memory_report() if hasattr(posetable, "memory_report") else "pose table: no memory_report()"
+    from deepx_addon.core.posebuild import build_pose_table
+    t = build_pose_table(n=n, seed=1)
+    per = t.nbytes_per_row()
+    old = np.asarray(t.recipe).nbytes / len(t)
+    return (f"pose table ({n} rows, numpy backend): {sum(per.values()):.0f} bytes/row in memory, recipe "
+            f"{per['recipe']:.0f} (as a numpy str array: {old:.0f}; the whole row then "
+            f"{sum(per.values()) - per['recipe'] + old:.0f})")
 
 
 def main(argv=None) -> int:
@@ -116,6 +120,7 @@ def main(argv=None) -> int:
     finally:
         if not a.dir:
             shutil.rmtree(base, ignore_errors=True)
+    print(posetable_bytes_per_row())
     sizes = sorted(res)
     if len(sizes) > 1:
         print(f"peak RSS {sizes[-1]} / {sizes[0]} labels: {res[sizes[-1]]['peak_rss_mb'] / res[sizes[0]]['peak_rss_mb']:.2f}x")
