@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.camera import Intrinsics
-from ..core.estimators.base import LOW_CONFIDENCE, NO_ESTIMATE, OK, Estimate, Estimator, as_inputs, finish
+from ..core.estimators.base import LOW_CONFIDENCE, NO_ESTIMATE, OK, Estimate, Estimator, as_inputs, finish_batch
 from . import features as feat
 from .threads import ort_session_options
 
@@ -161,18 +160,16 @@ class LearnedEstimator(Estimator):
         Ks = feat._broadcast_K(Ks, len(kp))
         r = self.predict_arrays(kp, Ks)
         F = r["features"]
-        out = []
-        for i in range(len(kp)):
-            if not F.valid[i]:
-                out.append(Estimate.none(r["reason"][i]))
-                continue
-            # finish() places the pelvis on the ray of the centre the features used: give it the
-            # present keypoints only, so that base.reference_pixel picks the same centre
-            used = kp[i].copy()
-            used[~F.mask[i], 2] = 0.0
-            rel_sigma = math.sqrt(2.0) * math.exp(r["log_b"][i])
-            out.append(finish(float(r["depth_m"][i]), used, Intrinsics.from_K(Ks[i]), rel_sigma,
-                              str(r["status"][i]), r["reason"][i]))
+        v = np.flatnonzero(F.valid)
+        # finish() places the pelvis on the ray of the centre the features used: give it the present
+        # keypoints only, so that base.reference_pixel picks the same centre. All rows at once.
+        used = kp[v].copy()
+        used[..., 2] = np.where(F.mask[v], used[..., 2], 0.0)
+        rel_sigma = [math.sqrt(2.0) * math.exp(b) for b in r["log_b"][v].tolist()]
+        done = finish_batch(r["depth_m"][v], used, Ks[v], rel_sigma, r["status"][v].tolist(), r["reason"][v])
+        out = [Estimate.none(r["reason"][i]) for i in range(len(kp))]
+        for i, e in zip(v.tolist(), done):
+            out[i] = e
         return out
 
     # ---- Estimator interface ----------------------------------------------------------------------

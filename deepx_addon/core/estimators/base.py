@@ -113,6 +113,46 @@ def finish(depth: float, kp: np.ndarray, intr: Intrinsics, rel_sigma: float | No
     return Estimate(dist, float(depth), sigma, status, notes, tuple(float(v) for v in pos))
 
 
+def finish_batch(depth, kp: np.ndarray, K: np.ndarray, rel_sigma, status, reason) -> list[Estimate]:
+    """finish() for n rows at once: depth (n,), kp (n, 17, 3), K (n, 3, 3), rel_sigma / status /
+    reason (n,) sequences. The same numbers as finish() row by row (the same elementwise arithmetic
+    as Intrinsics.backproject; rows whose pelvis ray needs the keypoint centroid take reference_pixel)."""
+    depth = np.asarray(depth, float)
+    n = len(depth)
+    on = kp[..., 2] > 0
+    lh, rh, ls, rs = on[:, L_HIP], on[:, R_HIP], on[:, L_SHOULDER], on[:, R_SHOULDER]
+    uv = np.full((n, 2), np.nan)
+    note = np.full(n, None, dtype=object)
+    for a, b, both, one, text in ((L_HIP, R_HIP, lh & rh, lh ^ rh, "pelvis ray from one hip"),
+                                  (L_SHOULDER, R_SHOULDER, ~(lh | rh) & ls & rs, ~(lh | rh) & (ls ^ rs),
+                                   "pelvis ray approximated by the shoulders")):
+        uv[both] = (kp[both, a, :2] + kp[both, b, :2]) / 2
+        uv[one] = np.where(on[one, a][:, None], kp[one, a, :2], kp[one, b, :2])
+        note[one] = text
+        if a == L_SHOULDER:
+            note[both] = text
+    for i in np.flatnonzero(~(lh | rh | ls | rs)):
+        u, note[i] = reference_pixel(kp[i])
+        if u is not None:
+            uv[i] = u
+    z = depth
+    pos = np.stack([(uv[:, 0] - K[:, 0, 2]) / K[:, 0, 0] * z, (uv[:, 1] - K[:, 1, 2]) / K[:, 1, 1] * z, z], axis=1)
+    dist = np.linalg.norm(pos, axis=1)
+    out = []
+    for i in range(n):
+        d = float(depth[i])
+        if not math.isfinite(d) or d <= 0:
+            out.append(Estimate.none(reason[i] or "estimate is not a finite positive depth"))
+        elif not np.isfinite(uv[i, 0]):
+            out.append(Estimate.none("no keypoint to place the person on"))
+        else:
+            di = float(dist[i])
+            notes = "; ".join(t for t in (reason[i], note[i]) if t) or None
+            sigma = None if rel_sigma[i] is None else float(rel_sigma[i] * di)
+            out.append(Estimate(di, d, sigma, status[i], notes, tuple(float(v) for v in pos[i])))
+    return out
+
+
 def segment_length(kp: np.ndarray, intr: Intrinsics, a, b) -> float:
     """Length in normalised image units (K^-1 applied) between two pixel points."""
     pa, pb = intr.normalize(np.asarray(a)), intr.normalize(np.asarray(b))
