@@ -76,18 +76,22 @@ def test_numpy_nms_equals_the_torch_shim_reference():
 
 
 # ---- against the torch detector on the shared real photos ----------------------------------------------
-@pytest.fixture(scope="module")
-def onnx_path():
+def _export(dynamic: bool):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("torch")
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
         import export_onnx
-        return export_onnx.export()  # cached under runs/onnx/ by the weights' sha256
+        return export_onnx.export(dynamic=dynamic)  # cached under runs/onnx/ by the weights' sha256
     except Exception as e:  # noqa: BLE001 - export needs ultralytics + onnx; skip with the reason
         pytest.skip(f"ONNX export impossible here: {type(e).__name__}: {e}")
     finally:
         sys.path.remove(str(ROOT / "scripts"))
+
+
+@pytest.fixture(scope="module")
+def onnx_path():
+    return _export(dynamic=False)
 
 
 @pytest.mark.slow
@@ -114,16 +118,7 @@ def test_onnx_equals_torch_on_real_photos(onnx_path, real_data):
 
 @pytest.fixture(scope="module")
 def dynamic_onnx_path():
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("torch")
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import export_onnx
-        return export_onnx.export(dynamic=True)  # cached under runs/onnx/ (…-dyn.onnx)
-    except Exception as e:  # noqa: BLE001 - export needs ultralytics + onnx; skip with the reason
-        pytest.skip(f"ONNX export impossible here: {type(e).__name__}: {e}")
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    return _export(dynamic=True)     # any input size: deepx estimate's default detector
 
 
 def test_rect_letterbox_pads_to_the_stride_only():
