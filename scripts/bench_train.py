@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     m = res.metrics
     print(f"train wall time: {res.wall_s:.1f} s for {cfg.steps} steps x {cfg.batch_size} "
           f"({cfg.blocks}x{cfg.hidden} MLP, {res.data_recipe['epochs']:.2f} epochs)")
-    print(f"compute floor: {floor_s:.1f} s (the steps' matmul FLOPs at {gflops:.0f} GFLOP/s, torch.mm of the same "
+    print(f"compute floor: {floor_s:.1f} s (the steps' matmul FLOPs at {gflops:.1f} GFLOP/s, torch.mm of the same "
           f"shapes measured right after, {cfg.threads} threads); training loop {res.loop_s:.1f} s = {res.loop_s / floor_s:.2f}x the floor")
     print(f"validation: n={m['n']} median |rel err| {100 * m['median_rel']:.2f}%  mean {100 * m['mean_rel']:.2f}%  "
           f"p90 {100 * m['p90_rel']:.2f}%  bias {100 * m['bias_rel']:+.2f}%  NLL {m['nll']:.3f} "
