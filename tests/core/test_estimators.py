@@ -93,24 +93,3 @@ def test_sloth_track_median_beats_single_noisy_frames():
         sloth.estimate_track(frames, mode="mean")
     assert sloth.estimate_track([]).status == NO_ESTIMATE
 
-
-def test_finish_batch_equals_finish_row_by_row():
-    """The learned model's batch path places every pelvis at once: the same Estimates as finish()."""
-    from deepx_addon.core.camera import Intrinsics
-    from deepx_addon.core.estimators.base import finish, finish_batch
-    g = np.random.default_rng(4)
-    n = 400
-    kp = np.concatenate([g.uniform(0, 600, (n, 17, 2)), (g.random((n, 17, 1)) < 0.5).astype(float)], 2)
-    kp[:50, 11:13, 2] = 0.0                    # no hips: shoulders, or the centroid
-    kp[:20, 5:7, 2] = 0.0                      # no shoulders either: the centroid
-    kp[:5, :, 2] = 0.0                         # nothing at all
-    K = np.tile(np.array([[700.0, 0, 320], [0, 700.0, 240], [0, 0, 1]]), (n, 1, 1))
-    K[:, 0, 0] = K[:, 1, 1] = g.uniform(300, 2000, n)
-    depth = g.uniform(1, 60, n)
-    depth[5:8] = [np.nan, -1.0, 0.0]
-    rel = [None if i % 7 == 0 else float(x) for i, x in enumerate(g.uniform(0.05, 0.3, n))]
-    status = ["ok" if i % 3 else "low_confidence" for i in range(n)]
-    reason = [None if i % 5 else "some reason" for i in range(n)]
-    got = finish_batch(depth, kp, K, rel, status, reason)
-    want = [finish(float(depth[i]), kp[i], Intrinsics.from_K(K[i]), rel[i], status[i], reason[i]) for i in range(n)]
-    assert got == want
