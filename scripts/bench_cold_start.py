@@ -70,10 +70,8 @@ def main(argv=None) -> int:
             img[100:420, 290:350] = 40
             image = str(tmp / "frame.png")
             cv2.imwrite(image, img)
-        torch_predict = (f"import sys; from deepx_addon.ml import registry; registry.build = lambda n, quiet=False: "
-                         f"__import__('deepx_addon.runtime.model', fromlist=['x']).LearnedEstimator.load("
-                         f"__import__('deepx_addon.core.paths', fromlist=['x']).default_model_path(), backend='torch'); "
-                         f"from deepx_addon.cli.main import main; sys.exit(main(sys.argv[1:]))")
+        torch_predict = ("import sys; import deepx_addon.runtime.model as m; m.auto_backend = lambda *a, **k: 'torch'; "
+                         "from deepx_addon.cli.main import main; sys.exit(main(sys.argv[1:]))")
         cmds = {
             "floor: python -c 'import numpy, onnxruntime'": [py, "-c", "import numpy, onnxruntime"],
             "deepx predict, 1 row": [py, "-m", "deepx_addon.cli", "predict", "-i", str(row), "-o", str(tmp / "o.jsonl")],
