@@ -12,6 +12,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -r requirements.lock
 	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	@# the any-size pose graph: `deepx estimate` then starts without torch (runs/onnx/, cached; ~15 s once)
+	@$(VENV)/bin/python scripts/export_onnx.py --dynamic >/dev/null 2>&1 || \
+		echo "note: no ONNX pose export (deepx estimate will use torch + Ultralytics)"
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -14,7 +14,8 @@ Sharding: shard i of N renders the indices i, i+N, i+2N, ... into the same folde
 in parallel processes or on several machines sharing it). Resuming: a sample is done when its label
 ``labels/<id>.json`` exists; images (and depth/mask) are written under temporary names and moved
 into place first, the label last (all with os.replace), so a killed run leaves no half sample.
-Stray temporary files of this shard's indices are removed when a run starts.
+Stray temporary files of this shard's indices are removed when a run starts. The dataset files
+(labels.jsonl, COCO, YOLO) are written once, by the shard that completes the run (or the only one).
 
 Output folder:
     settings.json            the generator settings (a rerun with other settings is refused)
@@ -52,8 +53,8 @@ from ..core.outputs import lock_folder, unlock_folder
 from ..core.records import atomic_write_text
 from ..core.progress import print_summary, printer
 from ..core.render_options import add_arguments, settings_from_args
-from ..core.runfolder import (SUMMARY_FILE, Progress, SamplePlan, check_or_write_settings, finalize, label_path, parse_shard,
-                              label_done, plan, remove_stray_temps, shard_indices, tmp_tag)
+from ..core.runfolder import (SUMMARY_FILE, Progress, SamplePlan, check_or_write_settings, finalize, label_done,
+                              label_files, label_path, parse_shard, plan, remove_stray_temps, shard_indices, tmp_tag)
 from ..core.settings import GeneratorSettings
 from .render import RenderContext, render_sample
 from .props import to_settings
@@ -133,6 +134,10 @@ class BatchJob:
         self._lock = None
 
     def finalize(self) -> dict:
+        """Close the render context and write the dataset files (labels.jsonl, COCO, YOLO) - unless
+        other shards still miss labels: then the shard that completes the run writes them once,
+        instead of every shard rewriting the whole dataset (``deepx generate --finalize-only``
+        writes them any time)."""
         if self.ctx is not None:
             self.ctx.close()
         try:
@@ -141,7 +146,12 @@ class BatchJob:
             self.close()
 
     def _finalize(self) -> dict:
-        fin = finalize(self.out_dir, self.settings, self.yolo)
+        present = len(label_files(self.out_dir, self.settings))
+        if self.shard[1] == 1 or present == int(self.settings.count):
+            fin = finalize(self.out_dir, self.settings, self.yolo)
+        else:
+            fin = {"samples": present, "images": None, "missing": int(self.settings.count) - present, "files": {},
+                   "deferred": "other shards still render: the shard that completes the run writes the dataset"}
         pr = self.progress()
         secs = pr.seconds
         self.summary = {

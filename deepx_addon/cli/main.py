@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from ..runtime.threads import passive_wait
 from .errors import CliError
 
 # sub-command name -> module (relative to this package) providing HELP, add_arguments(p), run(args)
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    passive_wait()   # before any command imports torch: its threads must not spin on a shared machine
     from ..core.offline import keep_offline
     from ..core.outputs import OutputError
 

@@ -232,8 +232,11 @@ def test_kill_and_resume_gives_the_same_dataset(dataset, bpy_module, tmp_path):
     assert _same_dataset(ref, stopped)
 
     sharded = tmp_path / "sharded"
-    run_batch(s, sharded, shard="1/2")
+    summary = run_batch(s, sharded, shard="1/2")
     assert sorted(p.stem for p in (sharded / "labels").glob("*.json")) == ["p000000-c001", "p000001-c001"]
+    # the shard that does not complete the run leaves the dataset files to the one that does
+    assert summary["dataset"]["missing"] == 2 and "deferred" in summary["dataset"]
+    assert not (sharded / "labels.jsonl").exists() and not (sharded / "coco_keypoints.json").exists()
     run_batch(s, sharded, shard=(0, 2))
     assert _same_dataset(ref, sharded)
 
