@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (both create .venv/ on first use):
-#   make demo   - the main job on the shared real data
+#   make demo   - the main job on the real people in examples/real
 #   make test   - the whole test suite
 PY ?= python3.11
 VENV := .venv

@@ -74,7 +74,7 @@ def test_numpy_nms_equals_the_torch_shim_reference():
             assert set(pose_onnx.nms_cv2(boxes, scores, thr).tolist()) == set(ref.tolist())
 
 
-# ---- against the torch detector on the shared real photos ----------------------------------------------
+# ---- against the torch detector on the real photos (examples/real) ----------------------------------------------
 @pytest.fixture(scope="module")
 def onnx_path():
     pytest.importorskip("onnxruntime")

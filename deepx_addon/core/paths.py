@@ -41,6 +41,13 @@ def models_dir() -> Path:
     return Path(env) if env else _data_dir("models")
 
 
+def real_data_dir() -> Path:
+    """The small real evaluation set the demo and tests use (examples/real in the repo; see its
+    PROVENANCE.md), or $DEEPX_REAL_DATA. Not shipped in the extension."""
+    env = os.environ.get("DEEPX_REAL_DATA")
+    return Path(env) if env else PACKAGE_DIR.parent / "examples" / "real"
+
+
 def user_presets_dir(kind: str, user_dir=None, create: bool = False) -> Path | None:
     """The writable folder for the user's own presets of one kind, or None if there is none."""
     if kind not in PRESET_KINDS:
