@@ -1,11 +1,13 @@
 # The two commands a newcomer needs (both create .venv/ on first use):
 #   make demo   - the main job on the real people in examples/real
 #   make test   - the whole test suite
+#   make test-blender - the Blender-side tests (tests/blender/) inside a real Blender >= 4.2, installed
+#                  by scripts/install_blender.sh from Debian's archive (needs root or sudo; cached in .blender/)
 PY ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.deepx-installed
 
-.PHONY: demo test venv clean-venv model
+.PHONY: demo test test-blender blender venv clean-venv model
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -19,9 +21,17 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/deepx demo
 
-# -p no:pytest_blender keeps plain pytest working even where pytest-blender is installed
+# pytest-blender is off by default (pyproject's addopts: -p no:pytest-blender), so plain pytest runs
+# every test with the bpy module; test-blender turns it on and re-runs pytest inside the real Blender.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -p no:pytest_blender -q
+	$(VENV)/bin/python -m pytest -q
+
+blender:
+	scripts/install_blender.sh
+
+test-blender: $(STAMP) blender
+	BLENDER_USER_RESOURCES=$$(mktemp -d /tmp/deepx-blender-user-XXXXXX) \
+	  $(VENV)/bin/python -m pytest -p pytest-blender --blender-executable scripts/blender -q tests/blender
 
 clean-venv:
 	rm -rf $(VENV)
