@@ -96,13 +96,10 @@ class RenderContext:
     """Scene, mannequin, occluder pool and compositor passes for one generator configuration."""
 
     def __init__(self, settings: GeneratorSettings, out_dir, scene=None, threads: int | None = None,
-                 quiet: bool = True):
+                 quiet: bool = True, presets: dict | None = None, limits=None):
         r = settings.render
         self.quiet = quiet
-        if r.mask_pass and scn.engine_id(r.engine) != "CYCLES":
-            raise SettingsError("RenderSettings.mask_pass needs the CYCLES engine (object index pass)")
-        if (r.depth_pass or r.mask_pass) and bpy.app.version >= (5, 0, 0):
-            raise SettingsError("depth/mask passes use the Blender 4.2-4.5 compositor API; turn them off on 5.x")
+        check_render_settings(settings)
         if scene is not None and scene != bpy.context.scene:
             raise ValueError(f"render in the current scene: {scene.name!r} is not bpy.context.scene "
                              f"({bpy.context.scene.name!r}); posing evaluates the context's view layer")
@@ -121,8 +118,8 @@ class RenderContext:
         self.meshes = []
         self._hidden: list[str] = []
         self.state: PoseState | None = None
-        self._presets = None
-        self._limits = None
+        self._presets = presets            # None: the shipped presets (blender.preset_menu.pose_presets
+        self._limits = limits              # adds the user's own); None: settings.pose.limits_preset
         self._passes = None
         self._setup_passes()
 
@@ -131,6 +128,7 @@ class RenderContext:
         if self._presets is None:
             from ..core import poses
             self._presets = poses.load_presets()
+        if self._limits is None:
             self._limits = _load_limits(self.settings.pose.limits_preset)
         return self._presets, self._limits
 
@@ -274,6 +272,20 @@ class RenderContext:
             self._passes["mask"] = (fo, ".png")
 
 
+def check_render_settings(settings: GeneratorSettings) -> None:
+    """What this Blender cannot render, refused before anything is built or written."""
+    r = settings.render
+    if r.mask_pass and scn.engine_id(r.engine) != "CYCLES":
+        raise SettingsError("RenderSettings.mask_pass needs the CYCLES engine (object index pass)")
+    if (r.depth_pass or r.mask_pass) and bpy.app.version >= (5, 0, 0):
+        raise SettingsError("depth/mask passes use the Blender 4.2-4.5 compositor API; turn them off on 5.x")
+    for level in r.downscale_levels:
+        w, h = (int(round(v * float(level))) for v in r.resolution)
+        if float(level) < 1.0 and min(w, h) < 1:
+            raise SettingsError(f"RenderSettings.downscale_levels: {level:g} of {r.resolution[0]}x{r.resolution[1]} "
+                                "leaves no pixel")
+
+
 def _load_limits(name: str):
     from ..core.limits import load_limits
     return load_limits(name)
@@ -334,14 +346,25 @@ def scaled_view(K, keypoints_2d, bbox, width: int, height: int, level: float, fr
             "keypoints_2d": kp.tolist(), "bbox": bb}
 
 
-def downscale_image(src, dst, size) -> None:
-    """Area (box) resampling of the PNG ``src`` to integer ``size`` (w, h), written to ``dst``."""
+def read_png(path) -> np.ndarray:
+    """A PNG (8-bit) as a (H, W, C) float array of its stored values 0..255, top row first, read
+    with Blender's own image loader (no Pillow inside Blender)."""
+    im = bpy.data.images.load(str(path), check_existing=False)
     try:
-        from PIL import Image
-    except ImportError:
-        raise RuntimeError("downscale_levels < 1 need Pillow (pip install pillow) in Blender's Python") from None
-    with Image.open(src) as im:
-        im.convert("RGB").resize(tuple(size), Image.Resampling.BOX).save(dst, format="PNG", compress_level=3)
+        w, h = im.size
+        c = int(im.channels)
+        px = np.empty(w * h * c, np.float32)
+        im.pixels.foreach_get(px)
+    finally:
+        bpy.data.images.remove(im)
+    return px.reshape(h, w, c)[::-1] * 255.0
+
+
+def downscale_image(src, dst, size) -> None:
+    """Area (box) resampling of the PNG ``src`` to integer ``size`` (w, h), written as RGB PNG to ``dst``."""
+    from ..core.image import area_resize, to_uint8, write_png
+    img = read_png(src)[..., :3]
+    write_png(dst, to_uint8(area_resize(img, size)))
 
 
 # ------------------------------------------------------------------------------------------------
