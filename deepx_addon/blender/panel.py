@@ -42,7 +42,7 @@ class VIEW3D_PT_deepx(_DeepXPanel, Panel):
     bl_label = "DeepX"
 
     def draw(self, context):
-        from .props import to_settings
+        from .props import check_scene
         dx = context.scene.deepx
         layout = self.layout
         col = layout.column(align=True)
@@ -50,7 +50,7 @@ class VIEW3D_PT_deepx(_DeepXPanel, Panel):
         col.prop(dx, "count")
         col.prop(dx, "cameras_per_pose")
         try:
-            to_settings(context.scene)
+            check_scene(context.scene)
         except SettingsError as e:
             box = layout.box()
             box.alert = True
@@ -119,6 +119,17 @@ class VIEW3D_PT_deepx_limits(_SubPanel, Panel):
         split = layout.split(factor=0.3)
         split.label(text="Bone")
         split.label(text="X  Y  Z range (°)")
+        if not len(dx.limits):
+            layout.label(text=f"Sampling from preset '{dx.pose.limits_preset}'", icon='INFO')
+            try:
+                from .preset_menu import limits_file
+                path = str(limits_file(dx.pose.limits_preset))
+            except ValueError as e:
+                layout.label(text=str(e)[:60], icon='ERROR')
+            else:
+                row = layout.row()
+                row.operator_context = 'EXEC_DEFAULT'
+                row.operator("deepx.load_limits", text="Show and Edit These Limits", icon='GREASEPENCIL').filepath = path
         row = layout.row()
         row.template_list("DEEPX_UL_joint_limits", "", dx, "limits", dx, "limits_index", rows=6)
         if 0 <= dx.limits_index < len(dx.limits):

@@ -31,6 +31,34 @@ def user_preset_dir(kind: str, create: bool = True) -> Path:
     return Path(p)
 
 
+def pose_presets() -> dict:
+    """Shipped pose presets plus the user's own (a user preset of the same name wins): what the
+    panel, the randomisers, the distribution preview and the batch all sample from."""
+    from ..core import poses
+    from ..core.paths import presets_dir
+    out = dict(poses.load_presets(presets_dir("poses")))
+    user = user_preset_dir("poses", create=False)
+    if user.is_dir() and any(user.glob("*.json")):
+        out.update(poses.load_presets(user, reload=True))
+    return out
+
+
+def limits_file(name: str) -> Path:
+    """A limit preset name (shipped, or the user's own) or a .json path -> the file the sampler reads
+    (LimitsError naming the folders searched when there is none)."""
+    from ..core.limits import LimitsError
+    p = Path(name)
+    if name.endswith(".json"):
+        if not p.is_file():
+            raise LimitsError(f"PoseSettings.limits_preset: limits file {p} not found")
+        return p
+    for d in (shipped_limits_dir(), user_limits_dir(create=False)):
+        if (d / f"{name}.json").is_file():
+            return d / f"{name}.json"
+    raise LimitsError(f"PoseSettings.limits_preset: no limit preset {name!r} (shipped in {shipped_limits_dir()} "
+                      f"or yours in {user_limits_dir(create=False)})")
+
+
 def shipped_limits_dir() -> Path:
     from ..core.paths import presets_dir
     return presets_dir("limits")

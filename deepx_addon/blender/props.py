@@ -247,6 +247,21 @@ def to_settings(scene) -> GeneratorSettings:
     return GeneratorSettings.from_dict(d)
 
 
+def check_scene(scene) -> GeneratorSettings:
+    """to_settings plus the joint limits the sampler would use and the batch's shape: what "Settings
+    valid" means and what the batch checks (a limit with min > max is a SettingsError too)."""
+    from ..core.limits import LimitsError
+    settings = to_settings(scene)
+    try:
+        limits_from_scene(scene)
+    except LimitsError as e:
+        raise SettingsError(f"Joint limits: {e}") from None
+    if settings.count < settings.cameras_per_pose:
+        raise SettingsError(f"Count {settings.count} is below Cameras per Pose {settings.cameras_per_pose}: the "
+                            "batch would render a single pose; raise Count or lower Cameras per Pose")
+    return settings
+
+
 def _check_bounds(pg, settings) -> None:
     """Blender silently clamps out-of-range values; refuse them instead (before anything is written)."""
     def check(group, owner, name, value):
@@ -290,9 +305,15 @@ def from_settings(scene, settings: GeneratorSettings) -> None:
 
 
 def limits_from_scene(scene):
-    """The panel's joint limits as core JointLimits (LimitsError names the bone and axis)."""
+    """The panel's joint limits as core JointLimits (LimitsError names the bone and axis). A scene
+    whose list was never filled (a fresh file) samples from its limit preset's file, as the batch does."""
     from ..core.limits import JointLimits
     dx = scene.deepx
+    if not len(dx.limits):
+        from .preset_menu import limits_file
+        limits = JointLimits.load(limits_file(dx.pose.limits_preset or "default"))
+        limits.name = dx.pose.limits_preset or "default"
+        return limits
     bones = {}
     for item in dx.limits:
         axes = {}
