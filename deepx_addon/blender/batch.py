@@ -32,14 +32,19 @@ The modal operator drives ``BatchJob(settings, out_dir, shard).step()`` (one sam
     deepx generate --out DIR --count N [--engine CYCLES] [--resolution 640] [--samples 4]
                    [--shard i/N] [--seed S] [--blend scene.blend]
 
-or inside a real Blender, with the extension installed (settings from the .blend's Scene.deepx;
-arguments after ``--`` as for ``deepx generate``, minus --blend; rendered in a clean empty file
-unless --use-scene):
+Inside a real Blender (4.2+) with the extension installed, as a Blender command (settings from the
+.blend's DeepX panel, then the options; progress lines; exit status 0 only when every sample is done):
 
-    blender -b scene.blend --python-exit-code 1 --python-expr "import sys; from bl_ext.user_default.deepx_addon.blender.batch import main; sys.exit(main())" -- --out DIR --count 100
+    blender --command deepx generate --blend scene.blend --out DIR [--count 100 ...]
 
-    (from a source checkout instead of the installed extension: "import sys; sys.path.insert(0,
-    '/path/to/repo'); from deepx_addon.blender.batch import main; sys.exit(main())")
+or in the classic form, the .blend opened by Blender (rendered in a clean empty file unless
+--use-scene); ``main()`` raises SystemExit with a non-zero status on any error when Blender runs in
+the background, and --python-exit-code 1 covers errors before it runs:
+
+    blender -b scene.blend --python-exit-code 1 --python-expr "import sys; from bl_ext.user_default.deepx.blender.batch import main; sys.exit(main())" -- --out DIR --count 100
+
+(from a source checkout instead of the installed extension: "import sys; sys.path.insert(0,
+'/path/to/repo'); from deepx_addon.blender.batch import main; sys.exit(main())")
 """
 from __future__ import annotations
 
@@ -317,6 +322,31 @@ def _write_datasets(out_dir: Path, items, yolo: bool) -> dict:
 # ------------------------------------------------------------------------------------------------
 # the job
 
+def preflight(settings: GeneratorSettings, presets: dict | None = None):
+    """Check every setting before the first render (BatchError saying which): the settings
+    themselves, what this Blender can render, the limit preset, and that every pose preset named
+    in preset_weights exists. presets: name -> PosePreset (default: shipped + the user's own, as in
+    the panel). Returns (presets, limits) for the render context."""
+    from ..core.limits import JointLimits, LimitsError
+    from ..core.poses import PoseError
+    from ..core.settings import SettingsError
+    from .render import check_render_settings
+    try:
+        settings.validate()
+        check_render_settings(settings)
+        from .preset_menu import limits_file, pose_presets
+        if presets is None:
+            presets = pose_presets()
+        limits = JointLimits.load(limits_file(settings.pose.limits_preset))
+    except (SettingsError, LimitsError, PoseError, OSError) as e:
+        raise BatchError(str(e)) from None
+    unknown = sorted(set(settings.pose.preset_weights) - set(presets))
+    if unknown:
+        raise BatchError(f"PoseSettings.preset_weights names pose preset(s) {unknown} that exist neither in the "
+                         f"shipped nor in your user presets; known: {', '.join(sorted(presets))}")
+    return presets, limits
+
+
 @dataclass
 class Progress:
     done: int          # samples of this shard that have a label (rendered now or before)
@@ -344,11 +374,12 @@ class BatchJob:
     """One shard of a run, one sample per step() (for modal operators and run_batch)."""
 
     def __init__(self, settings: GeneratorSettings, out_dir, shard=(0, 1), *, scene=None,
-                 threads: int | None = None, yolo: bool = False):
+                 threads: int | None = None, yolo: bool = False, presets: dict | None = None):
         self.settings = settings
         self.out_dir = Path(out_dir).resolve()
         self.shard = parse_shard(shard)
         self.scene, self.threads, self.yolo = scene, threads, yolo
+        self.presets, self.limits = preflight(settings, presets)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         check_or_write_settings(self.out_dir, settings)
         self.removed_temps = remove_stray_temps(self.out_dir, settings, self.shard)
@@ -377,7 +408,8 @@ class BatchJob:
     def _context(self):
         if self.ctx is None:
             from .render import RenderContext
-            self.ctx = RenderContext(self.settings, self.out_dir, self.scene, threads=self.threads)
+            self.ctx = RenderContext(self.settings, self.out_dir, self.scene, threads=self.threads,
+                                     presets=self.presets, limits=self.limits)
         return self.ctx
 
     def render_one(self, p: SamplePlan) -> dict:
@@ -442,10 +474,21 @@ def run_batch(settings: GeneratorSettings, out_dir, shard=(0, 1), progress=None,
 # blender -b scene.blend --python-expr "...; main()" -- --out DIR ...
 
 def main(argv=None) -> int:
-    """Batch entry point inside a Blender process: settings from the open file's Scene.deepx (when
-    the DeepX properties are registered), overridden by the arguments after ``--``; rendered in a
-    clean empty file unless --use-scene. Returns the exit status (pass it to sys.exit and run
-    Blender with --python-exit-code 1 so that errors reach the shell)."""
+    """Batch entry point inside a Blender process: settings from --settings FILE, else from the open
+    file's Scene.deepx (when the DeepX properties are registered), overridden by the other arguments
+    (after ``--`` on Blender's command line); rendered in a clean empty file unless --use-scene.
+    Returns 0 on success. On an error, in a background Blender (``-b``), it raises SystemExit with
+    status 2 so that the shell sees the failure even without --python-exit-code; elsewhere (the
+    Python console) it returns 2."""
+    import bpy
+
+    code = _main(argv)
+    if code and bpy.app.background:
+        raise SystemExit(code)
+    return code
+
+
+def _main(argv=None, prog="blender -b FILE.blend --python-expr '...main()' --", blend=None) -> int:
     import argparse
 
     import bpy
@@ -453,22 +496,49 @@ def main(argv=None) -> int:
     from ..ml import cmd_generate
     if argv is None:
         argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
-    p = argparse.ArgumentParser(prog="blender -b FILE.blend --python-expr '...main()' --")
-    cmd_generate.add_arguments(p, with_blend=False)
-    args = p.parse_args(argv)
+    p = argparse.ArgumentParser(prog=prog)
+    cmd_generate.add_arguments(p, with_blend=blend is not None)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:             # argparse printed the usage and the error
+        return int(e.code or 0)
     base = None
     try:
-        if hasattr(bpy.context.scene, "deepx"):
+        if getattr(args, "blend", None):
+            from .props import settings_from_blend
+            if not Path(args.blend).is_file():
+                raise ValueError(f"--blend file not found: {args.blend}")
+            base = settings_from_blend(args.blend, keep_scene=args.use_scene)
+        elif hasattr(bpy.context.scene, "deepx") and not args.settings:
             from .props import to_settings
             base = to_settings(bpy.context.scene)
         settings = cmd_generate.settings_from_args(args, base)
         if not args.use_scene:          # settings read: render in a clean, empty file
             bpy.ops.wm.read_homefile(use_empty=True)
         scene = bpy.context.scene
-        summary = run_batch(settings, args.out, args.shard, progress=cmd_generate.printer(),
+        print(f"deepx generate: {settings.count} samples, {settings.render.engine} "
+              f"{settings.render.resolution[0]}x{settings.render.resolution[1]}, shard {args.shard} -> {args.out}",
+              flush=True)
+        summary = run_batch(settings, args.out, args.shard, progress=None if args.quiet else cmd_generate.printer(),
                             scene=scene, threads=args.threads, yolo=args.yolo)
-    except ValueError as e:
-        print(f"deepx batch: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError) as e:
+        print(f"deepx generate: error: {e}", file=sys.stderr, flush=True)
         return 2
     cmd_generate.print_summary(summary)
+    if not summary.get("finished", True):
+        return 3
     return 0
+
+
+def cli_command(argv) -> int:
+    """`blender --command deepx generate --blend scene.blend --out DIR ...` (bpy.utils.register_cli_command,
+    Blender 4.2+): returns the process's exit status."""
+    argv = list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: blender --command deepx generate [--blend FILE.blend] --out DIR [options]\n"
+              "       blender --command deepx generate --help", flush=True)
+        return 0 if argv else 2
+    if argv[0] != "generate":
+        print(f"deepx: unknown command {argv[0]!r}; available: generate", file=sys.stderr, flush=True)
+        return 2
+    return _main(argv[1:], prog="blender --command deepx generate", blend=True)

@@ -59,14 +59,8 @@ def user_preset_dir(kind: str) -> Path:
 
 
 def pose_presets() -> dict:
-    """Shipped pose presets plus the user's own (a user preset of the same name wins)."""
-    from ..core import poses
-    from ..core.paths import presets_dir
-    out = dict(poses.load_presets(presets_dir("poses")))
-    user = user_preset_dir("poses")
-    if any(user.glob("*.json")):
-        out.update(poses.load_presets(user, reload=True))
-    return out
+    from .preset_menu import pose_presets as _p
+    return _p()
 
 
 def pose_preset_names() -> list[str]:
@@ -670,14 +664,9 @@ def resolve_limits_setting(settings):
     """A user limit preset name -> its file path, so the batch (which reads shipped presets by name
     and files by path) uses exactly the set chosen in the panel."""
     from dataclasses import replace
-    from ..core.paths import presets_dir
-    name = settings.pose.limits_preset
-    if (presets_dir("limits") / f"{name}.json").is_file() or name.endswith(".json"):
-        return settings
-    user = user_preset_dir("limits") / f"{name}.json"
-    if user.is_file():
-        return replace(settings, pose=replace(settings.pose, limits_preset=str(user)))
-    raise ValueError(f"PoseSettings.limits_preset: no limit preset {name!r} (shipped or in {user.parent})")
+    from .preset_menu import limits_file
+    path = limits_file(settings.pose.limits_preset)
+    return replace(settings, pose=replace(settings.pose, limits_preset=str(path)))
 
 
 def check_limits_saved(context, settings) -> None:
@@ -698,9 +687,13 @@ def check_limits_saved(context, settings) -> None:
 def prepare_batch(op, context):
     """(settings, out_dir, shard) or None after reporting why not."""
     from ..core.limits import LimitsError
+    from ..core.settings import SettingsError
+    from .props import check_scene
     dx = context.scene.deepx
-    settings = settings_or_report(op, context)
-    if settings is None:
+    try:
+        settings = check_scene(context.scene)
+    except SettingsError as e:
+        op.report({'ERROR'}, f"Invalid setting: {e}")
         return None
     if not 0 <= dx.shard_index < dx.shards:
         op.report({'ERROR'}, f"Shard {dx.shard_index} does not exist: shards are 0..{dx.shards - 1}")
@@ -716,14 +709,15 @@ def prepare_batch(op, context):
 
 
 class DEEPX_OT_batch_render(Operator):
-    """Render the dataset (images + exact labels) into the output folder; Esc cancels, starting again
-    resumes where it stopped"""
+    """Render the dataset (images + exact labels) into the output folder, in a Blender process of its
+    own (your scene stays as it is); Esc cancels, starting again resumes where it stopped"""
     bl_idname = "deepx.batch_render"
     bl_label = "Render Dataset"
     bl_options = {'REGISTER'}
 
     _timer = None
     _job = None
+    _child = None
     _hidden = ()
 
     @classmethod
@@ -737,12 +731,30 @@ class DEEPX_OT_batch_render(Operator):
 
     # -- the pieces shared by execute (scripts, background) and the modal run -----------------------
     def _start(self, context):
-        from .batch import BatchError, BatchJob
+        from .batch import BatchError, BatchJob, preflight, shard_indices
+        from . import batch_child
         prep = prepare_batch(self, context)
         if prep is None:
             return False
         settings, out, shard = prep
-        # the panel's own mannequin must not appear in the dataset's renders
+        dx = context.scene.deepx
+        try:
+            preflight(settings)          # every setting checked before anything starts
+        except BatchError as e:
+            self.report({'ERROR'}, f"Cannot start the batch: {e}")
+            return False
+        if batch_child.available():      # a real Blender: render in a child process, scene untouched
+            try:
+                self._child = batch_child.ChildBatch(settings, out, shard, len(shard_indices(settings.count, shard)))
+            except OSError as e:
+                self.report({'ERROR'}, f"Cannot start the batch: {e}")
+                return False
+            dx.batch_running = True
+            dx.batch_progress = 0.0
+            dx.batch_status = f"Rendering {self._child.total} samples in a background Blender"
+            return True
+        # Blender as a Python module (no executable to start): render here; the panel's own
+        # mannequin must not appear in the dataset's renders
         arm = get_mannequin(context)
         self._hidden = [(o.name, o.hide_render) for o in ([arm, *arm.children_recursive] if arm else [])]
         for name, _ in self._hidden:
@@ -753,7 +765,6 @@ class DEEPX_OT_batch_render(Operator):
             self._restore()
             self.report({'ERROR'}, f"Cannot start the batch: {e}")
             return False
-        dx = context.scene.deepx
         dx.batch_running = True
         dx.batch_progress = self._job.progress().fraction
         dx.batch_status = f"{self._job.skipped} done before, {len(self._job.todo)} to render"
@@ -775,15 +786,36 @@ class DEEPX_OT_batch_render(Operator):
             self._job.ctx = None
 
     def _step(self, context) -> bool:
-        """Render one sample; False when the shard is finished."""
-        pr = self._job.step()
+        """Render one sample (in-process) or look at the child; False when the shard is finished.
+        Raises RuntimeError with the child's error when it failed."""
         dx = context.scene.deepx
+        if self._child is not None:
+            rc = self._child.poll()
+            dx.batch_progress = self._child.fraction
+            dx.batch_status = f"{self._child.done}/{self._child.total} samples"
+            if rc is None:
+                return True
+            if rc != 0:
+                raise RuntimeError(f"the batch Blender failed (exit {rc}): {self._child.error_text()}")
+            return False
+        pr = self._job.step()
         dx.batch_progress = pr.fraction
         dx.batch_status = pr.text()
         return not pr.finished
 
     def _finish(self, context, cancelled: bool):
         dx = context.scene.deepx
+        if self._child is not None:
+            child, self._child = self._child, None
+            if cancelled:
+                child.cancel()
+            child.close()
+            dx.batch_running = False
+            done = child.done if cancelled else child.total
+            dx.batch_status = (f"Cancelled at {done}/{child.total}: start again to resume" if cancelled
+                               else f"Done: {child.total}/{child.total} samples in {child.out_dir}")
+            self.report({'WARNING' if cancelled else 'INFO'}, dx.batch_status)
+            return None
         summary = None
         try:
             summary = self._job.finalize()
@@ -802,11 +834,13 @@ class DEEPX_OT_batch_render(Operator):
     # -- entry points -------------------------------------------------------------------------------
     def execute(self, context):
         """Synchronous: renders the whole shard (scripts and `blender -b`)."""
+        import time
         if not self._start(context):
             return {'CANCELLED'}
         try:
             while self._step(context):
-                pass
+                if self._child is not None:
+                    time.sleep(0.2)
         except Exception as e:
             self._finish(context, cancelled=True)
             self.report({'ERROR'}, f"Batch stopped: {e}")
@@ -821,7 +855,7 @@ class DEEPX_OT_batch_render(Operator):
             return {'CANCELLED'}
         wm = context.window_manager
         wm.progress_begin(0.0, 1.0)
-        self._timer = wm.event_timer_add(0.001, window=context.window)
+        self._timer = wm.event_timer_add(0.25 if self._child is not None else 0.001, window=context.window)
         wm.modal_handler_add(self)
         return {'RUNNING_MODAL'}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # sub-command name -> module (relative to this package) providing HELP, add_arguments(p), run(args)
@@ -38,6 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    code = _run(argv)
+    if argv is None and "bpy" in sys.modules:
+        # The console command (not a call from Python): bpy as a module can crash while the
+        # interpreter tears down (exit 139 after a correct, finished run, e.g. generate --blend).
+        # Everything is written and flushed: leave with the real status before that teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(argv) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
@@ -50,4 +63,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m deepx_addon.ml.cli`: run the package's module, so its CliError is the one commands raise
+    from deepx_addon.ml.cli import main as _main
+    sys.exit(_main())
