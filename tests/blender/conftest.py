@@ -4,14 +4,12 @@ Tests that need a `blender` executable skip under the bpy module; tests that nee
 distribution Blender's Python lacks (torch, Pillow, Ultralytics) skip inside it, with the reason."""
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from blender_tier import ROOT
 
 
 @pytest.fixture(scope="session")
@@ -21,13 +19,6 @@ def blender_exe(bpy_module) -> str:
     if not exe:
         pytest.skip("needs a real Blender executable (bpy as a module has none): run `make test-blender`")
     return exe
-
-
-def run_blender(exe: str, *args, timeout: int = 300, env=None) -> subprocess.CompletedProcess:
-    """Start another Blender (same executable, same temporary user folder as this one)."""
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), env=e)
 
 
 @pytest.fixture(scope="module")
