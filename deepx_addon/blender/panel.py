@@ -258,8 +258,9 @@ class VIEW3D_PT_deepx_distribution(_SubPanel, Panel):
         if img is not None:
             img.preview_ensure()
             col = layout.column(align=True)
-            col.label(text="Person size / image height")
-            col.label(text="1/256 .. 2, a tick per x2, bright tick = 1")
+            col.label(text="x: person height / image height (log)")
+            col.label(text="ticks x2 from 1/256 to 2; bright = full frame")
+            col.label(text="y: share of samples per bin (tallest = peak)")
             layout.template_icon(icon_value=img.preview.icon_id, scale=9.0)
         if dx.preview_report:
             box = layout.box()
@@ -311,7 +312,11 @@ class VIEW3D_PT_deepx_preview(_SubPanel, Panel):
         if pv is None:
             layout.label(text="Preview not registered", icon='ERROR')
             return
-        layout.operator("deepx.preview_distance", text="Predicted vs True Distance", icon='RENDER_STILL')
+        if pv.running:
+            layout.label(text=pv.progress_text or "Working ...", icon='SORTTIME')
+            layout.label(text="Esc cancels")
+        else:
+            layout.operator("deepx.preview_distance", text="Predicted vs True Distance", icon='RENDER_STILL')
         row = layout.row(align=True)
         row.prop(pv, "samples")
         row.prop(pv, "max_size", text="Size")
