@@ -21,20 +21,8 @@ def blender_exe(bpy_module) -> str:
     return exe
 
 
-@pytest.fixture(scope="module")
-def addon(bpy_module):
-    """The add-on registered from the source tree (the tests/ helpers check the user folder is a
-    temporary one and release a partial registration left by another module)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    import deepx_addon
-    from test_panel_ops import release_source_tree_registration, require_temp_user_folder
-    require_temp_user_folder(bpy_module)
-    release_source_tree_registration(bpy_module)
-    deepx_addon.register()
-    yield bpy_module
-    deepx_addon.unregister()
-
-
-@pytest.fixture
-def bpy(addon, clean_blender):
-    return clean_blender
+# the add-on registered from the source tree once per module (test_panel_ops checks that the user
+# folder is a temporary one and releases a partial registration left by another module), and a
+# clean scene per test
+sys.path.insert(0, str(ROOT / "tests"))
+from test_panel_ops import addon, bpy  # noqa: E402,F401
