@@ -266,6 +266,11 @@ def exercise_operators(bpy, tmp_path: Path, pkg) -> dict:
     kp = np.asarray(pkg.posing.world_keypoints(arm))
     assert kp[:, 2].min() > 0.0 and kp[:, 2].max() < 1.6          # standing, 1.6 m tall
     done["create_mannequin"] = 1
+    assert bpy.ops.deepx.limit_constraints() == {'FINISHED'}
+    assert "DeepX Limit" in arm.pose.bones["thigh_L"].constraints
+    assert bpy.ops.deepx.limit_constraints(remove=True) == {'FINISHED'}
+    assert not any(len(pb.constraints) for pb in arm.pose.bones)
+    done["limit_constraints"] = 1
 
     presets = core_poses.load_presets()
     assert bpy.ops.deepx.apply_pose(preset="sitting_box") == {'FINISHED'}

@@ -24,7 +24,8 @@ Output folder:
     labels.jsonl             every image as a core/records.py row (what `deepx evaluate` reads)
     coco_keypoints.json      COCO person-keypoints annotations (core/datasets.py)
     yolo/                    optional YOLO-pose export (core/datasets.py)
-    summary.json             counts, time, images/s of the last run
+    summaries/shard-<i>of<N>.json   each shard's counts, time, images/s (its last run)
+    summary.json             the last run's numbers plus "shards": every shard's summary
 
 The modal operator drives ``BatchJob(settings, out_dir, shard).step()`` (one sample per call);
 ``run_batch`` loops over it. Headless:
@@ -63,7 +64,7 @@ from ..core.settings import GeneratorSettings
 FORMAT = "deepx-render"
 FORMAT_VERSION = 1
 SETTINGS_FILE, RECORDS_FILE, COCO_FILE, SUMMARY_FILE = "settings.json", "labels.jsonl", "coco_keypoints.json", "summary.json"
-LABELS_DIR, IMAGES_DIR = "labels", "images"
+LABELS_DIR, IMAGES_DIR, SHARD_SUMMARIES_DIR = "labels", "images", "summaries"
 SUBDIRS = ("images", "labels", "depth", "masks")
 YOLO_VAL_FRACTION = 0.1
 
@@ -450,7 +451,20 @@ class BatchJob:
             "engine": self.settings.render.engine, "resolution": list(self.settings.render.resolution),
             "samples": int(self.settings.render.samples), "dataset": fin,
         }
-        atomic_write_text(self.out_dir / SUMMARY_FILE, json.dumps(self.summary, indent=1) + "\n")
+        # one file per shard (shards run at once must not overwrite each other's numbers); summary.json
+        # is this run's numbers plus every shard's, read back from those files
+        i, n = self.shard
+        shard_file = self.out_dir / SHARD_SUMMARIES_DIR / f"shard-{i}of{n}.json"
+        shard_file.parent.mkdir(exist_ok=True)
+        atomic_write_text(shard_file, json.dumps(self.summary, indent=1) + "\n")
+        shards = {}
+        for f in sorted(shard_file.parent.glob("shard-*.json")):
+            try:
+                shards[f.stem[len("shard-"):].replace("of", "/")] = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+        total = {"shards": shards, "rendered_all_shards": sum(int(v.get("rendered", 0)) for v in shards.values())}
+        atomic_write_text(self.out_dir / SUMMARY_FILE, json.dumps({**self.summary, **total}, indent=1) + "\n")
         return self.summary
 
 

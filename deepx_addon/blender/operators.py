@@ -108,6 +108,65 @@ def walk_preview(context, quiet=False) -> str | None:
         return str(e)
 
 
+def blend_preview(context, quiet=False):
+    """Pose the mannequin between Preset A and B at the Blend slider (its update callback and the
+    Blend Presets operator). Returns the blended PosePreset; None (quiet) or raises on an error."""
+    try:
+        arm = get_mannequin(context)
+        if arm is None:
+            raise ValueError("no mannequin: create it first (DeepX > Mannequin)")
+        from ..core.poses import blend
+        dx = context.scene.deepx
+        presets = pose_presets()
+        missing = [n for n in (dx.preset_a, dx.preset_b) if n not in presets]
+        if missing:
+            raise ValueError(f"No pose preset {missing[0]!r}")
+        p = blend(presets[dx.preset_a], presets[dx.preset_b], dx.blend_t)
+        _apply(context, arm, p.rotations, p.support, p.box_height_m)
+        return p
+    except Exception as e:   # an update callback must not raise into the UI
+        if not quiet:
+            raise
+        print(f"DeepX blend preview: {e}")
+        return None
+
+
+LIMIT_CONSTRAINT = "DeepX Limit"
+
+
+def refresh_limit_constraints(context, bone: str | None = None, add: bool = False) -> int:
+    """Make the mannequin's Limit Rotation constraints mirror the Joint Limits list (local space,
+    the same Euler XYZ degrees the sampler uses), for one bone or all; only bones that already have
+    one unless ``add``. Returns the number of constraints set. Never raises (update callback)."""
+    try:
+        arm = get_mannequin(context)
+        dx = context.scene.deepx
+        if arm is None or not len(dx.limits):
+            return 0
+        n = 0
+        for item in ([dx.limits[bone]] if bone in dx.limits else []) if bone else dx.limits:
+            pb = arm.pose.bones.get(item.name)
+            if pb is None:
+                continue
+            c = pb.constraints.get(LIMIT_CONSTRAINT)
+            if c is None:
+                if not add:
+                    continue
+                c = pb.constraints.new('LIMIT_ROTATION')
+                c.name = LIMIT_CONSTRAINT
+            c.owner_space = 'LOCAL'
+            for ax in "xyz":
+                lo, hi = getattr(item, f"{ax}_min"), getattr(item, f"{ax}_max")
+                setattr(c, f"use_limit_{ax}", True)
+                setattr(c, f"min_{ax}", math.radians(min(lo, hi)))
+                setattr(c, f"max_{ax}", math.radians(max(lo, hi)))
+            n += 1
+        return n
+    except Exception as e:
+        print(f"DeepX limit constraints: {e}")
+        return 0
+
+
 def check_output_dir(text: str) -> Path:
     """The batch output folder as an absolute, writable path, or ValueError saying what is wrong."""
     if not text or not text.strip():
@@ -230,17 +289,12 @@ class DEEPX_OT_blend_presets(_PosesMannequin):
     bl_label = "Blend Presets"
 
     def execute(self, context):
-        from ..core.poses import blend
-        dx = context.scene.deepx
-        presets = presets_or_report(self)
-        if presets is None:
+        from ..core.poses import PoseError
+        try:
+            p = blend_preview(context)
+        except (PoseError, OSError, ValueError) as e:
+            self.report({'ERROR'}, f"Pose presets: {e}" if isinstance(e, (PoseError, OSError)) else str(e))
             return {'CANCELLED'}
-        missing = [n for n in (dx.preset_a, dx.preset_b) if n not in presets]
-        if missing:
-            self.report({'ERROR'}, f"No pose preset {missing[0]!r}")
-            return {'CANCELLED'}
-        p = blend(presets[dx.preset_a], presets[dx.preset_b], dx.blend_t)
-        _apply(context, get_mannequin(context), p.rotations, p.support, p.box_height_m)
         self.report({'INFO'}, f"Pose {p.name} ({p.family})")
         return {'FINISHED'}
 
@@ -434,6 +488,34 @@ class DEEPX_OT_save_limits(Operator, ExportHelper):
         return {'FINISHED'}
 
 
+class DEEPX_OT_limit_constraints(_PosesMannequin):
+    """Add Limit Rotation constraints to the mannequin that mirror the Joint Limits list (they follow
+    later edits of the list), so posing by hand stays within the limits; or remove them"""
+    bl_idname = "deepx.limit_constraints"
+    bl_label = "Limit Rotation Constraints"
+
+    remove: BoolProperty(name="Remove", default=False)
+
+    def execute(self, context):
+        arm = get_mannequin(context)
+        if self.remove:
+            n = 0
+            for pb in arm.pose.bones:
+                c = pb.constraints.get(LIMIT_CONSTRAINT)
+                if c is not None:
+                    pb.constraints.remove(c)
+                    n += 1
+            self.report({'INFO'}, f"Removed {n} limit constraints")
+            return {'FINISHED'}
+        if not len(context.scene.deepx.limits):
+            bpy.ops.deepx.reset_limits()
+        if limits_or_report(self, context) is None:
+            return {'CANCELLED'}
+        n = refresh_limit_constraints(context, add=True)
+        self.report({'INFO'}, f"{n} bones limited by Limit Rotation constraints (the Joint Limits list)")
+        return {'FINISHED'}
+
+
 # --------------------------------------------------------------------------------------------------
 # randomisers
 
@@ -447,7 +529,8 @@ class DEEPX_OT_randomize_pose(_PosesMannequin):
     bl_idname = "deepx.randomize_pose"
     bl_label = "Random Pose"
 
-    seed: IntProperty(name="Seed", default=-1, min=-1, description="-1: a new random seed each time")
+    seed: IntProperty(name="Seed", default=-1, min=-1, options={'SKIP_SAVE'},
+                      description="-1: a new random seed each time (the seed used is shown here afterwards)")
     with_body: BoolProperty(name="Random Body", default=False,
                             description="Also draw a body (stature, proportions) from the body settings")
 
@@ -461,6 +544,7 @@ class DEEPX_OT_randomize_pose(_PosesMannequin):
         if presets is None:
             return {'CANCELLED'}
         seed = _seed(self.seed)
+        self.seed = seed               # the redo panel shows (and re-runs) the seed actually used
         rng = np.random.default_rng(seed)
         arm = get_mannequin(context)
         try:
@@ -484,7 +568,8 @@ class DEEPX_OT_randomize_camera(Operator):
     bl_label = "Random Camera"
     bl_options = {'REGISTER', 'UNDO'}
 
-    seed: IntProperty(name="Seed", default=-1, min=-1, description="-1: a new random seed each time")
+    seed: IntProperty(name="Seed", default=-1, min=-1, options={'SKIP_SAVE'},
+                      description="-1: a new random seed each time (the seed used is shown here afterwards)")
 
     @classmethod
     def poll(cls, context):
@@ -510,6 +595,7 @@ class DEEPX_OT_randomize_camera(Operator):
         W, H = (int(v) for v in settings.render.resolution)
         cs = replace(settings.camera, image_size=(W, H))   # the render path renders at render.resolution
         seed = _seed(self.seed)
+        self.seed = seed
         try:
             cams = sample_cameras(np.random.default_rng(seed), cs, pelvis, 1, facing_deg=facing)
             rig = scn.setup_scene(settings, context.scene)
@@ -899,6 +985,7 @@ classes = (
     DEEPX_OT_reset_limits,
     DEEPX_OT_load_limits,
     DEEPX_OT_save_limits,
+    DEEPX_OT_limit_constraints,
     DEEPX_OT_randomize_pose,
     DEEPX_OT_randomize_camera,
     DEEPX_OT_distribution_preview,

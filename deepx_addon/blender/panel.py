@@ -132,10 +132,16 @@ class VIEW3D_PT_deepx_limits(_SubPanel, Panel):
                 row.operator("deepx.load_limits", text="Show and Edit These Limits", icon='GREASEPENCIL').filepath = path
         row = layout.row()
         row.template_list("DEEPX_UL_joint_limits", "", dx, "limits", dx, "limits_index", rows=6)
-        if 0 <= dx.limits_index < len(dx.limits):
-            item = dx.limits[dx.limits_index]
+        # the fields edit the bone selected on the mannequin (pose mode), else the list's active row
+        arm = dx.mannequin
+        active = arm.data.bones.active if arm is not None and arm.type == 'ARMATURE' else None
+        i = dx.limits.find(active.name) if active is not None else -1
+        selected = i >= 0
+        i = i if selected else dx.limits_index
+        if 0 <= i < len(dx.limits):
+            item = dx.limits[i]
             col = layout.column(align=True)
-            col.label(text=f"{item.name} (degrees)")
+            col.label(text=f"{item.name} (degrees{', selected bone' if selected else ''})")
             for ax in "xyz":
                 r = col.row(align=True)
                 r.alert = getattr(item, f"{ax}_min") > getattr(item, f"{ax}_max")
@@ -145,6 +151,9 @@ class VIEW3D_PT_deepx_limits(_SubPanel, Panel):
         row.operator("deepx.reset_limits", icon='LOOP_BACK')
         row.operator("deepx.load_limits", text="", icon='FILEBROWSER')
         row.operator("deepx.save_limits", text="", icon='FILE_TICK')
+        row = layout.row(align=True)
+        row.operator("deepx.limit_constraints", text="Limit Posing by Hand", icon='CONSTRAINT_BONE')
+        row.operator("deepx.limit_constraints", text="", icon='X').remove = True
         col = layout.column()
         col.use_property_split = True
         col.prop(dx.pose, "sampling")

@@ -32,6 +32,23 @@ def _range(name, default, description, lo, hi, unit='NONE', step=10, precision=N
                                min=lo, max=hi, unit=unit, step=step, precision=precision)
 
 
+# live updates: the mannequin follows the sliders (callbacks never raise into the UI)
+
+def _walk_update(self, context):
+    from .operators import walk_preview
+    walk_preview(context, quiet=True)
+
+
+def _blend_update(self, context):
+    from .operators import blend_preview
+    blend_preview(context, quiet=True)
+
+
+def _limit_update(self, context):
+    from .operators import refresh_limit_constraints
+    refresh_limit_constraints(context, bone=self.name)
+
+
 # --------------------------------------------------------------------------------------------------
 # core settings mirrors
 
@@ -67,8 +84,8 @@ class DEEPX_PG_pose(PropertyGroup):
     preset_weights: CollectionProperty(type=DEEPX_PG_preset_weight, name="Preset Weights")
     preset_weights_index: IntProperty(default=0, options={'HIDDEN'})
     p_blend: _prob("Blend Presets", PoseSettings.p_blend, "Chance of interpolating two presets")
-    stride: FloatProperty(name="Stride", default=PoseSettings.stride, min=0.0, max=3.0,
-                          description="Walk amplitude multiplier (also used by the walk preview)")
+    stride: FloatProperty(name="Stride", default=PoseSettings.stride, min=0.0, max=3.0, update=_walk_update,
+                          description="Walk amplitude multiplier (the walk preview follows live)")
     jitter_deg: FloatProperty(name="Jitter (°)", default=PoseSettings.jitter_deg, min=0.0, max=45.0,
                               description="Random tweak added to every joint (standard deviation, degrees)")
 
@@ -115,12 +132,18 @@ class DEEPX_PG_render(PropertyGroup):
 
 class DEEPX_PG_joint_limit(PropertyGroup):
     # `name` (inherited) is the bone; angles in degrees, as in the limit preset files
-    x_min: FloatProperty(name="X Min", default=0.0, min=-180.0, max=180.0, precision=1)
-    x_max: FloatProperty(name="X Max", default=0.0, min=-180.0, max=180.0, precision=1)
-    y_min: FloatProperty(name="Y Min", default=0.0, min=-180.0, max=180.0, precision=1)
-    y_max: FloatProperty(name="Y Max", default=0.0, min=-180.0, max=180.0, precision=1)
-    z_min: FloatProperty(name="Z Min", default=0.0, min=-180.0, max=180.0, precision=1)
-    z_max: FloatProperty(name="Z Max", default=0.0, min=-180.0, max=180.0, precision=1)
+    x_min: FloatProperty(name="X Min", default=0.0, min=-180.0, max=180.0, precision=1,
+                         update=_limit_update)
+    x_max: FloatProperty(name="X Max", default=0.0, min=-180.0, max=180.0, precision=1,
+                         update=_limit_update)
+    y_min: FloatProperty(name="Y Min", default=0.0, min=-180.0, max=180.0, precision=1,
+                         update=_limit_update)
+    y_max: FloatProperty(name="Y Max", default=0.0, min=-180.0, max=180.0, precision=1,
+                         update=_limit_update)
+    z_min: FloatProperty(name="Z Min", default=0.0, min=-180.0, max=180.0, precision=1,
+                         update=_limit_update)
+    z_max: FloatProperty(name="Z Max", default=0.0, min=-180.0, max=180.0, precision=1,
+                         update=_limit_update)
 
 
 def _pose_preset_search(self, context, edit_text):
@@ -131,11 +154,6 @@ def _pose_preset_search(self, context, edit_text):
     except Exception:   # a broken preset file must not break the UI; applying one reports it
         return []
     return [n for n in names if edit_text.lower() in n.lower()]
-
-
-def _walk_update(self, context):
-    from .operators import walk_preview
-    walk_preview(context, quiet=True)
 
 
 class DEEPX_PG_scene(PropertyGroup):
@@ -164,8 +182,8 @@ class DEEPX_PG_scene(PropertyGroup):
                              description="Pose preset to apply (and the blend's start)")
     preset_b: StringProperty(name="Preset B", default="sitting_box", search=_pose_preset_search,
                              description="Pose preset at the blend's end")
-    blend_t: FloatProperty(name="Blend", default=0.5, min=0.0, max=1.0, subtype='FACTOR',
-                           description="0 = preset A, 1 = preset B")
+    blend_t: FloatProperty(name="Blend", default=0.5, min=0.0, max=1.0, subtype='FACTOR', update=_blend_update,
+                           description="0 = preset A, 1 = preset B; the mannequin follows live")
     new_preset_name: StringProperty(name="Name", default="my_pose", description="Name of the pose preset to save")
     box_height_m: FloatProperty(name="Support Height", default=0.45, min=0.0, max=1.5, unit='LENGTH', precision=3,
                                 description="Height of the box sitting/kneeling presets rest on")

@@ -180,3 +180,70 @@ def test_count_below_cameras_per_pose_is_reported(bpy, tmp_path):
     dx.count, dx.cameras_per_pose = 3, 4
     with pytest.raises(SettingsError, match="(?i)cameras per pose"):
         check_scene(bpy.context.scene)
+
+
+# ---- 8. smaller points -----------------------------------------------------------------------------
+
+def _rot(arm, bone):
+    return np.degrees(np.array(arm.pose.bones[bone].rotation_euler))
+
+
+def test_blend_slider_and_stride_are_live(bpy):
+    from deepx_addon.core import poses
+    dx = bpy.context.scene.deepx
+    arm = _mannequin(bpy)
+    presets = poses.load_presets()
+    a = np.asarray(presets["standing"].rotations.get("thigh_L", (0, 0, 0)))
+    b = np.asarray(presets["sitting_box"].rotations["thigh_L"])
+    dx.preset_a, dx.preset_b = "standing", "sitting_box"
+    dx.blend_t = 0.75                                          # no button: the slider poses
+    assert np.allclose(_rot(arm, "thigh_L"), 0.25 * a + 0.75 * b, atol=1e-3)
+    dx.walk_phase = 0.3
+    dx.pose.stride = 1.7                                       # the walk follows the stride too
+    assert np.allclose(_rot(arm, "thigh_L"), poses.walk_pose(0.3, 1.7)["thigh_L"], atol=1e-3)
+
+
+def test_random_pose_reports_the_seed_it_used_and_a_new_press_draws_a_new_one(bpy, capfd):
+    import re
+    arm = _mannequin(bpy)
+    # the seed is written back into the operator (the redo panel shows and re-runs it) and is not
+    # remembered for the next press (SKIP_SAVE), which draws a new one
+    assert bpy.ops.deepx.randomize_pose.get_rna_type().properties["seed"].is_skip_save
+    capfd.readouterr()
+    assert bpy.ops.deepx.randomize_pose() == {'FINISHED'}
+    first = _rotations(arm)
+    assert bpy.ops.deepx.randomize_pose() == {'FINISHED'}
+    seeds = [int(v) for v in re.findall(r"\(seed (\d+)", capfd.readouterr().out)]
+    assert len(seeds) == 2 and seeds[0] != seeds[1]
+    assert bpy.ops.deepx.randomize_pose(seed=seeds[0]) == {'FINISHED'}     # the redo panel's re-run
+    assert np.allclose(_rotations(arm), first)
+
+
+def test_limit_rotation_constraints_mirror_the_list(bpy):
+    import math
+    dx = bpy.context.scene.deepx
+    arm = _mannequin(bpy)
+    assert bpy.ops.deepx.limit_constraints() == {'FINISHED'}
+    c = arm.pose.bones["thigh_L"].constraints["DeepX Limit"]
+    item = dx.limits["thigh_L"]
+    assert c.owner_space == 'LOCAL' and math.isclose(math.degrees(c.max_x), item.x_max, abs_tol=1e-4)
+    item.x_max = 12.0                                          # an edit of the list follows
+    assert math.isclose(math.degrees(c.max_x), 12.0, abs_tol=1e-4)
+    arm.pose.bones["thigh_L"].rotation_euler = (math.radians(80), 0, 0)   # posing by hand is held
+    bpy.context.view_layer.update()
+    m = arm.pose.bones["thigh_L"].matrix_basis                 # (unconstrained) vs evaluated pose:
+    ev = arm.pose.bones["thigh_L"].matrix
+    assert not np.allclose(np.array(m), np.array(ev))
+    assert bpy.ops.deepx.limit_constraints(remove=True) == {'FINISHED'}
+    assert "DeepX Limit" not in arm.pose.bones["thigh_L"].constraints
+
+
+def test_summary_keeps_every_shards_numbers(bpy, tmp_path):
+    dx = bpy.context.scene.deepx
+    _small_batch(dx, tmp_path / "out", count=4)
+    dx.shards = 2
+    for i in (0, 1):
+        dx.shard_index = i
+        assert bpy.ops.deepx.batch_render() == {'FINISHED'}
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert set(s["shards"]) == {"0/2", "1/2"} and s["rendered_all_shards"] == 4
