@@ -326,7 +326,7 @@ def test_preview_finds_far_people(addon, pose_onnx, preset, dist):
     """Issue 10 item 6: at 640 px of the whole frame nobody was found beyond ~15-20 m; the crop
     around the person keeps them many pixels tall."""
     from deepx_addon.blender.posing import pelvis_world
-    from deepx_addon.blender.preview import preview_distance
+    from deepx_addon.blender.preview import preview_steps
     from deepx_addon.blender.scene import set_camera, setup_scene
     from deepx_addon.core.cameras import intrinsics_from_hfov, look_at
     bpy = addon
@@ -339,6 +339,9 @@ def test_preview_finds_far_people(addon, pose_onnx, preset, dist):
     d = np.array([1.0, -6.0, 0.3])
     R, t = look_at(pel + d / np.linalg.norm(d) * dist, pel)
     set_camera(rig.camera, intrinsics_from_hfov(50.0, 1920, 1080), R, t, 1920, 1080)
-    res = preview_distance(bpy.context, detector="onnx")
+    # the modal operator's stages: a status text before each slow step, then the result
+    items = list(preview_steps(bpy.context, detector="onnx"))
+    *stages, res = items
+    assert [s.split()[0] for s in stages] == ["Loading", "Rendering", "Detecting"]
     assert res["n_people"] >= 1 and res["ok"], res["message"]
     assert abs(res["predicted_m"] / res["true_m"] - 1) < 0.35
