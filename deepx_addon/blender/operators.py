@@ -753,8 +753,10 @@ def resolve_limits_setting(settings):
     """A user limit preset name -> its file path, so the batch (which reads shipped presets by name
     and files by path) uses exactly the set chosen in the panel."""
     from dataclasses import replace
-    from .preset_menu import limits_file
+    from .preset_menu import limits_file, shipped_limits_dir
     path = limits_file(settings.pose.limits_preset)
+    if path.parent == shipped_limits_dir():      # a shipped name stays a name (same run as the CLI's)
+        return settings
     return replace(settings, pose=replace(settings.pose, limits_preset=str(path)))
 
 

@@ -247,3 +247,26 @@ def test_summary_keeps_every_shards_numbers(bpy, tmp_path):
         assert bpy.ops.deepx.batch_render() == {'FINISHED'}
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert set(s["shards"]) == {"0/2", "1/2"} and s["rendered_all_shards"] == 4
+
+
+def test_a_cancelled_panel_batch_resumes(bpy, blender_exe, tmp_path):
+    """What Esc does to the panel's batch: the child Blender stops; the next start renders the rest."""
+    import time
+    from deepx_addon.blender.batch_child import ChildBatch
+    from deepx_addon.blender.props import to_settings
+    dx = bpy.context.scene.deepx
+    out = tmp_path / "out"
+    _small_batch(dx, out, count=40)
+    child = ChildBatch(to_settings(bpy.context.scene), out, (0, 1), 40)
+    t0 = time.time()
+    while not len(list((out / "labels").glob("*.json"))) and time.time() - t0 < 120:
+        time.sleep(0.1)
+    child.cancel()
+    child.close()
+    done = len(list((out / "labels").glob("*.json")))
+    assert 1 <= done < 40 and child.proc.returncode != 0
+    assert bpy.ops.deepx.batch_render() == {'FINISHED'}
+    assert len(list((out / "labels").glob("*.json"))) == 40
+    assert not [p for p in out.rglob(".*") if "tmp" in p.name]          # no half sample left
+    s = json.loads((out / "summary.json").read_text())
+    assert s["done_before"] == done and s["rendered"] == 40 - done
