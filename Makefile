@@ -29,9 +29,10 @@ test: $(STAMP)
 blender:
 	scripts/install_blender.sh
 
+# (-W: pytest-blender 3.0.8 reads config.inicfg, which pytest 9 reports as deprecated, in the host process)
 test-blender: $(STAMP) blender
-	BLENDER_USER_RESOURCES=$$(mktemp -d /tmp/deepx-blender-user-XXXXXX) \
-	  $(VENV)/bin/python -m pytest -p pytest-blender --blender-executable scripts/blender -q tests/blender
+	BLENDER_USER_RESOURCES=$$(mktemp -d /tmp/deepx-blender-user-XXXXXX) $(VENV)/bin/python -W ignore::DeprecationWarning \
+	  -m pytest -p pytest-blender --blender-executable scripts/blender -q tests/blender
 
 clean-venv:
 	rm -rf $(VENV)
