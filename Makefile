@@ -21,14 +21,18 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/deepx demo
 
-# pytest-blender is off by default (pyproject's addopts: -p no:pytest-blender), so plain pytest runs
-# every test with the bpy module; test-blender turns it on and re-runs pytest inside the real Blender.
+# pytest-blender is off by default (pyproject's addopts: -p no:pytest-blender; the underscore spelling
+# -p no:pytest_blender does not block it). bpy can be imported once per process: the Blender tests
+# (tests/blender) run in a pytest process of their own; both run, and the target fails if either fails.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	@$(VENV)/bin/python -m pytest -q --ignore=tests/blender; a=$$?; \
+	$(VENV)/bin/python -m pytest -q tests/blender; b=$$?; \
+	test $$a -eq 0 -a $$b -eq 0
 
 blender:
 	scripts/install_blender.sh
 
+# test-blender: the same tests/blender inside a real Blender (pytest-blender re-runs pytest there).
 # (-W: pytest-blender 3.0.8 reads config.inicfg, which pytest 9 reports as deprecated, in the host process)
 test-blender: $(STAMP) blender
 	BLENDER_USER_RESOURCES=$$(mktemp -d /tmp/deepx-blender-user-XXXXXX) $(VENV)/bin/python -W ignore::DeprecationWarning \

@@ -7,7 +7,8 @@
     .venv/bin/python build.py --split-platforms            # one zip per platform (for a web listing)
 
 The extension's package is deepx_addon/, so a staging folder is assembled first:
-    <staging>/            deepx_addon's contents (no __pycache__)
+    <staging>/            deepx_addon's __init__.py and its core/, runtime/, blender/ (SHIPPED_LAYERS;
+                          no ml/ nor cli/: torch, training and the command line stay out)
     <staging>/blender_manifest.toml (+ the generated `wheels = [...]` list), LICENSE
     <staging>/presets/    the shipped limit and pose presets (repo presets/)
     <staging>/models/     the default learned model (models/deepx_default.json, .safetensors and its
@@ -43,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 PACKAGE = ROOT / "deepx_addon"
 MANIFEST = ROOT / "blender_manifest.toml"
+SHIPPED_LAYERS = ("core", "runtime", "blender")
 DEFAULT_MODEL = "deepx_default"
 MODEL_SUFFIXES = (".json", ".safetensors", ".onnx")
 MAX_MODEL_BYTES = 50 * 1024 * 1024   # keep the zip small: a larger "default model" is a mistake
@@ -168,7 +170,7 @@ def ensure_model_onnx(json_path: Path) -> tuple[Path | None, str]:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     try:
-        from deepx_addon.ml.predictor import LearnedEstimator
+        from deepx_addon.runtime.model import LearnedEstimator
         LearnedEstimator.load(json_path, backend="torch").export_onnx(onnx)
     except ImportError as e:
         if onnx.is_file():
@@ -195,7 +197,12 @@ def stage(dest: Path, runtime: bool = False, platforms=tuple(WHEEL_PLATFORMS), p
     """Assemble the extension's files in dest; returns notes on what was included. ``runtime`` adds
     the onnxruntime wheels and the ONNX files (export/download as needed)."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
-    shutil.copytree(PACKAGE, dest, ignore=ignore)
+    dest.mkdir(parents=True, exist_ok=True)
+    for p in PACKAGE.iterdir():          # the layers Blender runs; ml/ (torch) and cli/ stay out
+        if p.is_dir() and p.name in SHIPPED_LAYERS:
+            shutil.copytree(p, dest / p.name, ignore=ignore)
+        elif p.is_file() and p.suffix == ".py":
+            shutil.copy2(p, dest / p.name)
     for clash in ("presets", "models", "blender_manifest.toml"):
         if (PACKAGE / clash).exists():
             raise BuildError(f"deepx_addon/{clash} exists: it would clash with the staged repo {clash}")

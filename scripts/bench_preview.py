@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     from deepx_addon.blender.preview import preview_distance
     from deepx_addon.blender.scene import set_camera, setup_scene
     from deepx_addon.core.cameras import intrinsics_from_hfov, look_at
+    from deepx_addon.runtime import detector as rdet
     from deepx_addon.runtime import preview as rp
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
     R, t = look_at(pel + d / np.linalg.norm(d) * a.dist, pel)
     set_camera(rig.camera, intrinsics_from_hfov(50.0, 960, 720), R, t, 960, 720)
 
-    backends = ["onnx"] + (["torch"] if rp.module_available("torch") and rp.module_available("ultralytics") else [])
+    backends = ["onnx"] + (["torch"] if rdet.module_available("torch") and rdet.module_available("ultralytics") else [])
     res = None
     for det in backends:
         for i in range(a.runs):
@@ -68,14 +69,14 @@ def main(argv=None) -> int:
             out = {}
             for det in backends:
                 est, label, _ = rp.load_distance_model(model)
-                out[det] = rp.run(*args, rp.load_detector(det)[0], est)
+                out[det] = rp.run(*args, rdet.load_detector(det)[0], est)
             ka, kb = (np.asarray(out[k]["keypoints"]) for k in backends)
             dkp = np.linalg.norm(ka[:, :2] - kb[:, :2], axis=1).max()
             print(f"onnx vs torch detector, model {label}: keypoints max {dkp:.4f} px, "
                   f"conf max {np.abs(ka[:, 2] - kb[:, 2]).max():.5f}, distance {out['onnx']['predicted_m']} vs "
                   f"{out['torch']['predicted_m']} m")
         if a.model:
-            det = rp.load_detector("onnx")[0]
+            det = rdet.load_detector("onnx")[0]
             o = [rp.run(*args, det, rp.load_distance_model(a.model, b)[0])["predicted_m"] for b in ("onnx", "torch")]
             print(f"learned model on onnxruntime vs torch: {o[0]} vs {o[1]} m")
     return 0

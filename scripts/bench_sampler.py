@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_sampler.py [--poses 2000] [--cameras 500] [--workers 2]
 
-A synthetic pose table (stick figures, core/sampler.stick_figure_table) of POSES rows x CAMERAS
+A synthetic pose table (stick figures, core/standin.stick_figure_table) of POSES rows x CAMERAS
 cameras each (default 1 M samples). Three figures: sampling in memory (one process), generate()
 writing part files (one process), and generate() with --shard i/N in N processes (wall clock).
 Target: >= 1 M labelled samples per minute on 2 cores.
@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deepx_addon.core import sampler as S  # noqa: E402
+from deepx_addon.core.standin import stick_figure_table  # noqa: E402
 from deepx_addon.core.settings import GeneratorSettings  # noqa: E402
 
 
@@ -37,7 +38,7 @@ def main() -> int:
     ap.add_argument("--chunk", type=int, default=64, help="pose rows per part file")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
-    table = S.stick_figure_table(a.poses, seed=0)
+    table = stick_figure_table(a.poses, seed=0)
     settings = GeneratorSettings(cameras_per_pose=a.cameras)
     n = a.poses * a.cameras
     print(f"{a.poses} poses x {a.cameras} cameras = {n:,} samples, chunks of {a.chunk} poses "

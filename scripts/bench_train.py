@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_train.py [--n 1000000] [--config key=value ...] [--out runs/bench_train/model]
 
-Stand-in data (deepx_addon/ml/standin.py: stick figures through random cameras) until the sampler's
+Stand-in data (deepx_addon/core/standin.py: stick figures through random cameras) until the sampler's
 chunks exist; pass --data to train on those instead. The target on 2 CPU cores: <= 3 minutes of
 training for >= 1 M samples. Also scores the result on examples/real/kitti_train.jsonl when
 present (for information only: stick figures are not people).
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from deepx_addon.ml.standin import standin_data
+    from deepx_addon.core.standin import standin_data
     from deepx_addon.ml.train import TrainConfig, TrainData, load_data, save_result, train
 
     t0 = time.time()
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     kitti = ROOT / "examples" / "real" / "kitti_train.jsonl"
     if kitti.exists():
         from deepx_addon.core.evaluation import evaluate_predictions, predict_file
-        from deepx_addon.ml.predictor import LearnedEstimator
+        from deepx_addon.runtime.model import LearnedEstimator
         ev = evaluate_predictions("bench", predict_file(LearnedEstimator.load(json_path), kitti))
         a = ev.metrics["all"]
         print(f"kitti_train (info only): n={a['n']} coverage {100 * a['coverage']:.0f}% ALE {a['ale_m']:.2f} m "

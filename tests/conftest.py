@@ -1,5 +1,6 @@
-"""Shared fixtures. bpy can be imported only once per process, so Blender tests share one module
-and reset the scene with read_factory_settings() instead of re-importing."""
+"""Shared fixtures. Tests sit in one folder per layer (core/, runtime/, ml/, cli/, blender/). bpy can
+be imported only once per process, so the Blender tests (tests/blender/) run in a pytest process of
+their own (see the Makefile's test target) and reset the scene with read_factory_settings()."""
 from __future__ import annotations
 
 import os
@@ -14,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="deepx-blender-user-"))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _p in (ROOT, ROOT / "tests"):          # the package, and shared helpers (synthetic_people.py)
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
 
 @pytest.fixture(scope="session")
@@ -38,17 +40,3 @@ def clean_blender(bpy_module):
     bpy_module.ops.wm.read_factory_settings(use_empty=True)
     yield bpy_module
     bpy_module.ops.wm.read_factory_settings(use_empty=True)
-
-
-def pytest_sessionfinish(session, exitstatus):
-    session.config._deepx_exitstatus = int(exitstatus)
-
-
-def pytest_unconfigure(config):
-    """bpy (4.2, as a Python module) can crash during interpreter teardown once torch and
-    onnxruntime are loaded in the same process: every test passed, then a segfault (exit 139).
-    When bpy was imported, leave with pytest's own exit status after everything is reported."""
-    if "bpy" in sys.modules and hasattr(config, "_deepx_exitstatus"):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(config._deepx_exitstatus)

@@ -1,9 +1,12 @@
-"""Hand-made people with known geometry for estimator tests (no Blender needed)."""
+"""Hand-made people with known geometry for estimator tests (no Blender needed): exact anthropometric
+widths in the camera frame, what the estimators' known answers are computed from (core/standin.py
+makes the stand-in training data and pose tables)."""
 from __future__ import annotations
 
 import numpy as np
 
 from deepx_addon.core.anthropometry import LANDMARK_HEIGHT, SEGMENT
+from deepx_addon.core.keypoints import pelvis_of
 
 # lateral offset of each keypoint (fraction of stature, + = person's left = image right for a
 # person facing the camera) and forward offset (towards the camera)
@@ -25,5 +28,4 @@ def to_keypoints(points_cam: np.ndarray, K: np.ndarray, conf: float = 0.9) -> np
     return np.concatenate([uv, np.full((len(uv), 1), conf)], axis=1)
 
 
-def pelvis(points_cam: np.ndarray) -> np.ndarray:
-    return (points_cam[11] + points_cam[12]) / 2
+pelvis = pelvis_of   # the one definition (core/keypoints.py)

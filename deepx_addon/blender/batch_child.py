@@ -27,7 +27,7 @@ import bpy
 from ..core.records import atomic_write_text
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]     # deepx_addon/ or the installed extension's folder
-_PROGRESS = re.compile(r"^\s*(\d+)/(\d+) samples")
+_PROGRESS = re.compile(r"^samples \[[#-]*\] (\d+)/(\d+)")     # core/progress.printer's lines
 
 
 def available() -> bool:

@@ -23,6 +23,7 @@ import bpy
 import numpy as np
 
 from ..core.keypoints import NUM_KEYPOINTS
+from .scene import diffuse_material, set_rgb
 
 OCCLUDER_PREFIX = "DeepX_Occluder_"
 MAX_OCCLUDERS = 2
@@ -113,7 +114,6 @@ def _blocked(scene, depsgraph, origin, direction, distance: float, max_hits: int
 # occluders
 
 def _occluder_material(name: str):
-    from .scene import diffuse_material
     return bpy.data.materials.get(name) or diffuse_material(name, (0.4, 0.4, 0.4))
 
 
@@ -166,7 +166,6 @@ def place_occluder(obj, kind: str, center_xy, size, yaw_deg: float, rgb=(0.4, 0.
     obj.rotation_mode = "XYZ"
     obj.rotation_euler = (0.0, 0.0, math.radians(yaw_deg))
     obj.scale = (w, d, h)
-    from .scene import set_rgb
     set_rgb(obj.material_slots[0].material, rgb)
     _hide(obj, False)
     return {"kind": kind, "center": [float(center_xy[0]), float(center_xy[1]), h / 2],

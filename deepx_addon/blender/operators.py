@@ -3,209 +3,41 @@
 Every operator reads the panel through props.py (to_settings / limits_from_scene) and calls core
 (numpy) or the Blender layer (mannequin, posing, scene, batch); nothing here duplicates their maths.
 Errors the artist can fix (min > max, an empty output folder, no mannequin yet) are refused with a
-report naming the field, never a traceback. Heavy imports happen inside execute().
+report naming the field, never a traceback. Everything they use is imported at module level: core is numpy only and the Blender layer
+imports no torch.
 """
 from __future__ import annotations
 
+import json
 import math
-import os
 import tempfile
+import time
 from pathlib import Path
 
 import bpy
+import numpy as np
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy.types import Operator
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-MANNEQUIN_NAME = "DeepX_Mannequin"
-
-
-# --------------------------------------------------------------------------------------------------
-# helpers shared by operators, props (update callbacks) and the panel
-
-def _scene_props(context):
-    return getattr(context.scene, "deepx", None) if context.scene else None
-
-
-def get_mannequin(context):
-    """The panel's armature, or None (a deleted object's pointer is cleared)."""
-    dx = _scene_props(context)
-    obj = dx.mannequin if dx else None
-    if obj is not None and (obj.type != 'ARMATURE' or obj.name not in context.scene.objects):
-        return None
-    return obj
-
-
-def _poll_mannequin(cls, context) -> bool:
-    if _scene_props(context) is None:
-        cls.poll_message_set("DeepX is not registered for this scene")
-        return False
-    if get_mannequin(context) is None:
-        cls.poll_message_set("Create the mannequin first (DeepX > Mannequin)")
-        return False
-    return True
-
-
-def _poll_scene(cls, context) -> bool:
-    if _scene_props(context) is None:
-        cls.poll_message_set("DeepX is not registered for this scene")
-        return False
-    return True
-
-
-def user_preset_dir(kind: str) -> Path:
-    from .preset_menu import user_preset_dir as _u
-    return _u(kind)
-
-
-def pose_presets() -> dict:
-    from .preset_menu import pose_presets as _p
-    return _p()
-
-
-def pose_preset_names() -> list[str]:
-    return sorted(pose_presets())
-
-
-def presets_or_report(op):
-    """pose_presets() with a report instead of an exception (a broken user preset file); None when refused."""
-    from ..core.poses import PoseError
-    try:
-        return pose_presets()
-    except (PoseError, OSError) as e:
-        op.report({'ERROR'}, f"Pose presets: {e}")
-        return None
-
-
-def _apply(context, arm, rotations, support="ground", box_height_m=0.0):
-    """Pose the mannequin where it stands: the pelvis keeps its x, y and the body its heading."""
-    from .posing import apply_pose, pelvis_world
-    pel = pelvis_world(arm)
-    yaw = math.degrees(arm.rotation_euler.z) if arm.rotation_mode == 'XYZ' else 0.0
-    apply_pose(arm, rotations, support, float(box_height_m), location=(pel[0], pel[1]), yaw_deg=yaw)
-
-
-def walk_preview(context, quiet=False) -> str | None:
-    """Pose the mannequin at the panel's walk phase (the Walk sub-panel's update callback).
-    Returns an error text (None on success); never raises when quiet."""
-    try:
-        arm = get_mannequin(context)
-        if arm is None:
-            return "no mannequin"
-        from ..core import poses
-        dx = context.scene.deepx
-        presets = pose_presets()
-        rot = dict(presets["standing"].rotations) if "standing" in presets else {}
-        pr = dx.walk_phase_right if dx.walk_both_legs else None
-        rot.update(poses.walk_pose(dx.walk_phase, dx.pose.stride, pr))
-        rot.update(poses.walk_arms(dx.walk_phase, dx.pose.stride, pr))
-        _apply(context, arm, rot, "ground", 0.0)
-        return None
-    except Exception as e:   # an update callback must not raise into the UI
-        if not quiet:
-            raise
-        print(f"DeepX walk preview: {e}")
-        return str(e)
-
-
-def blend_preview(context, quiet=False):
-    """Pose the mannequin between Preset A and B at the Blend slider (its update callback and the
-    Blend Presets operator). Returns the blended PosePreset; None (quiet) or raises on an error."""
-    try:
-        arm = get_mannequin(context)
-        if arm is None:
-            raise ValueError("no mannequin: create it first (DeepX > Mannequin)")
-        from ..core.poses import blend
-        dx = context.scene.deepx
-        presets = pose_presets()
-        missing = [n for n in (dx.preset_a, dx.preset_b) if n not in presets]
-        if missing:
-            raise ValueError(f"No pose preset {missing[0]!r}")
-        p = blend(presets[dx.preset_a], presets[dx.preset_b], dx.blend_t)
-        _apply(context, arm, p.rotations, p.support, p.box_height_m)
-        return p
-    except Exception as e:   # an update callback must not raise into the UI
-        if not quiet:
-            raise
-        print(f"DeepX blend preview: {e}")
-        return None
-
-
-LIMIT_CONSTRAINT = "DeepX Limit"
-
-
-def refresh_limit_constraints(context, bone: str | None = None, add: bool = False) -> int:
-    """Make the mannequin's Limit Rotation constraints mirror the Joint Limits list (local space,
-    the same Euler XYZ degrees the sampler uses), for one bone or all; only bones that already have
-    one unless ``add``. Returns the number of constraints set. Never raises (update callback)."""
-    try:
-        arm = get_mannequin(context)
-        dx = context.scene.deepx
-        if arm is None or not len(dx.limits):
-            return 0
-        n = 0
-        for item in ([dx.limits[bone]] if bone in dx.limits else []) if bone else dx.limits:
-            pb = arm.pose.bones.get(item.name)
-            if pb is None:
-                continue
-            c = pb.constraints.get(LIMIT_CONSTRAINT)
-            if c is None:
-                if not add:
-                    continue
-                c = pb.constraints.new('LIMIT_ROTATION')
-                c.name = LIMIT_CONSTRAINT
-            c.owner_space = 'LOCAL'
-            for ax in "xyz":
-                lo, hi = getattr(item, f"{ax}_min"), getattr(item, f"{ax}_max")
-                setattr(c, f"use_limit_{ax}", True)
-                setattr(c, f"min_{ax}", math.radians(min(lo, hi)))
-                setattr(c, f"max_{ax}", math.radians(max(lo, hi)))
-            n += 1
-        return n
-    except Exception as e:
-        print(f"DeepX limit constraints: {e}")
-        return 0
-
-
-def check_output_dir(text: str) -> Path:
-    """The batch output folder as an absolute, writable path, or ValueError saying what is wrong."""
-    if not text or not text.strip():
-        raise ValueError("Output folder is empty: choose a folder in Batch Render")
-    if text.startswith("//") and not bpy.data.filepath:
-        raise ValueError(f"Output folder {text!r} is relative to the .blend file, which is not saved yet: "
-                         "save the file or choose an absolute folder")
-    p = Path(bpy.path.abspath(text)).resolve()
-    if p.exists() and not p.is_dir():
-        raise ValueError(f"Output folder {p} is a file, not a folder")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".deepx-write-test-", dir=p)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise ValueError(f"Output folder {p} is not writable ({e.strerror or e})") from None
-    return p
-
-
-def settings_or_report(op, context):
-    """props.to_settings with a report instead of an exception; None when refused."""
-    from ..core.settings import SettingsError
-    from .props import to_settings
-    try:
-        return to_settings(context.scene)
-    except SettingsError as e:
-        op.report({'ERROR'}, f"Invalid setting: {e}")
-        return None
-
-
-def limits_or_report(op, context):
-    from ..core.limits import LimitsError
-    from .props import limits_from_scene
-    try:
-        return limits_from_scene(context.scene)
-    except LimitsError as e:
-        op.report({'ERROR'}, f"Invalid joint limits: {e}")
-        return None
+from ..core.body import BodyParams, sample_body
+from ..core.camera import CameraError
+from ..core.cameras import sample_cameras
+from ..core.distribution import distribution_sample, preview_report
+from ..core.limits import JointLimits, LimitsError
+from ..core.paths import presets_dir
+from ..core.poses import PoseError, PosePreset, sample_pose
+from ..core.records import atomic_write_text
+from ..core.runfolder import RunFolderError, shard_indices
+from ..core.settings import SettingsError
+from . import batch_child, posing, scene, state
+from .batch import BatchJob, preflight
+from .histogram import histogram_png
+from .mannequin import body_meshes, build_mannequin, get_body, remove_mannequin, update_body
+from .posing import pelvis_world
+from .props import limits_to_scene
+from .reports import limits_or_report, prepare_batch, presets_or_report, settings_or_report
+from .state import MANNEQUIN_NAME, get_mannequin, poll_mannequin, poll_scene, pose_preset_names, user_preset_dir, walk_preview
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,7 +49,7 @@ class _PosesMannequin(Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll_mannequin(cls, context)
+        return poll_mannequin(cls, context)
 
 
 class DEEPX_OT_create_mannequin(Operator):
@@ -231,11 +63,9 @@ class DEEPX_OT_create_mannequin(Operator):
         if context.mode != 'OBJECT':
             cls.poll_message_set("Switch to Object Mode")
             return False
-        return _poll_scene(cls, context)
+        return poll_scene(cls, context)
 
     def execute(self, context):
-        from ..core.body import BodyParams
-        from .mannequin import body_meshes, build_mannequin, get_body, remove_mannequin, update_body
         dx = context.scene.deepx
         arm = get_mannequin(context)
         try:
@@ -246,9 +76,8 @@ class DEEPX_OT_create_mannequin(Operator):
             self.report({'ERROR'}, str(e))
             return {'CANCELLED'}
         if arm is not None and bool(body_meshes(arm)) == dx.with_mesh:
-            from .posing import read_pose
             update_body(arm, body)
-            _apply(context, arm, read_pose(arm), "ground", 0.0)     # back on the ground at the new size
+            state.apply_in_place(context, arm, posing.read_pose(arm), "ground", 0.0)     # back on the ground at the new size
             action = "Updated"
         else:
             if arm is not None:
@@ -278,7 +107,7 @@ class DEEPX_OT_apply_pose(_PosesMannequin):
             self.report({'ERROR'}, f"No pose preset {name!r}; available: {', '.join(sorted(presets))}")
             return {'CANCELLED'}
         p = presets[name]
-        _apply(context, get_mannequin(context), p.rotations, p.support, p.box_height_m)
+        state.apply_in_place(context, get_mannequin(context), p.rotations, p.support, p.box_height_m)
         self.report({'INFO'}, f"Pose {name} ({p.family})")
         return {'FINISHED'}
 
@@ -289,25 +118,16 @@ class DEEPX_OT_blend_presets(_PosesMannequin):
     bl_label = "Blend Presets"
 
     def execute(self, context):
-        from ..core.poses import PoseError
         try:
-            p = blend_preview(context)
-        except (PoseError, OSError, ValueError) as e:
-            self.report({'ERROR'}, f"Pose presets: {e}" if isinstance(e, (PoseError, OSError)) else str(e))
+            p = state.blend_preview(context)
+        except (PoseError, OSError) as e:
+            self.report({'ERROR'}, f"Pose presets: {e}")
+            return {'CANCELLED'}
+        except ValueError as e:
+            self.report({'ERROR'}, str(e))
             return {'CANCELLED'}
         self.report({'INFO'}, f"Pose {p.name} ({p.family})")
         return {'FINISHED'}
-
-
-def read_pose(arm) -> dict:
-    """The armature's current pose as {bone: (x, y, z)} Euler degrees, bones at rest left out."""
-    from . import posing
-    out = {}
-    for bone, rot in posing.read_pose(arm).items():
-        deg = tuple(round(a, 3) + 0.0 for a in rot)
-        if any(abs(a) > 1e-3 for a in deg):
-            out[bone] = deg
-    return out
 
 
 class DEEPX_OT_save_pose_preset(Operator):
@@ -326,16 +146,13 @@ class DEEPX_OT_save_pose_preset(Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll_mannequin(cls, context)
+        return poll_mannequin(cls, context)
 
     def invoke(self, context, event):
         self.name = self.name or context.scene.deepx.new_preset_name
         return context.window_manager.invoke_props_dialog(self)
 
     def execute(self, context):
-        from ..core.poses import PoseError, PosePreset
-        from ..core.records import atomic_write_text
-        import json
         dx = context.scene.deepx
         name = bpy.path.clean_name(self.name or dx.new_preset_name).strip("_")
         if not name:
@@ -346,7 +163,7 @@ class DEEPX_OT_save_pose_preset(Operator):
             self.report({'ERROR'}, f"A user pose preset {name!r} exists already ({path}); tick Overwrite")
             return {'CANCELLED'}
         try:
-            p = PosePreset(name, self.family, read_pose(get_mannequin(context)), self.support,
+            p = PosePreset(name, self.family, state.pose_degrees(get_mannequin(context)), self.support,
                            dx.box_height_m if self.support == "box" else 0.0)
             atomic_write_text(path, json.dumps(p.to_dict(), indent=1) + "\n")
         except (PoseError, OSError) as e:
@@ -362,7 +179,7 @@ class DEEPX_OT_reset_pose(_PosesMannequin):
     bl_label = "Rest Pose"
 
     def execute(self, context):
-        _apply(context, get_mannequin(context), {}, "ground", 0.0)
+        state.apply_in_place(context, get_mannequin(context), {}, "ground", 0.0)
         return {'FINISHED'}
 
 
@@ -384,7 +201,7 @@ class DEEPX_OT_fill_preset_weights(Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll_scene(cls, context)
+        return poll_scene(cls, context)
 
     def execute(self, context):
         pw = context.scene.deepx.pose.preset_weights
@@ -399,7 +216,6 @@ class DEEPX_OT_fill_preset_weights(Operator):
 # joint limits
 
 def _limits_default_path() -> Path:
-    from ..core.paths import presets_dir
     return presets_dir("limits") / "default.json"
 
 
@@ -411,11 +227,9 @@ class DEEPX_OT_reset_limits(Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll_scene(cls, context)
+        return poll_scene(cls, context)
 
     def execute(self, context):
-        from ..core.limits import JointLimits, LimitsError
-        from .props import limits_to_scene
         try:
             limits = JointLimits.load(_limits_default_path())
         except LimitsError as e:
@@ -437,11 +251,9 @@ class DEEPX_OT_load_limits(Operator, ImportHelper):
 
     @classmethod
     def poll(cls, context):
-        return _poll_scene(cls, context)
+        return poll_scene(cls, context)
 
     def execute(self, context):
-        from ..core.limits import JointLimits, LimitsError
-        from .props import limits_to_scene
         path = Path(bpy.path.abspath(self.filepath))
         try:
             limits = JointLimits.load(path)
@@ -464,10 +276,9 @@ class DEEPX_OT_save_limits(Operator, ExportHelper):
 
     @classmethod
     def poll(cls, context):
-        return _poll_scene(cls, context)
+        return poll_scene(cls, context)
 
     def execute(self, context):
-        from ..core.paths import presets_dir
         limits = limits_or_report(self, context)
         if limits is None:
             return {'CANCELLED'}
@@ -501,7 +312,7 @@ class DEEPX_OT_limit_constraints(_PosesMannequin):
         if self.remove:
             n = 0
             for pb in arm.pose.bones:
-                c = pb.constraints.get(LIMIT_CONSTRAINT)
+                c = pb.constraints.get(state.LIMIT_CONSTRAINT)
                 if c is not None:
                     pb.constraints.remove(c)
                     n += 1
@@ -511,7 +322,7 @@ class DEEPX_OT_limit_constraints(_PosesMannequin):
             bpy.ops.deepx.reset_limits()
         if limits_or_report(self, context) is None:
             return {'CANCELLED'}
-        n = refresh_limit_constraints(context, add=True)
+        n = state.refresh_limit_constraints(context, add=True)
         self.report({'INFO'}, f"{n} bones limited by Limit Rotation constraints (the Joint Limits list)")
         return {'FINISHED'}
 
@@ -520,7 +331,6 @@ class DEEPX_OT_limit_constraints(_PosesMannequin):
 # randomisers
 
 def _seed(value: int) -> int:
-    import numpy as np
     return int(value) if value >= 0 else int(np.random.SeedSequence().entropy % (2 ** 31))
 
 
@@ -535,9 +345,6 @@ class DEEPX_OT_randomize_pose(_PosesMannequin):
                             description="Also draw a body (stature, proportions) from the body settings")
 
     def execute(self, context):
-        import numpy as np
-        from ..core.body import sample_body
-        from ..core.poses import PoseError, sample_pose
         settings = settings_or_report(self, context)
         limits = limits_or_report(self, context) if settings else None
         presets = presets_or_report(self) if limits else None
@@ -554,9 +361,8 @@ class DEEPX_OT_randomize_pose(_PosesMannequin):
             self.report({'ERROR'}, f"Cannot sample a pose: {e}")
             return {'CANCELLED'}
         if body is not None:
-            from .mannequin import update_body
             update_body(arm, body)
-        _apply(context, arm, sp.rotations, sp.support, sp.box_height_m)
+        state.apply_in_place(context, arm, sp.rotations, sp.support, sp.box_height_m)
         extra = f", {body.stature_m:.2f} m" if body is not None else ""
         self.report({'INFO'}, f"Random pose: {sp.family} (seed {seed}{extra})")
         return {'FINISHED'}
@@ -573,21 +379,15 @@ class DEEPX_OT_randomize_camera(Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll_scene(cls, context)
+        return poll_scene(cls, context)
 
     def execute(self, context):
-        import numpy as np
         from dataclasses import replace
-        from ..core.camera import CameraError
-        from ..core.settings import SettingsError
-        from ..core.cameras import sample_cameras
-        from . import scene as scn
         settings = settings_or_report(self, context)
         if settings is None:
             return {'CANCELLED'}
         arm = get_mannequin(context)
         if arm is not None:
-            from .posing import pelvis_world
             pelvis = np.asarray(pelvis_world(arm), float)
             facing = math.degrees(arm.matrix_world.to_euler('XYZ').z)
         else:
@@ -598,8 +398,8 @@ class DEEPX_OT_randomize_camera(Operator):
         self.seed = seed
         try:
             cams = sample_cameras(np.random.default_rng(seed), cs, pelvis, 1, facing_deg=facing)
-            rig = scn.setup_scene(settings, context.scene)
-            scn.set_camera(rig.camera, cams.K[0], cams.R[0], cams.t[0], W, H, context.scene)
+            rig = scene.setup_scene(settings, context.scene)
+            scene.set_camera(rig.camera, cams.K[0], cams.R[0], cams.t[0], W, H, context.scene)
         except (SettingsError, CameraError, ValueError) as e:
             self.report({'ERROR'}, f"Cannot place the camera: {e}")
             return {'CANCELLED'}
@@ -610,98 +410,6 @@ class DEEPX_OT_randomize_camera(Operator):
 
 # --------------------------------------------------------------------------------------------------
 # distribution preview (numpy only: no rendering, no armature)
-
-def distribution_sample(settings, limits, presets, n: int, seed: int) -> dict:
-    """n (body, pose, camera) draws with the generator's own functions, projected exactly.
-
-    Returns families (n,), distance_m (n,), height_px (n,) (larger side of the keypoint box),
-    frac (n,) = height_px / image height, in_frame (n,) bool (all 17 keypoints inside the image)."""
-    import numpy as np
-    from ..core import rig
-    from ..core.body import sample_body
-    from ..core.cameras import sample_cameras
-    from ..core.noise import person_height_px
-    from ..core.poses import sample_pose
-    rng = np.random.default_rng(seed)
-    fam, kps = [], []
-    for _ in range(n):
-        body = sample_body(rng, settings.body)
-        sp = sample_pose(rng, settings.pose, presets, limits)
-        scale, sc = body.scales()
-        A, T = rig.forward_kinematics(sp.array(), sc)
-        radii = rig.contact_radii(sc, scale, body.girth)
-        kp, _, _ = rig.person_frame(A, T, scale, radii, sp.support, sp.box_height_m)
-        fam.append(sp.family)
-        kps.append(kp)
-    kps = np.asarray(kps)                                          # (n, 17, 3) person frame
-    pelvis = 0.5 * (kps[:, 11] + kps[:, 12])
-    cams = sample_cameras(rng, settings.camera, pelvis, n)
-    uv, z = cams.project(kps)                                      # (n, 17, 2), (n, 17)
-    W, H = cams.image_size
-    vis = np.isfinite(uv).all(-1) & (z > 0)
-    inside = vis & (uv[..., 0] >= 0) & (uv[..., 0] <= W) & (uv[..., 1] >= 0) & (uv[..., 1] <= H)
-    h = person_height_px(np.concatenate([np.nan_to_num(uv), vis[..., None]], -1))
-    return {"families": np.asarray(fam), "distance_m": cams.distance_m, "height_px": h,
-            "frac": h / float(H), "in_frame": inside.all(-1), "image_size": (W, H)}
-
-
-def preview_report(d: dict) -> str:
-    """A few short lines (the sidebar is narrow): family shares, distances, person sizes."""
-    import numpy as np
-    n = len(d["families"])
-    names, counts = np.unique(d["families"], return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    shares = [f"{names[i]} {100 * counts[i] / n:.0f}%" for i in order]
-    lines = [f"{n} samples, no rendering"]
-    lines += [", ".join(shares[i:i + 2]) for i in range(0, len(shares), 2)]
-    dist = np.percentile(d["distance_m"], [5, 50, 95])
-    lines.append(f"Distance m: {dist[0]:.1f} / {dist[1]:.1f} / {dist[2]:.1f}")
-    hp = np.percentile(d["height_px"], [5, 50, 95])
-    lines.append(f"Person px: {hp[0]:.0f} / {hp[1]:.0f} / {hp[2]:.0f}")
-    lines.append("(5% / median / 95%)")
-    W, H = d["image_size"]
-    lines.append(f"Under 32 px: {100 * np.mean(d['height_px'] < 32):.0f}% (image {W}x{H})")
-    lines.append(f"Whole body in frame: {100 * np.mean(d['in_frame']):.0f}%")
-    return "\n".join(lines)
-
-
-def histogram_png(frac, path, bins: int = 18, size=(180, 180)):
-    """A small bar chart of log2(person size / image height) from 1/256 to 2, written as PNG by
-    Blender's image API (no matplotlib inside Blender). Bars: teal; axis ticks every octave."""
-    import numpy as np
-    W, H = size
-    lo, hi = -8.0, 1.0
-    x = np.log2(np.clip(np.asarray(frac, float), 2.0 ** lo, 2.0 ** hi))
-    counts, _ = np.histogram(x, bins=bins, range=(lo, hi))
-    img = np.ones((H, W, 4), np.float32)
-    img[..., :3] = 0.12
-    base, top = 14, H - 6
-    peak = max(int(counts.max()), 1)
-    bw = W / bins
-    for i, c in enumerate(counts):
-        h = int(round((top - base) * c / peak))
-        x0, x1 = int(i * bw) + 1, int((i + 1) * bw) - 1
-        img[base:base + h, x0:x1, :3] = (0.25, 0.7, 0.75)
-    for octave in range(int(lo), int(hi) + 1):        # ticks; the full-frame tick (2^0) brighter
-        xp = int((octave - lo) / (hi - lo) * (W - 1))
-        img[4:base - 2, xp, :3] = 0.9 if octave == 0 else 0.5
-    img[base - 1, :, :3] = 0.6
-    name = Path(path).name
-    im = bpy.data.images.get(name)
-    if im is not None and tuple(im.size) != (W, H):
-        bpy.data.images.remove(im)
-        im = None
-    if im is None:
-        im = bpy.data.images.new(name, W, H, alpha=True)
-    im.pixels.foreach_set(img.ravel())
-    im.filepath_raw = str(path)
-    im.file_format = 'PNG'
-    im.save()
-    im.update()
-    if im.preview is not None:      # the panel draws the icon preview, cached until reloaded
-        im.preview.reload()
-    return im
-
 
 class DEEPX_OT_distribution_preview(Operator):
     """Sample poses and cameras with the current settings (no rendering) and show the share of each pose
@@ -714,12 +422,9 @@ class DEEPX_OT_distribution_preview(Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll_scene(cls, context)
+        return poll_scene(cls, context)
 
     def execute(self, context):
-        from ..core.camera import CameraError
-        from ..core.poses import PoseError
-        from ..core.settings import SettingsError
         dx = context.scene.deepx
         settings = settings_or_report(self, context)
         limits = limits_or_report(self, context) if settings else None
@@ -749,56 +454,6 @@ class DEEPX_OT_distribution_preview(Operator):
 # --------------------------------------------------------------------------------------------------
 # batch rendering
 
-def resolve_limits_setting(settings):
-    """A user limit preset name -> its file path, so the batch (which reads shipped presets by name
-    and files by path) uses exactly the set chosen in the panel."""
-    from dataclasses import replace
-    from .preset_menu import limits_file, shipped_limits_dir
-    path = limits_file(settings.pose.limits_preset)
-    if path.parent == shipped_limits_dir():      # a shipped name stays a name (same run as the CLI's)
-        return settings
-    return replace(settings, pose=replace(settings.pose, limits_preset=str(path)))
-
-
-def check_limits_saved(context, settings) -> None:
-    """Refuse a batch whose panel limits differ from the preset file it would read."""
-    import numpy as np
-    from ..core.limits import JointLimits
-    from .props import limits_from_scene
-    if not len(context.scene.deepx.limits):
-        return
-    panel = limits_from_scene(context.scene)
-    name = settings.pose.limits_preset
-    disk = JointLimits.load(name)
-    if not np.allclose(panel.array, disk.array, atol=1e-3):
-        raise ValueError(f"The joint limits in the panel differ from the limit preset {Path(name).stem!r}: "
-                         "save them as a preset (Joint Limits > +) or reload the preset, then render")
-
-
-def prepare_batch(op, context):
-    """(settings, out_dir, shard) or None after reporting why not."""
-    from ..core.limits import LimitsError
-    from ..core.settings import SettingsError
-    from .props import check_scene
-    dx = context.scene.deepx
-    try:
-        settings = check_scene(context.scene)
-    except SettingsError as e:
-        op.report({'ERROR'}, f"Invalid setting: {e}")
-        return None
-    if not 0 <= dx.shard_index < dx.shards:
-        op.report({'ERROR'}, f"Shard {dx.shard_index} does not exist: shards are 0..{dx.shards - 1}")
-        return None
-    try:
-        out = check_output_dir(dx.output_dir)
-        settings = resolve_limits_setting(settings)
-        check_limits_saved(context, settings)
-    except (ValueError, LimitsError) as e:
-        op.report({'ERROR'}, str(e))
-        return None
-    return settings, out, (int(dx.shard_index), int(dx.shards))
-
-
 class DEEPX_OT_batch_render(Operator):
     """Render the dataset (images + exact labels) into the output folder, in a Blender process of its
     own (your scene stays as it is); Esc cancels, starting again resumes where it stopped"""
@@ -813,7 +468,7 @@ class DEEPX_OT_batch_render(Operator):
 
     @classmethod
     def poll(cls, context):
-        if not _poll_scene(cls, context):
+        if not poll_scene(cls, context):
             return False
         if context.scene.deepx.batch_running:
             cls.poll_message_set("A batch is already running (Esc cancels it)")
@@ -822,21 +477,20 @@ class DEEPX_OT_batch_render(Operator):
 
     # -- the pieces shared by execute (scripts, background) and the modal run -----------------------
     def _start(self, context):
-        from .batch import BatchError, BatchJob, preflight, shard_indices
-        from . import batch_child
         prep = prepare_batch(self, context)
         if prep is None:
             return False
         settings, out, shard = prep
         dx = context.scene.deepx
         try:
-            preflight(settings)          # every setting checked before anything starts
-        except BatchError as e:
+            preflight(settings, state.user_presets_root(create=False))   # every setting, before anything starts
+        except RunFolderError as e:
             self.report({'ERROR'}, f"Cannot start the batch: {e}")
             return False
         if batch_child.available():      # a real Blender: render in a child process, scene untouched
             try:
-                self._child = batch_child.ChildBatch(settings, out, shard, len(shard_indices(settings.count, shard)))
+                total = len(shard_indices(settings.count, shard))
+                self._child = batch_child.ChildBatch(settings, out, shard, total)
             except OSError as e:
                 self.report({'ERROR'}, f"Cannot start the batch: {e}")
                 return False
@@ -851,8 +505,8 @@ class DEEPX_OT_batch_render(Operator):
         for name, _ in self._hidden:
             bpy.data.objects[name].hide_render = True
         try:
-            self._job = BatchJob(settings, out, shard, scene=context.scene)
-        except (BatchError, ValueError, OSError) as e:
+            self._job = BatchJob(settings, out, shard, scene=context.scene, user_presets=state.user_presets_root())
+        except (RunFolderError, ValueError, OSError) as e:
             self._restore()
             self.report({'ERROR'}, f"Cannot start the batch: {e}")
             return False
@@ -872,7 +526,6 @@ class DEEPX_OT_batch_render(Operator):
         """The batch builds its own mannequin at the origin; drop it so the panel's scene is as before."""
         extra = getattr(getattr(self._job, "ctx", None), "armature", None)
         if extra is not None and extra != get_mannequin(context) and extra.name in bpy.data.objects:
-            from .mannequin import remove_mannequin
             remove_mannequin(extra)
             self._job.ctx = None
 
@@ -925,7 +578,6 @@ class DEEPX_OT_batch_render(Operator):
     # -- entry points -------------------------------------------------------------------------------
     def execute(self, context):
         """Synchronous: renders the whole shard (scripts and `blender -b`)."""
-        import time
         if not self._start(context):
             return {'CANCELLED'}
         try:

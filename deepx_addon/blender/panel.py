@@ -1,7 +1,7 @@
 """3D Viewport > Sidebar > DeepX: the generator's settings and tools.
 
 Panels only draw Scene.deepx (props.py) and call deepx.* operators (operators.py); they compute
-nothing themselves except the settings check shown at the top (props.to_settings).
+nothing themselves except the settings check shown at the top (props.check_scene).
 """
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import bpy
 from bpy.types import Panel, UIList
 
 from ..core.settings import SettingsError
+from ..core.paths import find_preset
 from .preset_menu import DEEPX_MT_limit_presets
+from .props import check_scene
+from .state import user_presets_root
 
 
 def _range_row(layout, pg, prop, label):
@@ -42,7 +45,6 @@ class VIEW3D_PT_deepx(_DeepXPanel, Panel):
     bl_label = "DeepX"
 
     def draw(self, context):
-        from .props import check_scene
         dx = context.scene.deepx
         layout = self.layout
         col = layout.column(align=True)
@@ -122,9 +124,8 @@ class VIEW3D_PT_deepx_limits(_SubPanel, Panel):
         if not len(dx.limits):
             layout.label(text=f"Sampling from preset '{dx.pose.limits_preset}'", icon='INFO')
             try:
-                from .preset_menu import limits_file
-                path = str(limits_file(dx.pose.limits_preset))
-            except ValueError as e:
+                path = str(find_preset("limits", dx.pose.limits_preset, user_presets_root(create=False)))
+            except (FileNotFoundError, OSError) as e:
                 layout.label(text=str(e)[:60], icon='ERROR')
             else:
                 row = layout.row()

@@ -12,8 +12,9 @@ import bpy
 import numpy as np
 
 from ..core import rig
-from ..core.keypoints import L_HIP, R_HIP
+from ..core.keypoints import pelvis_of
 from ..core.limits import to_array
+from .mannequin import get_body
 
 NB = len(rig.BONES)
 
@@ -46,7 +47,6 @@ def object_scale(arm) -> float:
 
 
 def _body_scales(arm):
-    from .mannequin import get_body
     body = get_body(arm)
     s, sc = body.scales()
     return body, object_scale(arm), sc
@@ -61,7 +61,7 @@ def _placement(A, T, s, radii, support, box_height_m, location, yaw_deg):
     cz = rig.points(A, T, rig.CONTACT_BONE, rig.CONTACT_LOCAL)[:, 2] * s
     dz, seat = rig.support_offset(cz, radii, support, box_height_m)
     kp = rig.keypoints_from_matrices(A, T) * s
-    pel = 0.5 * (kp[L_HIP] + kp[R_HIP])
+    pel = pelvis_of(kp)
     c, si = math.cos(math.radians(yaw_deg)), math.sin(math.radians(yaw_deg))
     px, py = c * pel[0] - si * pel[1], si * pel[0] + c * pel[1]
     loc = (float(location[0]) - px, float(location[1]) - py, float(dz))
@@ -141,4 +141,4 @@ def world_keypoints(arm) -> np.ndarray:
 def pelvis_world(arm) -> np.ndarray:
     """World position of the pelvis: mid-point of the two hip keypoints."""
     kp = world_keypoints(arm)
-    return 0.5 * (kp[L_HIP] + kp[R_HIP])
+    return pelvis_of(kp)

@@ -16,6 +16,10 @@ import bpy
 from bl_operators.presets import AddPresetBase
 from bpy.types import Menu, Operator
 
+from ..core.paths import presets_dir
+from .props import limits_from_scene
+from .state import user_preset_dir
+
 PRESET_SUBDIR = "deepx/limits"
 
 
@@ -24,43 +28,7 @@ def user_limits_dir(create: bool = True) -> Path:
     return user_preset_dir("limits", create)
 
 
-def user_preset_dir(kind: str, create: bool = True) -> Path:
-    p = bpy.utils.user_resource('SCRIPTS', path=os.path.join("presets", "deepx", kind), create=create)
-    if not p:
-        raise OSError(f"Blender has no user scripts folder to keep {kind} presets in")
-    return Path(p)
-
-
-def pose_presets() -> dict:
-    """Shipped pose presets plus the user's own (a user preset of the same name wins): what the
-    panel, the randomisers, the distribution preview and the batch all sample from."""
-    from ..core import poses
-    from ..core.paths import presets_dir
-    out = dict(poses.load_presets(presets_dir("poses")))
-    user = user_preset_dir("poses", create=False)
-    if user.is_dir() and any(user.glob("*.json")):
-        out.update(poses.load_presets(user, reload=True))
-    return out
-
-
-def limits_file(name: str) -> Path:
-    """A limit preset name (shipped, or the user's own) or a .json path -> the file the sampler reads
-    (LimitsError naming the folders searched when there is none)."""
-    from ..core.limits import LimitsError
-    p = Path(name)
-    if name.endswith(".json"):
-        if not p.is_file():
-            raise LimitsError(f"PoseSettings.limits_preset: limits file {p} not found")
-        return p
-    for d in (shipped_limits_dir(), user_limits_dir(create=False)):
-        if (d / f"{name}.json").is_file():
-            return d / f"{name}.json"
-    raise LimitsError(f"PoseSettings.limits_preset: no limit preset {name!r} (shipped in {shipped_limits_dir()} "
-                      f"or yours in {user_limits_dir(create=False)})")
-
-
 def shipped_limits_dir() -> Path:
-    from ..core.paths import presets_dir
     return presets_dir("limits")
 
 
@@ -110,7 +78,6 @@ class DEEPX_OT_limit_preset_add(AddPresetBase, Operator):
         return None
 
     def execute(self, context):
-        from .props import limits_from_scene
         dx = context.scene.deepx
         if self.remove_name or self.remove_active:
             name = dx.pose.limits_preset if self.remove_active else self.name

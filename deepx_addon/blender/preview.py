@@ -30,7 +30,14 @@ import numpy as np
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 from bpy.types import Operator, PropertyGroup
 
-from ..runtime.preview import BackendError
+from ..core.cameras import blender_to_opencv
+from ..core.keypoints import SKELETON
+from ..runtime import preview as rp
+from ..runtime.detector import BackendError, load_detector
+from ..runtime.preview import label
+from .mannequin import PROP_MARK
+from .posing import world_keypoints
+from .scene import _ensure_cycles
 
 
 class PreviewError(RuntimeError):
@@ -43,7 +50,6 @@ class PreviewError(RuntimeError):
 def find_mannequin(scene):
     """The panel's mannequin (Scene.deepx.mannequin), else the first DeepX armature in the scene that
     renders; None if there is none."""
-    from .mannequin import PROP_MARK
     dx = getattr(scene, "deepx", None)
     arm = getattr(dx, "mannequin", None) if dx is not None else None
     if arm is not None and arm.type == 'ARMATURE' and scene.objects.get(arm.name) is not None:
@@ -86,7 +92,6 @@ def render_size(scene, max_size: int = 640) -> tuple[int, int]:
 
 def camera_opencv(cam, width: int, height: int):
     """(R, t, K) of Blender camera ``cam`` rendering width x height square pixels (OpenCV axes)."""
-    from ..core.cameras import blender_to_opencv
     d = cam.data
     return blender_to_opencv(np.array(cam.matrix_world), d.lens, d.sensor_width, d.shift_x, d.shift_y,
                              int(width), int(height), sensor_fit=d.sensor_fit, sensor_height=d.sensor_height)
@@ -126,7 +131,6 @@ def render_rgb(scene, width: int, height: int, samples: int = 4, crop=None) -> n
     """Render the scene camera's view with Cycles at width x height; HxWx3 uint8 RGB (top row first).
     crop: (x0, y0, x1, y1) integer pixels (top-left origin) renders only that region (Blender's
     border + crop), an image of (y1 - y0) x (x1 - x0). The scene's render settings are restored."""
-    from .scene import _ensure_cycles
     _ensure_cycles()
     r = scene.render
     ov = _Overrides()
@@ -222,8 +226,6 @@ def preview_steps(context_or_scene=None, *, armature=None, model=None, detector:
                   store: bool = True, return_image: bool = False):
     """preview_distance in stages, for a modal operator: yields a status text before each slow step
     ("Rendering ...", "Detecting ..."), and finally the result dict (the last item)."""
-    from ..runtime import preview as rp
-    from .posing import world_keypoints
 
     t_start = time.perf_counter()
     scene = _scene_of(context_or_scene)
@@ -237,7 +239,7 @@ def preview_steps(context_or_scene=None, *, armature=None, model=None, detector:
     cam = scene.camera
     yield "Loading the detector and the model"
     # load the backends first: a missing runtime is reported before a render is spent
-    det, det_label = rp.load_detector(detector)
+    det, det_label = load_detector(detector)
     est, model_label, note = rp.load_distance_model(model, model_backend)
     layer = bpy.context.view_layer if scene == bpy.context.scene else scene.view_layers[0]
     layer.update()
@@ -322,16 +324,6 @@ def store_error(pv, message: str) -> None:
     pv.keypoints_json = ""
 
 
-def result_from_scene(scene) -> dict | None:
-    pv = getattr(scene, "deepx_preview", None)
-    if pv is None or not pv.result_json:
-        return None
-    try:
-        return json.loads(pv.result_json)
-    except ValueError:
-        return None
-
-
 # --------------------------------------------------------------------------------------------------
 # the viewport overlay
 
@@ -343,8 +335,6 @@ def overlay_geometry(res: dict, kp_min_conf: float = KP_MIN_CONF) -> dict | None
     from the preview's camera at the true pelvis depth (seen through that camera they land on the
     detected pixels), the skeleton's segments as index pairs into them, the label and its anchor
     (above the box's top-left corner)."""
-    from ..core.keypoints import SKELETON
-    from ..runtime.preview import label
     if not res or res.get("keypoints") is None:
         return None
     K, R, t = (np.asarray(res[k], float) for k in ("K", "R", "t"))
@@ -498,7 +488,6 @@ class DEEPX_OT_preview_distance(Operator):
     _steps = None
 
     def _report(self, res) -> None:
-        from ..runtime.preview import label
         text = label(res)
         if res["ok"]:
             err = res["error_m"]

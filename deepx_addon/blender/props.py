@@ -18,6 +18,9 @@ from bpy.types import PropertyGroup
 
 from ..core.settings import (BodySettings, CameraSettings, GeneratorSettings, PoseSettings, RenderSettings,
                              SettingsError)
+from ..core import rig
+from ..core.limits import JointLimits
+from .state import blend_preview, pose_preset_names, refresh_limit_constraints, user_presets_root, walk_preview
 
 
 def _prob(name, default, description):
@@ -35,17 +38,14 @@ def _range(name, default, description, lo, hi, unit='NONE', step=10, precision=N
 # live updates: the mannequin follows the sliders (callbacks never raise into the UI)
 
 def _walk_update(self, context):
-    from .operators import walk_preview
     walk_preview(context, quiet=True)
 
 
 def _blend_update(self, context):
-    from .operators import blend_preview
     blend_preview(context, quiet=True)
 
 
 def _limit_update(self, context):
-    from .operators import refresh_limit_constraints
     refresh_limit_constraints(context, bone=self.name)
 
 
@@ -148,12 +148,13 @@ class DEEPX_PG_joint_limit(PropertyGroup):
 
 def _pose_preset_search(self, context, edit_text):
     """Names for the Preset A/B fields (strings, so a .blend keeps the name, not a list index)."""
-    from .operators import pose_preset_names
     try:
         names = pose_preset_names()
     except Exception:   # a broken preset file must not break the UI; applying one reports it
         return []
     return [n for n in names if edit_text.lower() in n.lower()]
+
+
 
 
 class DEEPX_PG_scene(PropertyGroup):
@@ -325,13 +326,9 @@ def from_settings(scene, settings: GeneratorSettings) -> None:
 def limits_from_scene(scene):
     """The panel's joint limits as core JointLimits (LimitsError names the bone and axis). A scene
     whose list was never filled (a fresh file) samples from its limit preset's file, as the batch does."""
-    from ..core.limits import JointLimits
     dx = scene.deepx
     if not len(dx.limits):
-        from .preset_menu import limits_file
-        limits = JointLimits.load(limits_file(dx.pose.limits_preset or "default"))
-        limits.name = dx.pose.limits_preset or "default"
-        return limits
+        return JointLimits.load(dx.pose.limits_preset or "default", user_presets_root(create=False))
     bones = {}
     for item in dx.limits:
         axes = {}
@@ -346,7 +343,6 @@ def limits_from_scene(scene):
 
 def limits_to_scene(scene, limits, name: str | None = None) -> None:
     """Show every bone of the rig in the panel's list (bones without limits as locked 0..0)."""
-    from ..core import rig
     dx = scene.deepx
     dx.limits.clear()
     for bone in rig.BONE_NAMES:

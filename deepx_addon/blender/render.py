@@ -24,8 +24,8 @@ Label (JSON-ready dict, every array a list):
   sy, image, image_size, K, keypoints_2d, bbox), depth_image / mask_image when those passes are on.
 
 Downscaled copies (RenderSettings.downscale_levels < 1): the render resized with area (box)
-resampling to integer sizes round(W*s) x round(H*s); the exact factors sx = W'/W, sy = H'/H are
-recorded and applied to K (fx, cx by sx; fy, cy by sy) and to the keypoints, so each copy is exactly
+resampling (numpy, core/image.py: no Pillow inside Blender) to integer sizes round(W*s) x
+round(H*s); the exact factors sx = W'/W, sy = H'/H are recorded and applied to K (fx, cx by sx; fy, cy by sy) and to the keypoints, so each copy is exactly
 the picture of the same scene by a lower-resolution camera: same distance, smaller person in pixels.
 
 Depth pass: float32 OpenEXR, camera-frame Z in metres in R, G and B (background 1e10). Mask: 8-bit
@@ -43,14 +43,21 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from ..core import poses, rig
+from ..core.body import sample_appearance
 from ..core.camera import project
+from ..core.cameras import CounterRNG, sample_cameras
+from ..core.keypoints import pelvis_of
+from ..core.limits import JointLimits
+from ..core.poses import sample_row
 from ..core.settings import GeneratorSettings, SettingsError
 from . import occlusion, scene as scn
+from .mannequin import PROP_MARK, build_mannequin, set_appearance, update_body
+from .posing import apply_pose, contact_radii, object_scale, pose_matrices, world_keypoints
 
 SOURCE = "deepx-render"
 MANNEQUIN_NAME = "DeepX_Render_Mannequin"   # not the panel's mannequin (DeepX_Mannequin)
 PERSON_PASS_INDEX = 7
-L_HIP, R_HIP = 11, 12
 
 
 @dataclass
@@ -96,7 +103,7 @@ class RenderContext:
     """Scene, mannequin, occluder pool and compositor passes for one generator configuration."""
 
     def __init__(self, settings: GeneratorSettings, out_dir, scene=None, threads: int | None = None,
-                 quiet: bool = True, presets: dict | None = None, limits=None):
+                 quiet: bool = True, user_presets=None, presets: dict | None = None, limits=None):
         r = settings.render
         self.quiet = quiet
         check_render_settings(settings)
@@ -118,18 +125,18 @@ class RenderContext:
         self.meshes = []
         self._hidden: list[str] = []
         self.state: PoseState | None = None
-        self._presets = presets            # None: the shipped presets (blender.preset_menu.pose_presets
-        self._limits = limits              # adds the user's own); None: settings.pose.limits_preset
+        self._presets = presets                 # name -> PosePreset (batch.preflight's), else loaded
+        self._limits = limits
+        self.user_presets = user_presets        # the user's preset folder (Blender's), or None
         self._passes = None
         self._setup_passes()
 
     # ---- the person ---------------------------------------------------------------------------
     def _pose_inputs(self):
         if self._presets is None:
-            from ..core import poses
-            self._presets = poses.load_presets()
+            self._presets = poses.all_presets(self.user_presets)
         if self._limits is None:
-            self._limits = _load_limits(self.settings.pose.limits_preset)
+            self._limits = JointLimits.load(self.settings.pose.limits_preset, self.user_presets)
         return self._presets, self._limits
 
     def set_pose(self, pose_seed: int) -> PoseState:
@@ -137,10 +144,6 @@ class RenderContext:
         plus a random appearance, applied to the mannequin; no-op if that pose is already on."""
         if self.state is not None and self.state.pose_seed == int(pose_seed):
             return self.state
-        from ..core.body import sample_appearance
-        from ..core.poses import sample_row
-        from .mannequin import build_mannequin, set_appearance, update_body
-        from .posing import apply_pose, world_keypoints
 
         presets, limits = self._pose_inputs()
         body, sp = sample_row(int(pose_seed), self.settings, presets, limits)
@@ -161,7 +164,7 @@ class RenderContext:
         support_box = self._place_support(sp.support, seat)
         bpy.context.view_layer.update()
         kw = np.asarray(world_keypoints(self.armature), float).reshape(17, 3)
-        pelvis = 0.5 * (kw[L_HIP] + kw[R_HIP])
+        pelvis = pelvis_of(kw)
         verts = self._mesh_vertices()
         info = {"body": _jsonable(body), "height_m": float(body.stature_m),
                 "pose": {"family": sp.family, "recipe": _jsonable(sp.recipe), "support": sp.support,
@@ -173,7 +176,6 @@ class RenderContext:
     def _hide_other_people(self) -> None:
         """Hide other DeepX mannequins in the scene (e.g. the panel's) from the render; close()
         puts them back. Ray-cast visibility sees through render-hidden objects."""
-        from .mannequin import PROP_MARK
         ours = {self.armature.name, *(c.name for c in self.armature.children_recursive)}
         for obj in self.scene.objects:
             if obj.get(PROP_MARK) and obj.name not in ours:
@@ -196,15 +198,12 @@ class RenderContext:
         if support != "box" or seat_height <= 0:
             obj.hide_render = obj.hide_viewport = True
             return None
-        from ..core import rig
-        from .posing import object_scale, pose_matrices
         bpy.context.view_layer.update()
         A, T = pose_matrices(self.armature)
         seat = rig.SEAT_CONTACTS
         pts = rig.points(A, T, rig.CONTACT_BONE[seat], rig.CONTACT_LOCAL[seat]) * object_scale(self.armature)
         M = np.array(self.armature.matrix_world)
         pts = pts @ (M[:3, :3] / object_scale(self.armature)).T + M[:3, 3]
-        from .posing import contact_radii
         radii = np.asarray(contact_radii(self.armature))[seat]
         touching = (pts[:, 2] - radii) <= seat_height + 0.03
         p, r = (pts[touching], radii[touching]) if touching.any() else (pts, radii)
@@ -284,11 +283,6 @@ def check_render_settings(settings: GeneratorSettings) -> None:
         if float(level) < 1.0 and min(w, h) < 1:
             raise SettingsError(f"RenderSettings.downscale_levels: {level:g} of {r.resolution[0]}x{r.resolution[1]} "
                                 "leaves no pixel")
-
-
-def _load_limits(name: str):
-    from ..core.limits import load_limits
-    return load_limits(name)
 
 
 def _find_mannequin(scene):
@@ -382,7 +376,6 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
     sample_id = sample_id or f"s{int(sample_seed)}"
     tmp_tag = tmp_tag or f".tmp-{os.getpid()}"
     st = ctx.set_pose(sample_seed if pose_seed is None else pose_seed)
-    from ..core.cameras import CounterRNG, sample_cameras
 
     cams = sample_cameras(CounterRNG(np.array([int(sample_seed)], np.int64)), ctx.camera_settings,
                           st.pelvis_world.copy(), 1, facing_deg=0.0)

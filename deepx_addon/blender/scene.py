@@ -21,6 +21,9 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
+from ..core.cameras import blender_camera_params, opencv_to_blender_world_matrix
+from ..core.settings import GeneratorSettings, RenderSettings
+
 COLLECTION = "DeepX"
 GROUND, SUN, CAMERA, WORLD = "DeepX_Ground", "DeepX_Sun", "DeepX_Camera", "DeepX_World"
 GROUND_SIZE_M = 4000.0      # far enough that its edge sits on the horizon for cameras up to ~10 m high
@@ -241,7 +244,6 @@ def setup_scene(settings=None, scene=None) -> SceneRig:
     settings: a GeneratorSettings, a RenderSettings or None (defaults). The scene's active camera
     becomes the DeepX camera; the render resolution is set by set_camera().
     """
-    from ..core.settings import GeneratorSettings, RenderSettings
     scene = scene or bpy.context.scene
     if settings is None:
         rs = RenderSettings()
@@ -297,7 +299,6 @@ def set_lighting(rig: SceneRig, rng=None) -> dict:
 # camera
 
 def _camera_params(K, width: int, height: int) -> dict:
-    from ..core.cameras import blender_camera_params
     p = blender_camera_params(np.asarray(K, float), int(width), int(height))
     if isinstance(p, dict):
         return p
@@ -316,7 +317,6 @@ def set_camera(cam, K, R, t, width: int, height: int, scene=None) -> dict:
     R, t map world to camera coordinates (x_cam = R @ x_world + t, OpenCV axes). Sets the scene's
     render resolution too. Returns the Blender camera parameters used (for the label).
     """
-    from ..core.cameras import opencv_to_blender_world_matrix
     scene = scene or bpy.context.scene
     K = np.asarray(K, float)
     if abs(K[0, 0] - K[1, 1]) > 1e-6 * K[0, 0]:

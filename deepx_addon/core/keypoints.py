@@ -1,6 +1,8 @@
 """The 17 COCO keypoints: names, indices, skeleton and left/right pairs (no bpy, no torch)."""
 from __future__ import annotations
 
+import numpy as np
+
 COCO_KEYPOINTS: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
@@ -15,6 +17,13 @@ L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 5, 6, 7, 8, 9, 10
 L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 11, 12, 13, 14, 15, 16
 
 FACE = (NOSE, L_EYE, R_EYE, L_EAR, R_EAR)
+
+
+def pelvis_of(keypoints) -> np.ndarray:
+    """The pelvis DeepX measures distances to: the mid-point of the two hip keypoints,
+    (..., 17, D) -> (..., D). The one definition; everything else calls it."""
+    k = np.asarray(keypoints)
+    return 0.5 * (k[..., L_HIP, :] + k[..., R_HIP, :])
 
 # Index of each keypoint's mirror image (for horizontal flips and swap modelling).
 FLIP_INDEX: tuple[int, ...] = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)

@@ -11,20 +11,13 @@ Bones or axes left out are locked at 0. Internally the limits are a (B, 3, 2) ar
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
 from . import rig
-from .paths import presets_dir
+from .paths import find_preset
 
 AXES = ("x", "y", "z")
-
-
-def preset_dir() -> Path:
-    """The shipped limits presets (presets/limits in the repo or inside the extension)."""
-    return presets_dir("limits")
-
 
 class LimitsError(ValueError):
     pass
@@ -61,15 +54,14 @@ class JointLimits:
         return out
 
     @classmethod
-    def load(cls, path_or_name="default") -> "JointLimits":
-        """A JSON file, or the name of a preset under presets/limits/."""
-        p = Path(path_or_name)
-        if p.suffix != ".json":
-            p = preset_dir() / f"{path_or_name}.json"
+    def load(cls, path_or_name="default", user_dir=None) -> "JointLimits":
+        """A JSON file, or the name of a limit preset (paths.find_preset: shipped, or the user's
+        under ``user_dir``)."""
         try:
+            p = find_preset("limits", path_or_name, user_dir)
             d = json.loads(p.read_text())
-        except FileNotFoundError:
-            raise LimitsError(f"limits file {p} not found") from None
+        except FileNotFoundError as e:
+            raise LimitsError(f"limits: {e}") from None
         except json.JSONDecodeError as e:
             raise LimitsError(f"{p}: not valid JSON ({e})") from None
         try:
@@ -175,5 +167,3 @@ def to_dict(arr: np.ndarray, bones=None) -> dict:
     return {b: tuple(rows[rig.BONE_INDEX[b]]) for b in bones}
 
 
-def load_limits(name: str = "default") -> JointLimits:
-    return JointLimits.load(name)

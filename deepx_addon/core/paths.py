@@ -5,9 +5,9 @@
                     <ext>/presets, <ext>/models (build.py copies them there)
 
 Use presets_dir()/models_dir() instead of building paths from __file__ in other modules.
-User presets (written by the panel, never into the shipped folder) live in a separate user folder:
-Blender passes its own (bpy.utils.user_resource('SCRIPTS', path="presets/deepx/<kind>")); outside
-Blender $DEEPX_USER_PRESETS/<kind> is used when set.
+User presets (written by the panel, never into the shipped folder) live in Blender's user folder,
+which Blender passes in as ``user_dir`` (blender/state.py). find_preset() / preset_dirs() are the one
+look-up of presets and default_model_path() the one of the shipped model.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]   # deepx_addon/ or the installed extension folder
 PRESET_KINDS = ("limits", "poses")
+DEFAULT_MODEL_NAME = "deepx_default"
 
 
 def _data_dir(name: str) -> Path:
@@ -35,6 +36,29 @@ def presets_dir(kind: str | None = None) -> Path:
     return d / kind if kind else d
 
 
+def preset_dirs(kind: str, user_dir=None) -> list[Path]:
+    """Where presets of one kind are looked up, in order: the shipped folder, then the user's
+    (``<user_dir>/<kind>``: Blender passes its <user scripts>/presets/deepx; None outside Blender)."""
+    if kind not in PRESET_KINDS:
+        raise ValueError(f"unknown preset kind {kind!r}; expected one of {PRESET_KINDS}")
+    return [presets_dir(kind)] + ([Path(user_dir) / kind] if user_dir is not None else [])
+
+
+def find_preset(kind: str, name, user_dir=None) -> Path:
+    """The file of a preset: ``name`` itself when it is a .json path, else NAME.json in
+    ``preset_dirs`` (a user preset of the same name wins). FileNotFoundError names the folders."""
+    p = Path(name)
+    if p.suffix == ".json":
+        if not p.is_file():
+            raise FileNotFoundError(f"{kind} preset file {p} not found")
+        return p
+    found = [d / f"{name}.json" for d in preset_dirs(kind, user_dir) if (d / f"{name}.json").is_file()]
+    if not found:
+        raise FileNotFoundError(f"{kind} preset {name!r} not found (looked in "
+                                f"{', '.join(map(str, preset_dirs(kind, user_dir)))})")
+    return found[-1]
+
+
 def models_dir() -> Path:
     """Shipped model checkpoints (models/ in the repo, models/ inside the extension)."""
     env = os.environ.get("DEEPX_MODELS_DIR")
@@ -48,39 +72,11 @@ def real_data_dir() -> Path:
     return Path(env) if env else PACKAGE_DIR.parent / "examples" / "real"
 
 
-def user_presets_dir(kind: str, user_dir=None, create: bool = False) -> Path | None:
-    """The writable folder for the user's own presets of one kind, or None if there is none."""
-    if kind not in PRESET_KINDS:
-        raise ValueError(f"unknown preset kind {kind!r}; expected one of {PRESET_KINDS}")
-    if user_dir is not None:
-        d = Path(user_dir)
-    elif os.environ.get("DEEPX_USER_PRESETS"):
-        d = Path(os.environ["DEEPX_USER_PRESETS"]) / kind
-    else:
-        return None
-    if create:
-        d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def list_presets(kind: str, user_dir=None, ext: str = ".json") -> dict[str, Path]:
-    """Preset name -> file, shipped ones first; a user preset of the same name wins."""
-    out: dict[str, Path] = {}
-    for d in (presets_dir(kind), user_presets_dir(kind, user_dir)):
-        if d is not None and d.is_dir():
-            for p in sorted(d.glob(f"*{ext}")):
-                if not p.name.startswith("."):
-                    out[p.stem] = p
-    return out
-
-
-def find_preset(kind: str, name: str, user_dir=None, ext: str = ".json") -> Path:
-    """A preset by name (or an existing file path). FileNotFoundError names the folders searched."""
-    p = Path(name)
-    if p.suffix == ext and p.is_file():
-        return p
-    found = list_presets(kind, user_dir, ext).get(name)
-    if found is None:
-        searched = [str(d) for d in (presets_dir(kind), user_presets_dir(kind, user_dir)) if d is not None]
-        raise FileNotFoundError(f"no {kind} preset {name!r} in {', '.join(searched)}")
-    return found
+def default_model_path() -> Path | None:
+    """The shipped learned model NAME.json: in <package>/models, <repo>/models, then
+    $DEEPX_MODELS_DIR; None when there is none (callers fall back to a geometric rule)."""
+    for d in (PACKAGE_DIR / "models", PACKAGE_DIR.parent / "models", models_dir()):
+        p = d / f"{DEFAULT_MODEL_NAME}.json"
+        if p.is_file():
+            return p
+    return None

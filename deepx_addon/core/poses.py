@@ -21,7 +21,7 @@ import numpy as np
 
 from . import rig
 from .limits import JointLimits, to_array, to_dict
-from .paths import presets_dir
+from .paths import preset_dirs
 from .settings import PoseSettings
 
 FAMILIES = ("standing", "walking", "crouching", "kneeling", "sitting", "hands_up", "bending")
@@ -80,18 +80,13 @@ class PosePreset:
                    float(d.get("box_height_m", 0.0)))
 
 
-def preset_dir() -> Path:
-    """The shipped pose presets (presets/poses in the repo or inside the extension)."""
-    return presets_dir("poses")
-
-
 _CACHE: dict[Path, dict[str, PosePreset]] = {}
 
 
 def load_presets(dir=None, reload: bool = False) -> dict[str, PosePreset]:
     """All presets in ``dir`` (default presets/poses/), name -> PosePreset. Read from disk once per
     directory and cached; keep the returned dict and pass it to ``sample_pose``."""
-    d = Path(dir) if dir is not None else preset_dir()
+    d = Path(dir) if dir is not None else preset_dirs("poses")[0]
     key = d.resolve()
     if reload or key not in _CACHE:
         out = {}
@@ -108,6 +103,17 @@ def load_presets(dir=None, reload: bool = False) -> dict[str, PosePreset]:
             out[p.name] = p
         _CACHE[key] = out
     return dict(_CACHE[key])
+
+
+def all_presets(user_dir=None) -> dict[str, PosePreset]:
+    """The shipped pose presets plus the user's (``<user_dir>/poses``, re-read every call: the panel
+    writes there); a user preset of the same name wins."""
+    shipped, *user = preset_dirs("poses", user_dir)
+    out = load_presets(shipped)
+    for d in user:
+        if any(d.glob("*.json")):
+            out.update(load_presets(d, reload=True))
+    return out
 
 
 def blend(a, b, t: float):

@@ -132,6 +132,17 @@ class PersonRecord:
         return d
 
 
+def keypoints_from_visibility(keypoints_2d) -> tuple[np.ndarray, np.ndarray]:
+    """Ground-truth (..., 17, 3) [x, y, visibility] -> (record keypoints, visibility as int): the
+    record's [x, y, 1] for a keypoint in the frame (visible or hidden, see ``visibility``), [0, 0, 0]
+    outside. The one rule both synthetic writers (renders, the no-render sampler) apply."""
+    kp = np.asarray(keypoints_2d, np.float64)
+    vis = kp[..., 2].astype(np.int64)
+    out = np.concatenate([kp[..., :2], (vis > 0).astype(np.float64)[..., None]], -1)
+    out[vis == 0] = 0.0
+    return out, vis
+
+
 @dataclass
 class ParsedLine:
     """One line of a JSONL file: either a record or the error that stopped it (never dropped)."""

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .keypoints import COCO_KEYPOINTS
+from .keypoints import COCO_KEYPOINTS, pelvis_of
 from .anthropometry import SEGMENT
 
 REF_STATURE_M = 1.715
@@ -363,6 +363,6 @@ def person_frame(A, T, object_scale, radii, support="ground", box_height_m=0.0):
     kp = keypoints_from_matrices(A, T) * s
     cz = points(A, T, CONTACT_BONE, CONTACT_LOCAL)[..., 2] * s[..., 0]
     dz, seat = support_offset(cz, radii, support, box_height_m)
-    pelvis = 0.5 * (kp[..., COCO_KEYPOINTS.index("left_hip"), :] + kp[..., COCO_KEYPOINTS.index("right_hip"), :])
+    pelvis = pelvis_of(kp)
     shift = np.stack([-pelvis[..., 0], -pelvis[..., 1], dz], axis=-1)
     return kp + shift[..., None, :], shift, seat

@@ -36,9 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from .cameras import CounterRNG, check_camera_settings, derive_seeds, sample_cameras
-from .keypoints import L_HIP, NUM_KEYPOINTS, R_HIP
+from .keypoints import NUM_KEYPOINTS, pelvis_of
 from .posetable import PoseTable
-from .records import atomic_open
+from .progress import ProgressBar
+from .records import atomic_open, keypoints_from_visibility
+from .runfolder import RunFolderError, parse_shard
 from .settings import GeneratorSettings
 
 FORMAT = "deepx-keypoint-samples"
@@ -52,7 +54,7 @@ CAMERA_FIELDS = ("R", "t", "position", "target_px", "height_m", "hfov_deg", "rol
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-class SamplerError(ValueError):
+class SamplerError(RunFolderError):
     """A run that cannot go on (bad input, or an output folder holding a different run)."""
 
 
@@ -149,10 +151,8 @@ class SampleBatch:
         fields family, visibility, sample_seed, pose_seed, pose_index, camera_index, keypoints_3d_cam,
         bbox_xyxy, camera (R, t, position and the sampled angles). With ``table``, also recipe and body."""
         n = len(self)
-        vis = self.keypoints_2d[..., 2].astype(np.int64)
-        kp = np.round(self.keypoints_2d[..., :2].astype(np.float64), 3)
-        kp = np.concatenate([kp, (vis > 0).astype(np.float64)[..., None]], -1)
-        kp[vis == 0] = 0.0
+        k2 = self.keypoints_2d.astype(np.float64)
+        kp, vis = keypoints_from_visibility(np.concatenate([np.round(k2[..., :2], 3), k2[..., 2:3]], -1))
         kp_l = kp.tolist()
         vis_l = vis.tolist()
         k3 = np.round(self.keypoints_3d_cam.astype(np.float64), 4).tolist()
@@ -211,12 +211,6 @@ def write_npz_deterministic(path, arrays: dict, compress: bool = False) -> None:
 
 
 # ---- sampling ------------------------------------------------------------------------------------
-
-def pelvis_of(keypoints) -> np.ndarray:
-    """Mid-point of the two hip joints, (..., 17, 3) -> (..., 3)."""
-    k = np.asarray(keypoints)
-    return 0.5 * (k[..., L_HIP, :] + k[..., R_HIP, :])
-
 
 def sample_from_table(table: PoseTable, settings: GeneratorSettings, pose_idx, rng_or_seeds=None) -> SampleBatch:
     """settings.cameras_per_pose cameras around each pose row in ``pose_idx``; n = len(pose_idx) x cameras.
@@ -297,20 +291,6 @@ def table_fingerprint(table: PoseTable) -> str:
     return h.hexdigest()
 
 
-def parse_shard(text) -> tuple[int, int]:
-    """'i/N' (or a tuple) -> (i, N) with 0 <= i < N."""
-    if isinstance(text, (tuple, list)):
-        i, N = (int(v) for v in text)
-    else:
-        try:
-            i, N = (int(v) for v in str(text).split("/"))
-        except ValueError:
-            raise SamplerError(f"shard must look like i/N (e.g. 0/4), got {text!r}") from None
-    if N < 1 or not 0 <= i < N:
-        raise SamplerError(f"shard {i}/{N}: need N >= 1 and 0 <= i < N")
-    return i, N
-
-
 def chunk_plan(n_rows: int, chunk_size: int) -> list[tuple[int, int]]:
     """[(start, stop)] pose rows of every chunk."""
     return [(s, min(s + chunk_size, n_rows)) for s in range(0, n_rows, chunk_size)]
@@ -389,7 +369,7 @@ def generate(table: PoseTable, settings: GeneratorSettings, out_dir, shard=(0, 1
     skipped = len(mine) - len(todo)
     t0 = time.perf_counter()
     written = samples = 0
-    bar = _Progress(len(mine), skipped, log, enabled=progress)
+    bar = ProgressBar(len(mine), "chunks", log, every_s=0.0, enabled=progress and len(mine) > 0, timing=False)
     for c in todo:
         if max_chunks is not None and written >= max_chunks:
             break
@@ -399,7 +379,8 @@ def generate(table: PoseTable, settings: GeneratorSettings, out_dir, shard=(0, 1
         batch.save_npz(out / plan[c]["file"])
         written += 1
         samples += len(batch)
-        bar.update(written + skipped, samples, time.perf_counter() - t0)
+        secs = time.perf_counter() - t0
+        bar.update(written + skipped, f"{samples:,} samples" + (f" {samples / secs * 60 / 1e6:.2f} M/min" if secs > 0 else ""))
     dt = time.perf_counter() - t0
     bar.close()
     done = sum((out / plan[c]["file"]).exists() for c in mine)
@@ -412,34 +393,6 @@ def generate(table: PoseTable, settings: GeneratorSettings, out_dir, shard=(0, 1
         print(f"deepx sample: shard {i}/{N}: {written} chunks written, {skipped} already done, "
               f"{done}/{len(mine)} complete; {samples:,} samples in {dt:.1f} s{rate} -> {out}", file=log)
     return summary
-
-
-class _Progress:
-    """A one-line progress bar on a terminal, a line per ~10 % otherwise."""
-
-    def __init__(self, total, start, stream, enabled=True):
-        self.total, self.stream, self.enabled = max(total, 1), stream, enabled and total > 0
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.last_pct = -10
-
-    def update(self, done, samples, seconds):
-        if not self.enabled:
-            return
-        pct = 100 * done // self.total
-        rate = f"{samples / seconds * 60 / 1e6:.2f} M/min" if seconds > 0 else ""
-        bar = "#" * (pct // 5) + "." * (20 - pct // 5)
-        line = f"[{bar}] {done}/{self.total} chunks {samples:,} samples {rate}"
-        if self.tty:
-            self.stream.write("\r" + line)
-            self.stream.flush()
-        elif pct >= self.last_pct + 10 or done == self.total:
-            self.last_pct = pct
-            print(line, file=self.stream)
-
-    def close(self):
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 # ---- reading a run back --------------------------------------------------------------------------
@@ -482,29 +435,3 @@ def write_records_jsonl(path, batches, table: PoseTable | None = None) -> int:
                 fh.write(json.dumps(r, allow_nan=False) + "\n")
                 count += 1
     return count
-
-
-# ---- a stand-in pose table (tests, benchmarks, demos without Blender) -----------------------------
-
-# lateral offset (+X = the person's left when facing -Y) and forward offset (-Y) of each keypoint when
-# standing, as fractions of stature (anthropometry.SEGMENT widths; face offsets are rough)
-_LATERAL = np.array([0, .03, -.03, .07, -.07, .1295, -.1295, .14, -.14, .14, -.14, .0955, -.0955, .06, -.06, .06, -.06])
-_FORWARD = np.array([.06, .05, .05, 0, 0, 0, 0, 0, 0, .01, .01, 0, 0, .01, .01, 0, 0])
-
-
-def stick_figure_table(n: int, seed: int = 0, jitter_m: float = 0.02) -> PoseTable:
-    """A PoseTable of n standing stick figures (landmark heights from core/anthropometry.py, stature
-    1.5-1.95 m, Gaussian jitter per keypoint), in the pose-table frame. Not a body model: the real
-    table comes from the Blender mannequin; this one only feeds tests and benchmarks."""
-    from .anthropometry import LANDMARK_HEIGHT
-    rng = np.random.default_rng(seed)
-    st = rng.uniform(1.5, 1.95, n)
-    kp = np.zeros((n, NUM_KEYPOINTS, 3))
-    kp[..., 0] = _LATERAL * st[:, None]
-    kp[..., 1] = -_FORWARD * st[:, None]
-    kp[..., 2] = LANDMARK_HEIGHT * st[:, None]
-    kp += rng.normal(0.0, jitter_m, kp.shape)
-    pel = pelvis_of(kp)
-    kp[..., :2] -= pel[:, None, :2]
-    return PoseTable(kp, st, np.full(n, "standing"), np.full(n, '{"stick_figure": true}'),
-                     rng.integers(0, 2 ** 62, n), {"girth": rng.uniform(0.9, 1.1, n)}, {"source": "stick_figure_table"})

@@ -137,6 +137,67 @@ class GeneratorSettings(_Settings):
     camera: CameraSettings = field(default_factory=CameraSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
 
+    @classmethod
+    def from_file(cls, path) -> "GeneratorSettings":
+        """A GeneratorSettings JSON file, or a previous run's settings.json (its "settings" entry)."""
+        import json
+        from pathlib import Path
+        p = Path(path)
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise SettingsError(f"--settings {p}: cannot read JSON ({e})") from None
+        if isinstance(d, dict) and "settings" in d and "format" in d:
+            d = d["settings"]
+        try:
+            return cls.from_dict(d)
+        except (TypeError, ValueError) as e:
+            raise SettingsError(f"--settings {p}: {e}") from None
+
+    def update(self, overrides) -> "GeneratorSettings":
+        """A copy with ``overrides`` applied: a dict, or 'key=value' strings; keys are dotted paths
+        ("count", "render.engine", "camera.distance_m"); list values for pairs ("2,10" in strings).
+        Raises SettingsError naming the key (unknown key, bad value, failed validation)."""
+        if not isinstance(overrides, dict):
+            items = {}
+            for item in overrides:
+                key, sep, value = str(item).partition("=")
+                if not sep:
+                    raise SettingsError(f"{item!r}: expected key=value")
+                items[key.strip().replace("-", "_")] = _parse_value(value)
+            overrides = items
+        d = self.to_dict()
+        for key, value in overrides.items():
+            *parents, leaf = key.split(".")
+            node = d
+            for k in parents:
+                if not isinstance(node.get(k), dict):
+                    raise SettingsError(f"unknown setting {key!r}")
+                node = node[k]
+            if leaf not in node or isinstance(node[leaf], dict):
+                raise SettingsError(f"unknown setting {key!r}")
+            node[leaf] = list(value) if isinstance(value, tuple) else value
+        return type(self).from_dict(d)
+
+
+def _parse_value(text: str):
+    """'3' -> 3, '0.5' -> 0.5, 'true' -> True, '2,10' -> [2, 10], anything else the text itself."""
+    parts = [v.strip() for v in text.split(",")]
+    out = []
+    for v in parts:
+        low = v.lower()
+        if low in ("true", "false"):
+            out.append(low == "true")
+            continue
+        try:
+            out.append(int(v))
+        except ValueError:
+            try:
+                out.append(float(v))
+            except ValueError:
+                out.append(v)
+    return out if len(parts) > 1 else out[0]
+
 
 _SUBSETTINGS = {("GeneratorSettings", "body"): BodySettings, ("GeneratorSettings", "pose"): PoseSettings,
                 ("GeneratorSettings", "camera"): CameraSettings, ("GeneratorSettings", "render"): RenderSettings}

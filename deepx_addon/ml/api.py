@@ -1,6 +1,6 @@
 """Python API: photos (and videos) in, distances out, in the style of Ultralytics' results.
 
-    from deepx_addon.ml.api import DistanceEstimator
+    from deepx import DistanceEstimator
     est = DistanceEstimator()                       # YOLO11n-pose + the default distance estimator
     for r in est("photo.jpg", camera={"focal_px": 1450}):
         print(r.status, r.distance_m)               # one value per person (NaN = no estimate)
@@ -420,11 +420,20 @@ def summarize_track(tid: int, items: list[tuple[int, PersonResult]], intr: Intri
 
 
 class DistanceEstimator:
-    """YOLO11n-pose + a keypoint-to-distance estimator.
+    """YOLO11n-pose + a keypoint-to-distance estimator: photos (and videos) in, distances out.
 
-    estimator: 'default' (the learned model when shipped), 'bbox', 'shoulder_hip', 'sloth', a model
-    .json path, or an Estimator instance. weights/conf/imgsz go to the detector; a ready
-    ``detector`` (PoseDetector) can be shared between instances.
+    Args:
+        estimator: 'default' (the learned model when shipped), 'bbox', 'shoulder_hip', 'sloth', a
+            model .json path, or an Estimator instance.
+        weights: detector weights file (default: the verified YOLO11n-pose copy).
+        conf: detector person-confidence threshold.
+        imgsz: detector input size in pixels.
+        device: torch device of the detector ("cpu").
+        detector: a ready PoseDetector to share between instances (weights/conf/imgsz then unused).
+        min_box_px: people with a shorter box get status too_small and no number.
+        quiet: no message when the default model falls back to the Sloth rule.
+
+    Returns (calling it): one DistanceResult per image (see ``__call__``).
     """
 
     def __init__(self, estimator="default", weights=None, conf: float = 0.25, imgsz: int = 640,
@@ -443,8 +452,21 @@ class DistanceEstimator:
     # -- images --------------------------------------------------------------------------------------
     def __call__(self, source, camera=None, rgb: bool = False, keep_images: bool = True,
                  on_result: Callable[[DistanceResult], None] | None = None) -> list[DistanceResult]:
-        """source: an image path, a folder (image files, recursive), an HxWx3 uint8 array (BGR unless
-        rgb=True), or a list of these. One DistanceResult per image, in order."""
+        """Detect the people of every image and estimate their distances.
+
+        Args:
+            source: an image path, a folder (image files, recursive), an HxWx3 uint8 array (BGR
+                unless rgb=True), or a list of these.
+            camera: Intrinsics, a dict (focal_px | focal_mm + sensor_mm | fov | K), a 3x3 K, or None
+                (read from EXIF; without a camera no distance is given, status no_camera).
+            rgb: arrays are RGB.
+            keep_images: keep each image on its result (for ``plot()``).
+            on_result: called with each result as soon as it is ready.
+
+        Returns:
+            list[DistanceResult], one per image, in order (status ok | no_person | no_camera |
+            unreadable | error; never raises for one bad image).
+        """
         items = self._expand(source)
         results: list[DistanceResult] = []
         bs = max(1, int(getattr(self.detector, "batch", 1)))

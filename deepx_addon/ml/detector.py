@@ -15,24 +15,19 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from ..core.keypoints import NUM_KEYPOINTS
-from ..runtime import Detection
+from ..runtime.detections import Detection
+from ..runtime.detector import PoseBackend
 
 WEIGHTS_NAME = "yolo11n-pose.pt"
 WEIGHTS_SHA256 = "869e83fcdffdc7371fa4e34cd8e51c838cc729571d1635e5141e3075e9319dc0"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
-
-# COCO keypoint sigmas (for OKS), in COCO order.
-COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62,
-                        1.07, 1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0
-
 
 class WeightsError(RuntimeError):
     """The detector weights cannot be found, verified or downloaded."""
@@ -178,7 +173,7 @@ def _to_detections(result) -> list[Detection]:
             for i in range(len(xyxy))]
 
 
-class PoseDetector:
+class PoseDetector(PoseBackend):
     """YOLO11n-pose: people with boxes and 17 COCO keypoints.
 
     ``detect(images)``: images is one image or a sequence of images, each a path or an HxWx3 uint8
@@ -188,8 +183,12 @@ class PoseDetector:
     """
 
     def __init__(self, weights=None, conf: float = 0.25, imgsz: int = 640, device: str = "cpu",
-                 iou: float = 0.7, batch: int = 4, threads: int | None = None):
+                 iou: float = 0.7, batch: int = 4, threads: int | None = None, rect: bool = True):
         self.weights = find_weights(weights)
+        # rect=False: the same square imgsz x imgsz letterbox as the static ONNX graph. Ultralytics'
+        # own "rect" letterbox turns a 640 x 480 render into a 640 x 480 input; keypoints then differ
+        # from the ONNX graph's by up to ~4 px and 0.3 in confidence; square, both agree to < 0.001 px
+        self.rect = rect
         self.conf, self.imgsz, self.device, self.iou, self.batch = conf, imgsz, device, iou, batch
         self.model = load_yolo(self.weights)
         import torch
@@ -211,8 +210,8 @@ class PoseDetector:
         return out
 
     def _kw(self) -> dict:
-        return dict(conf=self.conf, imgsz=self.imgsz, device=self.device, iou=self.iou, classes=[0],
-                    verbose=False)
+        kw = dict(conf=self.conf, imgsz=self.imgsz, device=self.device, iou=self.iou, classes=[0], verbose=False)
+        return kw if self.rect else {**kw, "rect": False}
 
     def detect(self, images, rgb: bool = False) -> list[list[Detection]]:
         single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim == 3)
@@ -246,53 +245,3 @@ class PoseDetector:
         self.reset_tracks()
         for frame in frames:
             yield self.track_frame(frame, rgb, tracker)
-
-
-# ---- pairing detections with known keypoints --------------------------------------------------------
-def oks(det_kp: np.ndarray, gt_kp: np.ndarray, area: float | None = None) -> float:
-    """Object keypoint similarity over the keypoints present in the ground truth (conf > 0).
-
-    area: the object's scale squared (COCO uses the segment area); default: the area of the
-    ground-truth keypoints' bounding box."""
-    det_kp, gt_kp = np.asarray(det_kp, float), np.asarray(gt_kp, float)
-    vis = gt_kp[:, 2] > 0
-    if not vis.any():
-        return 0.0
-    if area is None:
-        xy = gt_kp[vis, :2]
-        area = float(np.ptp(xy[:, 0]) * np.ptp(xy[:, 1])) if vis.sum() > 1 else 0.0
-    area = max(area, 1.0)
-    d2 = ((det_kp[vis, :2] - gt_kp[vis, :2]) ** 2).sum(-1)
-    k2 = (2 * COCO_SIGMAS[vis]) ** 2
-    return float(np.mean(np.exp(-d2 / (2 * area * k2))))
-
-
-@dataclass
-class Match:
-    det: int          # index into the detections
-    gt: int           # index into the ground-truth keypoint list
-    oks: float
-
-
-def match_detections(dets: Sequence[Detection], gt_keypoints_list, min_oks: float = 0.1) -> list[Match]:
-    """One-to-one pairing of detections with ground-truth keypoint sets maximising total OKS
-    (Hungarian; greedy if scipy is missing). Pairs with OKS < min_oks are dropped.
-    Returns matches sorted by gt index; unmatched ground truth simply has no entry."""
-    gts = [np.asarray(g, float) for g in gt_keypoints_list]
-    if not dets or not gts:
-        return []
-    sim = np.array([[oks(d.keypoints, g) for g in gts] for d in dets])
-    try:
-        from scipy.optimize import linear_sum_assignment
-        rows, cols = linear_sum_assignment(-sim)
-        pairs = list(zip(rows.tolist(), cols.tolist()))
-    except ImportError:  # greedy by descending similarity
-        pairs, used_d, used_g = [], set(), set()
-        for flat in np.argsort(-sim, axis=None):
-            i, j = divmod(int(flat), sim.shape[1])
-            if i not in used_d and j not in used_g:
-                pairs.append((i, j))
-                used_d.add(i)
-                used_g.add(j)
-    out = [Match(i, j, float(sim[i, j])) for i, j in pairs if sim[i, j] >= min_oks]
-    return sorted(out, key=lambda m: m.gt)

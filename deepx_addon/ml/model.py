@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from ..core.records import atomic_write_bytes
-from . import features as feat
+from ..runtime import features as feat
+from ..runtime.model import MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_json
 
-from .predictor import MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_json
 LOG_B_MIN, LOG_B_MAX = -7.0, 3.0
 
 
@@ -151,3 +151,24 @@ def export_onnx(net: DistanceNet, path) -> Path:
     path = Path(path)
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+class TorchRunner:
+    """The network in torch: the ``torch`` runner of runtime/model.py's table."""
+
+    def __init__(self, json_path):
+        self.net, self.doc = load_model(json_path)
+
+    @classmethod
+    def from_net(cls, net, doc: dict) -> "TorchRunner":
+        runner = cls.__new__(cls)
+        runner.net, runner.doc = net.eval(), doc
+        return runner
+
+    def __call__(self, x):
+        import numpy as np
+        with torch.no_grad():
+            return self.net(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy().astype(float)
+
+    def export_onnx(self, path) -> Path:
+        return export_onnx(self.net, path)

@@ -24,7 +24,8 @@ def evaluate_real_photos(data_dir, names=ESTIMATORS, out=None, annotate_dir=None
     from ..core.records import read_jsonl
     from . import registry
     from .api import DistanceEstimator
-    from .detector import PoseDetector, match_detections, read_image
+    from ..runtime.detections import match_detections
+    from .detector import PoseDetector, read_image
 
     out = out or sys.stdout
     src = Path(data_dir) / "h36m_3dhp_images.jsonl"

@@ -5,20 +5,7 @@ import sys
 from pathlib import Path
 
 from ..core.estimators import GEOMETRIC, Estimator
-
-REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
-PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "models"
-DEFAULT_MODEL_NAME = "deepx_default"
-
-
-def default_model_path() -> Path | None:
-    """The shipped learned model (models/deepx_default.json + .safetensors), if present."""
-    for d in (PACKAGED_MODELS, REPO_MODELS):
-        p = d / f"{DEFAULT_MODEL_NAME}.json"
-        if p.exists():
-            return p
-    return None
-
+from ..core.paths import default_model_path
 
 def names() -> list[str]:
     """Estimators to compare: the learned model (when one is shipped) and every baseline."""
@@ -38,6 +25,6 @@ def build(name: str, quiet: bool = False) -> Estimator:
             return GEOMETRIC["sloth"]()
         if not path.exists():
             raise ValueError(f"model file not found: {path}")
-        from .predictor import LearnedEstimator  # torch is imported only when a model is used
+        from ..runtime.model import LearnedEstimator  # torch is imported only when a model is used
         return LearnedEstimator.load(path)
     raise ValueError(f"unknown estimator {name!r}; choose from {', '.join(names())} or a model .json path")

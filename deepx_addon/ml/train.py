@@ -27,7 +27,8 @@ import torch
 
 from ..core.keypoints import FLIP_INDEX, NUM_KEYPOINTS
 from ..core.noise import DetectorNoiseModel, person_height_px
-from . import features as feat
+from ..core.progress import ProgressBar
+from ..runtime import features as feat
 from .model import DistanceNet, laplace_nll, model_paths, save_model
 
 
@@ -272,30 +273,6 @@ class TrainResult:
     noise_model: dict | None
 
 
-class _Progress:
-    """A one-line progress bar on stderr (a plain line per update when stderr is not a terminal)."""
-
-    def __init__(self, total: int, stream=None):
-        self.total, self.stream, self.t0, self.last = total, stream or sys.stderr, time.time(), 0.0
-        self.tty = getattr(self.stream, "isatty", lambda: False)()
-
-    def update(self, step: int, text: str, force: bool = False) -> None:
-        now = time.time()
-        if not force and now - self.last < (0.5 if self.tty else 15.0):
-            return
-        self.last = now
-        el = now - self.t0
-        eta = el / max(step, 1) * (self.total - step)
-        n = 24
-        bar = "#" * int(n * step / self.total) + "-" * (n - int(n * step / self.total))
-        line = f"train [{bar}] {step}/{self.total} {text} {el:.0f}s<{eta:.0f}s"
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self.tty:
-            print(file=self.stream, flush=True)
-
-
 def evaluate(net: DistanceNet, x: np.ndarray, t: np.ndarray, families=None, chunk: int = 65536) -> dict:
     """NLL and relative distance errors of predictions on prepared features."""
     net.eval()
@@ -375,7 +352,7 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     hist = {"step": [], "train_nll": [], "val_step": [], "val_nll": [], "val_median_rel": [], "lr": []}
-    bar = _Progress(cfg.steps, log) if progress else None
+    bar = ProgressBar(cfg.steps, "train", log) if progress else None
     # Detector-output rows (real detections of rendered people, used as they are) are few next to
     # the noise-model samples; detector_fraction mixes a fixed share of them into every batch.
     det_train = train_idx[~data.clean[train_idx]]
@@ -414,7 +391,7 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
             hist["val_median_rel"].append(vm["median_rel"])
         if bar:
             v = f" val {hist['val_nll'][-1]:.3f} ({100 * hist['val_median_rel'][-1]:.1f}%)" if hist["val_nll"] else ""
-            bar.update(step, f"loss {ema:.3f}{v} ep {epoch}", force=step == cfg.steps)
+            bar.update(step, f"loss {ema:.3f}{v} ep {epoch}")
     if bar:
         bar.close()
     metrics = evaluate(net, x_val, t_val, fam_val)

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Detection
+from .detections import Detection
+from .detector import PoseBackend
 
 PAD_VALUE = 114
 
@@ -186,7 +187,7 @@ def to_bgr_uint8(image, rgb: bool = False) -> np.ndarray:
     return np.ascontiguousarray(a[:, :, ::-1] if rgb else a)
 
 
-class OnnxPoseDetector:
+class OnnxPoseDetector(PoseBackend):
     """YOLO pose ONNX model on ONNX Runtime (CPU). Same ``detect`` contract as ml.detector.PoseDetector:
     images (one or a list; paths or HxWx3 arrays, BGR unless rgb=True) -> list of list[Detection]."""
 

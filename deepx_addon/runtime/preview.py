@@ -10,9 +10,9 @@ Backends are chosen by ``load_detector`` / ``load_distance_model`` and cached pe
 
 - detector ``auto``: YOLO11n-pose in ONNX Runtime (``runtime.pose_onnx``) when ``onnxruntime``
   imports and the ONNX file is found (``find_pose_onnx``), else Ultralytics on torch
-  (``ml.detector.PoseDetector``) when torch and ultralytics are installed, else ``BackendError``
+  (``ml.detector.PoseDetector``, the optional torch backend of runtime/detector.py) when torch and ultralytics are installed, else ``BackendError``
   saying what is missing;
-- distance model ``auto``: the shipped learned model (``ml.registry.default_model_path()``) through
+- distance model ``auto``: the shipped learned model (``core.paths.default_model_path()``) through
   ONNX Runtime when its ``.onnx`` sits next to the JSON, else through torch, else the Sloth rule
   (numpy) with a note saying why.
 
@@ -21,128 +21,32 @@ imports only numpy and deepx_addon modules that are torch-free at import time).
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..core.keypoints import L_HIP, NUM_KEYPOINTS, R_HIP
+from ..core.estimators import GEOMETRIC
+from ..core.keypoints import NUM_KEYPOINTS, pelvis_of
+from ..core.paths import DEFAULT_MODEL_NAME, default_model_path
+from .detections import match_detections
+from .detector import BackendError, module_available
+from .model import LearnedEstimator
 
-POSE_ONNX_NAME = "yolo11n-pose.onnx"      # the name build.py gives it inside the extension's models/
 MIN_OKS = 0.1
-
-
-class BackendError(RuntimeError):
-    """No usable detector or model: the message says what is missing and how to get it."""
-
-
-def module_available(name: str) -> bool:
-    """Whether ``name`` could be imported (without importing it)."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def find_pose_onnx(explicit=None) -> Path | None:
-    """The YOLO11n-pose ONNX file: ``explicit``, else $DEEPX_POSE_ONNX, else <models>/yolo11n-pose.onnx
-    (inside the extension: build.py puts it there), else the newest export cached by
-    scripts/export_onnx.py in <repo>/runs/onnx/ (a source checkout)."""
-    from ..core.paths import PACKAGE_DIR, models_dir
-
-    if explicit is not None:
-        p = Path(explicit)
-        if not p.is_file():
-            raise BackendError(f"pose ONNX file not found: {p}")
-        return p
-    env = os.environ.get("DEEPX_POSE_ONNX")
-    if env:
-        p = Path(env)
-        if not p.is_file():
-            raise BackendError(f"$DEEPX_POSE_ONNX names a missing file: {p}")
-        return p
-    for d in (models_dir(), PACKAGE_DIR / "models"):
-        if (d / POSE_ONNX_NAME).is_file():
-            return d / POSE_ONNX_NAME
-    cache = PACKAGE_DIR.parent / "runs" / "onnx"          # a source checkout: scripts/export_onnx.py's cache
-    found = list(cache.glob("yolo11n-pose-*-640-op17.onnx")) if cache.is_dir() else []
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
-# ---- backends (cached) -----------------------------------------------------------------------------
-_CACHE: dict = {}
-
-
-def load_detector(prefer: str = "auto", onnx_path=None):
-    """(detector, label) with ``detector.detect(rgb_image, rgb=True) -> [[Detection]]``.
-
-    prefer: "auto" (ONNX, else torch), "onnx" or "torch". Raises BackendError naming what is missing."""
-    if prefer not in ("auto", "onnx", "torch"):
-        raise ValueError(f"detector must be 'auto', 'onnx' or 'torch', got {prefer!r}")
-    problems = []
-    if prefer in ("auto", "onnx"):
-        path = find_pose_onnx(onnx_path)
-        if not module_available("onnxruntime"):
-            problems.append("onnxruntime is not installed (the extension bundles it for Python 3.11/3.13 on "
-                            "Linux x64, Windows x64 and macOS arm64)")
-        elif path is None:
-            problems.append(f"no {POSE_ONNX_NAME} (the extension ships it in models/; in a source checkout "
-                            "run scripts/export_onnx.py)")
-        else:
-            key = ("det", "onnx", str(path.resolve()))
-            if key not in _CACHE:
-                from .pose_onnx import OnnxPoseDetector
-                _CACHE[key] = OnnxPoseDetector(path)
-            import onnxruntime
-            return _CACHE[key], f"YOLO11n-pose, onnxruntime {onnxruntime.__version__}"
-        if prefer == "onnx":
-            raise BackendError("ONNX detector unavailable: " + "; ".join(problems))
-    missing = [m for m in ("torch", "ultralytics") if not module_available(m)]
-    if missing:
-        problems.append(f"{' and '.join(missing)} not installed (the torch detector needs torch + ultralytics)")
-        raise BackendError("no pose detector: " + "; ".join(problems))
-    key = ("det", "torch")
-    if key not in _CACHE:
-        from ..ml.detector import PoseDetector
-        _CACHE[key] = SquareTorchDetector(PoseDetector())
-    det = _CACHE[key]
-    import torch
-    return det, f"YOLO11n-pose, torch {torch.__version__.split('+')[0]} + Ultralytics"
-
-
-class SquareTorchDetector:
-    """Ultralytics on torch fed the same square 640 x 640 letterbox as the static ONNX graph.
-
-    Ultralytics' own predict uses a minimal "rect" letterbox (a 640 x 480 render becomes a 640 x 480
-    input, not 640 x 640): on such an image its keypoints differ from the ONNX graph's by up to ~4 px
-    and 0.3 in confidence. With rect=False both backends see identical input and agree to < 0.001 px,
-    so the preview's numbers do not depend on which backend happened to be installed."""
-
-    def __init__(self, detector):
-        self.detector = detector
-        self.weights = detector.weights
-
-    def detect(self, image, rgb: bool = False):
-        from ..ml.detector import _to_detections, as_bgr
-        d = self.detector
-        res = d._predict([as_bgr(image, rgb)], **{**d._kw(), "rect": False})
-        return [_to_detections(res[0])]
+_CACHE: dict = {}    # loaded distance models, per process
 
 
 def load_distance_model(model=None, prefer: str = "auto"):
     """(estimator, label, note). model: None/"default" (the shipped learned model, else Sloth),
     "sloth" (or another geometric name), or a model .json path. prefer: "auto", "onnx" or "torch"
     for a learned model. ``note`` explains a fallback (or is None)."""
-    from ..core.estimators import GEOMETRIC
-    from ..ml.registry import DEFAULT_MODEL_NAME
 
     if prefer not in ("auto", "onnx", "torch"):
         raise ValueError(f"model backend must be 'auto', 'onnx' or 'torch', got {prefer!r}")
     if isinstance(model, str) and model in GEOMETRIC:
         return GEOMETRIC[model](), f"{model} rule (numpy)", None
-    path = _default_model() if model in (None, "default") else Path(model)
+    path = default_model_path() if model in (None, "default") else Path(model)
     if path is None:
         return GEOMETRIC["sloth"](), "Sloth rule (numpy)", (
             f"no learned model shipped (models/{DEFAULT_MODEL_NAME}.json): using the Sloth rule")
@@ -158,7 +62,6 @@ def load_distance_model(model=None, prefer: str = "auto"):
         else:
             key = ("model", "onnx", str(path.resolve()), onnx.stat().st_mtime_ns)
             if key not in _CACHE:
-                from ..ml.predictor import LearnedEstimator
                 _CACHE[key] = LearnedEstimator.load(path, backend="onnx")
             est = _CACHE[key]
             return est, f"learned {est.doc.get('name', path.stem)!r}, onnxruntime", None
@@ -167,7 +70,6 @@ def load_distance_model(model=None, prefer: str = "auto"):
     if module_available("torch") and module_available("safetensors"):
         key = ("model", "torch", str(path.resolve()), path.stat().st_mtime_ns)
         if key not in _CACHE:
-            from ..ml.predictor import LearnedEstimator
             _CACHE[key] = LearnedEstimator.load(path, backend="torch")
         est = _CACHE[key]
         return est, f"learned {est.doc.get('name', path.stem)!r}, torch", ("; ".join(reasons) or None)
@@ -176,20 +78,6 @@ def load_distance_model(model=None, prefer: str = "auto"):
         raise BackendError(f"learned model {path.name} cannot run on torch: torch/safetensors not installed")
     return GEOMETRIC["sloth"](), "Sloth rule (numpy)", (
         f"learned model {path.name} not usable ({'; '.join(reasons)}): using the Sloth rule")
-
-
-def _default_model() -> Path | None:
-    """ml.registry.default_model_path(), else <paths.models_dir()>/deepx_default.json ($DEEPX_MODELS_DIR)."""
-    from ..core.paths import models_dir
-    from ..ml.registry import DEFAULT_MODEL_NAME, default_model_path
-    p = default_model_path()
-    if p is None and (models_dir() / f"{DEFAULT_MODEL_NAME}.json").is_file():
-        p = models_dir() / f"{DEFAULT_MODEL_NAME}.json"
-    return p
-
-
-def clear_cache() -> None:
-    _CACHE.clear()
 
 
 # ---- geometry -------------------------------------------------------------------------------------
@@ -212,7 +100,7 @@ def project_true_keypoints(keypoints_world, R, t, K, width: int, height: int) ->
 def pelvis_camera(keypoints_world, R, t) -> np.ndarray:
     """The true pelvis (mid-point of the hips) in the OpenCV camera frame."""
     pw = np.asarray(keypoints_world, float).reshape(NUM_KEYPOINTS, 3)
-    pel = 0.5 * (pw[L_HIP] + pw[R_HIP])
+    pel = pelvis_of(pw)
     return np.asarray(R, float) @ pel + np.asarray(t, float)
 
 
@@ -248,7 +136,6 @@ def run(image_rgb, K, R, t, keypoints_world, detector, estimator, *, min_oks: fl
     if not dets:
         out["message"] = "the detector found no person in the render"
         return out
-    from ..ml.detector import match_detections   # numpy only at import time
     m = match_detections(dets, [gt], min_oks=min_oks)
     if not m:
         out["message"] = f"the detector found {len(dets)} people but none matches the mannequin (OKS < {min_oks})"

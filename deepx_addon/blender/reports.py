@@ -1,0 +1,85 @@
+"""Reading the panel for an operator: the core objects, or a report saying what is wrong (bpy)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..core.limits import LimitsError
+from ..core.limits import JointLimits
+from ..core.paths import find_preset, preset_dirs
+from ..core.poses import PoseError
+from ..core.settings import SettingsError
+from . import state
+from .props import check_scene, limits_from_scene, to_settings
+from .state import check_output_dir, pose_presets
+
+
+def _or_report(op, read, errors, what: str):
+    """read() with an ERROR report instead of an exception the artist can fix; None when refused."""
+    try:
+        return read()
+    except errors as e:
+        op.report({'ERROR'}, f"{what}: {e}")
+        return None
+
+
+def presets_or_report(op):
+    """pose_presets(), or None after reporting why not (e.g. a broken user preset file)."""
+    return _or_report(op, pose_presets, (PoseError, OSError), "Pose presets")
+
+
+def settings_or_report(op, context):
+    """props.to_settings, or None after reporting the invalid setting."""
+    return _or_report(op, lambda: to_settings(context.scene), SettingsError, "Invalid setting")
+
+
+def limits_or_report(op, context):
+    """props.limits_from_scene, or None after reporting the invalid limits."""
+    return _or_report(op, lambda: limits_from_scene(context.scene), LimitsError, "Invalid joint limits")
+
+
+def resolve_limits_setting(settings):
+    """A user limit preset name -> its file path, so the batch (which reads shipped presets by name
+    and files by path) uses exactly the set chosen in the panel."""
+    name = settings.pose.limits_preset
+    try:
+        path = find_preset("limits", name, state.user_presets_root())
+    except FileNotFoundError as e:
+        raise ValueError(f"PoseSettings.limits_preset: {e}") from None
+    if name.endswith(".json") or path.parent == preset_dirs("limits")[0]:
+        return settings
+    return replace(settings, pose=replace(settings.pose, limits_preset=str(path)))
+
+
+def check_limits_saved(context, settings) -> None:
+    """Refuse a batch whose panel limits differ from the preset file it would read."""
+    if not len(context.scene.deepx.limits):
+        return
+    panel = limits_from_scene(context.scene)
+    name = settings.pose.limits_preset
+    disk = JointLimits.load(name)
+    if not np.allclose(panel.array, disk.array, atol=1e-3):
+        raise ValueError(f"The joint limits in the panel differ from the limit preset {Path(name).stem!r}: "
+                         "save them as a preset (Joint Limits > +) or reload the preset, then render")
+
+
+def prepare_batch(op, context):
+    """(settings, out_dir, shard) or None after reporting why not."""
+    dx = context.scene.deepx
+    # check_scene: the settings, the limits the sampler would use, count >= cameras per pose
+    settings = _or_report(op, lambda: check_scene(context.scene), SettingsError, "Invalid setting")
+    if settings is None:
+        return None
+    if not 0 <= dx.shard_index < dx.shards:
+        op.report({'ERROR'}, f"Shard {dx.shard_index} does not exist: shards are 0..{dx.shards - 1}")
+        return None
+    try:
+        out = check_output_dir(dx.output_dir)
+        settings = resolve_limits_setting(settings)
+        check_limits_saved(context, settings)
+    except (ValueError, LimitsError) as e:
+        op.report({'ERROR'}, str(e))
+        return None
+    return settings, out, (int(dx.shard_index), int(dx.shards))

@@ -1,0 +1,66 @@
+"""deepx fit-noise: fit the detector-noise model on (truth, detection) pairs from `deepx detect`."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HELP = "fit the detector-noise model (core/noise.py) on deepx detect output; writes JSON + a plot"
+
+
+def add_arguments(p):
+    p.add_argument("--pairs", required=True, nargs="+", help="JSONL written by deepx detect")
+    p.add_argument("--out", "-o", required=True, help="noise model JSON")
+    p.add_argument("--plot", help="PNG: observed vs modelled error, misses and confidence per keypoint and size")
+
+
+def load_pairs(paths):
+    """(gt (n,17,3) with visibility 0/1, det (n,17,3), detected (n,) bool) from deepx detect files."""
+    gt, det, found = [], [], []
+    for path in paths:
+        for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if "gt_keypoints" not in r:
+                raise ValueError(f"{path}:{n}: no gt_keypoints (not written by deepx detect)")
+            gt.append(r["gt_keypoints"])
+            det.append(r["keypoints"])
+            found.append(bool(r.get("detected")))
+    return np.asarray(gt, float), np.asarray(det, float), np.asarray(found)
+
+
+def run(args) -> int:
+    from ..core.noise import DetectorNoiseModel, person_height_px
+    from ..core.records import atomic_write_text
+    from .errors import CliError
+
+    try:
+        gt, det, found = load_pairs(args.pairs)
+    except (OSError, ValueError) as e:
+        raise CliError(str(e)) from None
+    if found.sum() < 50:
+        raise CliError(f"only {int(found.sum())} detected people: too few to fit a noise model")
+    h = person_height_px(gt)
+    model = DetectorNoiseModel.fit(gt[found], det[found], h[found],
+                                   note=f"fitted on {int(found.sum())} YOLO11n-pose detections of rendered "
+                                        f"people ({', '.join(map(str, args.pairs))})")
+    # whole-person detection rate by size: people the detector never finds get no estimate at all
+    edges = [0, 16, 32, 64, 128, 256, 1e9]
+    rate = {f"{lo:g}-{hi:g}px": (float(found[(h >= lo) & (h < hi)].mean()) if ((h >= lo) & (h < hi)).any() else None)
+            for lo, hi in zip(edges[:-1], edges[1:])}
+    model.fit_stats["person_detection_rate_by_size"] = rate
+    atomic_write_text(args.out, model.to_json())
+    print(f"deepx fit-noise: {int(found.sum())}/{len(found)} people detected; rate by size {rate}", file=sys.stderr)
+    from ..core.keypoints import COCO_KEYPOINTS
+    print("deepx fit-noise: per keypoint jitter SD (% of size) / bias dx,dy (% of size):", file=sys.stderr)
+    print("  " + ", ".join(f"{n} {100 * j:.1f}/{100 * b[0]:+.1f},{100 * b[1]:+.1f}"
+                           for n, j, b in zip(COCO_KEYPOINTS, model.jitter, model.bias)), file=sys.stderr)
+    if args.plot:
+        from ..ml.noise_plot import plot_noise_fit
+        plot_noise_fit(model, gt[found], det[found], h[found], args.plot, title="YOLO11n-pose on DeepX renders")
+        print(f"deepx fit-noise: plot -> {args.plot}", file=sys.stderr)
+    print(f"deepx fit-noise: model -> {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,64 @@
+"""`deepx` command line. Each sub-command lives in its own module with add_arguments()/run();
+heavy imports (torch, bpy, ultralytics) happen inside run(), so `deepx --help` is instant."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .errors import CliError
+
+# sub-command name -> module (relative to this package) providing HELP, add_arguments(p), run(args)
+COMMANDS = {
+    "predict": ".predict",
+    "evaluate": ".evaluate",
+    "demo": ".demo",
+    "train": ".train",
+    "generate": ".generate",
+    "poses": ".poses",
+    "sample": ".sample",
+    "estimate": ".estimate",
+    "detect": ".detect",
+    "fit-noise": ".fit_noise",
+    "holdout": ".holdout",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deepx", description="DeepX: how far is this person from the camera?")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, mod in COMMANDS.items():
+        m = importlib.import_module(mod, __package__)
+        sp = sub.add_parser(name, help=m.HELP, description=m.HELP)
+        m.add_arguments(sp)
+        sp.set_defaults(_run=m.run)
+    return p
+
+
+def main(argv=None) -> int:
+    code = _run(argv)
+    if argv is None and "bpy" in sys.modules:
+        # The console command (not a call from Python): bpy as a module can crash while the
+        # interpreter tears down (exit 139 after a correct, finished run, e.g. generate --blend).
+        # Everything is written and flushed: leave with the real status before that teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(argv) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except CliError as e:
+        print(f"deepx {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"deepx {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""deepx sample: labelled 2D keypoints from a pose table and random cameras, no rendering."""
+from __future__ import annotations
+
+import sys
+
+HELP = "sample random cameras around every pose of a pose table (no rendering) -> labelled keypoints"
+
+
+def add_arguments(p):
+    p.add_argument("--pose-table", required=True, help="pose table .npz (built by the Blender mannequin)")
+    p.add_argument("--out", required=True, help="output folder: manifest.json + part-XXXXX.npz (resumable)")
+    p.add_argument("--settings", help="generator settings JSON (GeneratorSettings.to_dict(); missing keys = defaults)")
+    p.add_argument("--cameras-per-pose", type=int, help="cameras per pose (default: settings, 16)")
+    p.add_argument("--seed", type=int, help="global seed (default: settings, 0)")
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), help="image size in pixels (default 640 640)")
+    p.add_argument("--shard", default="0/1", help="i/N: write chunks i, i+N, ... (run N processes for N cores)")
+    p.add_argument("--chunk-size", type=int, default=None, help="pose rows per part file (default 1024)")
+    p.add_argument("--jsonl", help="also write this shard's samples as keypoint JSONL (deepx predict/evaluate input)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one generator setting, e.g. --set camera.distance_m=2,40 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from ..core.posetable import PoseTable
+    from ..core.runfolder import RunFolderError
+    from ..core.sampler import DEFAULT_CHUNK_SIZE, generate, iter_parts, read_manifest, shard_chunks, write_records_jsonl
+    from ..core.settings import GeneratorSettings, SettingsError
+    from .errors import CliError
+
+    try:
+        table = PoseTable.load(args.pose_table)
+    except FileNotFoundError:
+        raise CliError(f"--pose-table {args.pose_table}: no such file") from None
+    except (OSError, ValueError, KeyError) as e:
+        raise CliError(f"--pose-table {args.pose_table}: not a pose table ({e})") from None
+    try:
+        if args.cameras_per_pose is not None and args.cameras_per_pose < 1:
+            raise CliError("--cameras-per-pose must be >= 1")
+        settings = GeneratorSettings.from_file(args.settings) if args.settings else GeneratorSettings()
+        options = {"cameras_per_pose": args.cameras_per_pose, "seed": args.seed,
+                   "camera.image_size": list(args.image_size) if args.image_size else None}
+        settings = settings.update({k: v for k, v in options.items() if v is not None}).update(args.set)
+        summary = generate(table, settings, args.out, shard=args.shard,
+                           chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, progress=not args.quiet)
+        if args.jsonl:
+            if not summary["complete"]:
+                raise CliError("not writing --jsonl: this shard is not complete")
+            mine = shard_chunks(read_manifest(args.out)["n_chunks"], args.shard)
+            n = write_records_jsonl(args.jsonl, (b for _, b in iter_parts(args.out, chunks=mine, require_complete=True)),
+                                    table)
+            print(f"deepx sample: {n:,} rows -> {args.jsonl}", file=sys.stderr)
+    except (RunFolderError, SettingsError) as e:        # SamplerError is a RunFolderError
+        raise CliError(str(e)) from None
+    return 0

@@ -1,0 +1,42 @@
+import json
+
+import pytest
+
+from deepx_addon.core.settings import CameraSettings, GeneratorSettings, RenderSettings, SettingsError
+
+
+def test_round_trip_and_validation():
+    g = GeneratorSettings(seed=3)
+    g.camera.image_size = (640, 480)          # a (width, height) pair, not a range
+    g.render.downscale_levels = (1.0, 0.5)    # a list of scales, not a range
+    assert GeneratorSettings.from_dict(g.to_dict()) == g
+    with pytest.raises(SettingsError, match=r"CameraSettings.distance_m: min 50 > max 5"):
+        CameraSettings(distance_m=(50, 5)).validate()
+    with pytest.raises(SettingsError, match="probability"):
+        GeneratorSettings.from_dict({"pose": {"p_hands_up": 1.5}})
+    with pytest.raises(SettingsError, match="unknown setting"):
+        GeneratorSettings.from_dict({"camera": {"focal": 3}})
+    with pytest.raises(SettingsError, match="positive integers"):
+        RenderSettings(resolution=(640, 0)).validate()
+    with pytest.raises(SettingsError, match="downscale_levels"):
+        RenderSettings(downscale_levels=(1.0, 1.5)).validate()
+
+
+def test_update_applies_key_value_overrides_and_names_bad_keys(tmp_path):
+    from deepx_addon.core.settings import GeneratorSettings, SettingsError
+    g = GeneratorSettings()
+    h = g.update(["count=7", "render.engine=BLENDER_WORKBENCH", "camera.distance_m=2,10", "render.depth_pass=true"])
+    assert (h.count, h.render.engine, h.camera.distance_m, h.render.depth_pass) == (7, "BLENDER_WORKBENCH", (2, 10), True)
+    assert g.count == 100                                              # a copy: the original is unchanged
+    assert g.update({"camera.image_size": [320, 240]}).camera.image_size == (320, 240)
+    for bad, msg in (("nope=1", "unknown setting 'nope'"), ("render.nope=1", "unknown setting"),
+                     ("render=1", "unknown setting"), ("count", "key=value"),
+                     ("camera.distance_m=10,2", "min 10 > max 2")):
+        with pytest.raises(SettingsError, match=msg):
+            g.update([bad])
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps({"format": "deepx-render", "settings": h.to_dict()}))
+    assert GeneratorSettings.from_file(f) == h
+    f.write_text("{")
+    with pytest.raises(SettingsError, match="cannot read JSON"):
+        GeneratorSettings.from_file(f)

@@ -1,0 +1,378 @@
+"""The learned model: feature invariances, missing keypoints, training, save/load, ONNX, CLI."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepx_addon.core.camera import project
+from deepx_addon.runtime import features as feat
+from deepx_addon.core.standin import standin_data
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _clean(d, n=None):
+    """Stand-in samples as detector-like input: conf 1 where visible."""
+    kp = d["keypoints_2d"][:n].astype(float)
+    kp[..., 2] = (kp[..., 2] > 0).astype(float)
+    return kp, d["K"][:n]
+
+
+# ---- features (numpy only) ------------------------------------------------------------------------------
+def test_features_module_imports_no_torch():
+    code = ("import sys; import deepx_addon.runtime.features, deepx_addon.core.standin, deepx_addon.core.noise; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_features_shape_target_and_centre():
+    d = standin_data(2000, seed=5)
+    kp, K = _clean(d)
+    F = feat.extract(kp, K)
+    assert F.x.shape == (2000, feat.N_FEATURES) == (2000, len(feat.feature_names()))
+    assert F.x.dtype == np.float32 and np.all(np.isfinite(F.x))
+    assert F.valid.mean() > 0.95
+    v = F.valid
+    # depth from the exact target, put on the centre's ray, is the true distance
+    t = F.target(d["distance_m"])
+    np.testing.assert_allclose(F.depth_from_target(t)[v] * F.ray_len[v], d["distance_m"][v], rtol=1e-9)
+    # with both hips present the centre is the mid-hip pixel, and its depth the true depth
+    both = v & F.mask[:, 11] & F.mask[:, 12]
+    np.testing.assert_allclose(F.centre_px[both], (kp[both, 11, :2] + kp[both, 12, :2]) / 2, atol=1e-6)
+    # (to perspective: the mid-point of the projected hips is not quite the projected mid-hip)
+    np.testing.assert_allclose(F.depth_from_target(t)[both], d["depth_m"][both], rtol=1e-2)
+    # the body size exp(t) does not depend on the distance: about the torso length (0.49 m)
+    assert 0.35 < np.median(np.exp(t[v])) < 0.6
+
+
+def test_features_missing_keypoints_are_masked():
+    d = standin_data(50, seed=6)
+    kp, K = _clean(d)
+    kp[:, 9, 2] = 0.0                      # left wrist missing
+    kp[:, 0, 2] = 0.05                     # nose below the threshold
+    kp[:, 10, :2] = np.nan                 # right wrist position garbage: treated as missing
+    F = feat.extract(kp, K)
+    assert not F.mask[:, [0, 9, 10]].any()
+    names = feat.feature_names()
+    for k in ("nose", "left_wrist", "right_wrist"):
+        assert np.all(F.x[:, names.index(f"mask_{k}")] == 0)
+        assert np.all(F.x[:, names.index(f"shape_{k}_x")] == 0)
+        assert np.all(F.x[:, names.index(f"conf_{k}")] == 0)
+    assert np.all(np.isfinite(F.x))
+
+
+def test_features_too_few_keypoints():
+    kp = np.zeros((3, 17, 3))
+    K = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
+    kp[0, [0, 5, 11], :] = [[300, 100, 0.9], [310, 150, 0.9], [310, 250, 0.9]]      # 3 keypoints
+    kp[1, [0, 1, 2, 7, 9], :] = [[300, 100, 0.9], [295, 95, 0.9], [305, 95, 0.9],
+                                 [330, 180, 0.9], [335, 220, 0.9]]                    # face + an arm
+    kp[2, [5, 11, 13, 15], :] = [[310, 150, 0.9], [310, 250, 0.9], [312, 320, 0.9], [312, 390, 0.9]]
+    F = feat.extract(kp, K)
+    assert F.valid.tolist() == [False, False, True]
+    assert F.reason.tolist() == [feat.TOO_FEW, feat.NO_CORE_BONE, feat.NO_REASON]
+    assert "only 3 keypoints" in F.reason_text(0, 0.1)
+    assert "torso or leg bone" in F.reason_text(1, 0.1)
+
+
+def test_features_exactly_invariant_to_resolution_focal_and_crop():
+    d = standin_data(300, seed=7)
+    kp, K = _clean(d)
+    base = feat.extract(kp, K)
+    # resolution: K and keypoints scaled together
+    s = 0.37
+    kp2 = kp.copy()
+    kp2[..., :2] *= s
+    K2 = K.copy()
+    K2[:, :2] *= s
+    np.testing.assert_allclose(feat.extract(kp2, K2).x, base.x, rtol=1e-5, atol=1e-6)
+    # crop: principal point and keypoints shifted together
+    kp3 = kp.copy()
+    kp3[..., 0] -= 123.0
+    kp3[..., 1] += 45.5
+    K3 = K.copy()
+    K3[:, 0, 2] -= 123.0
+    K3[:, 1, 2] += 45.5
+    np.testing.assert_allclose(feat.extract(kp3, K3).x, base.x, rtol=1e-5, atol=1e-6)
+
+
+# ---- the network ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained on 6000 stand-in samples (about 8 s), saved to disk."""
+    pytest.importorskip("torch")
+    from deepx_addon.ml.train import TrainConfig, TrainData, save_result, train
+    d = standin_data(6000, seed=11)
+    data = TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"], d["depth_m"], d["family"])
+    cfg = TrainConfig(hidden=64, blocks=2, steps=200, batch_size=512, lr=3e-3, eval_every=50,
+                      val_fraction=0.1, seed=3, threads=1)
+    res = train(data, cfg, progress=False)
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    json_path, st_path, curve = save_result(res, out, command="pytest")
+    return res, json_path
+
+
+@pytest.mark.torch
+def test_training_lowers_validation_loss(trained):
+    res, json_path = trained
+    h = res.history
+    assert h["val_nll"][-1] < h["val_nll"][0] - 0.3, h["val_nll"]
+    assert res.metrics["median_rel"] < 0.12                  # stick figures, detector noise, 5 % stature spread
+    assert res.metrics["coverage"] > 0.9
+    doc = json.loads(json_path.read_text())
+    assert doc["features"]["version"] == feat.FEATURE_VERSION
+    assert doc["training"]["config"]["steps"] == 200 and doc["training"]["command"] == "pytest"
+    assert doc["metrics"]["validation"]["median_rel"] == res.metrics["median_rel"]
+    for name in (doc["weights"], doc["curve"]):
+        assert (json_path.parent / name).stat().st_size > 1000
+
+
+@pytest.mark.torch
+def test_training_is_deterministic():
+    from deepx_addon.ml.train import TrainConfig, TrainData, train
+    d = standin_data(1500, seed=12)
+    data = TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"])
+    cfg = TrainConfig(hidden=32, blocks=1, steps=15, batch_size=256, eval_every=5, seed=9, threads=1)
+    a = train(data, cfg, progress=False)
+    b = train(data, TrainConfig(**{**cfg.__dict__}), progress=False)
+    for (k, va), vb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
+        assert np.array_equal(va.numpy(), vb.numpy()), k
+    assert a.history["val_nll"] == b.history["val_nll"]
+
+
+@pytest.fixture(scope="module")
+def estimator(trained):
+    from deepx_addon.runtime.model import LearnedEstimator
+    return LearnedEstimator.load(trained[1])
+
+
+@pytest.mark.torch
+def test_prediction_invariant_to_resolution_and_focal_length(estimator):
+    d = standin_data(200, seed=21)
+    P = d["keypoints_3d_cam"].astype(float)
+    ok = np.all(P[..., 2] > 0.1, axis=1)
+    P = P[ok]
+    K1 = np.array([[800.0, 0, 640], [0, 800, 360], [0, 0, 1]])
+    K2 = np.array([[2300.0, 0, 500], [0, 2250, 410], [0, 0, 1]])      # other focal, principal point
+    kp1 = np.concatenate([project(P, K1), np.full(P.shape[:2] + (1,), 0.9)], -1)
+    kp2 = np.concatenate([project(P, K2), np.full(P.shape[:2] + (1,), 0.9)], -1)
+    r1, r2 = estimator.predict_arrays(kp1, K1), estimator.predict_arrays(kp2, K2)
+    assert np.all(np.isfinite(r1["distance_m"]))
+    np.testing.assert_allclose(r2["distance_m"], r1["distance_m"], rtol=1e-5)
+    np.testing.assert_allclose(r2["sigma_m"], r1["sigma_m"], rtol=1e-5)
+    # resolution change of the same image: keypoints and K scaled together
+    s = 2.5
+    K3 = K1.copy()
+    K3[:2] *= s
+    kp3 = kp1.copy()
+    kp3[..., :2] *= s
+    e1 = estimator.estimate_batch(kp1, K1)
+    e3 = estimator.estimate_batch(kp3, K3)
+    for a, b in zip(e1, e3):
+        assert b.distance_m == pytest.approx(a.distance_m, rel=1e-5)
+        assert b.depth_m == pytest.approx(a.depth_m, rel=1e-5)
+    # the prediction tracks the truth on this easy clean data
+    rel = np.abs(r1["distance_m"] / d["distance_m"][ok] - 1)
+    assert np.median(rel) < 0.15
+
+
+@pytest.mark.torch
+def test_missing_keypoints_and_statuses(estimator):
+    d = standin_data(40, seed=22)
+    kp, K = _clean(d)
+    kp[:, :5, 2] = 0.0                     # no face
+    kp[:, [9, 14], 2] = 0.0                # a wrist and a knee lost
+    ests = estimator.estimate_batch(kp, K)
+    valid = [e for e in ests if e.has_value]
+    assert len(valid) >= 35
+    for e in valid:
+        assert np.isfinite(e.distance_m) and np.isfinite(e.sigma_m) and e.sigma_m > 0
+        assert e.distance_m == pytest.approx(float(np.linalg.norm(e.position_m)))
+    r = estimator.predict_arrays(kp, K)
+    assert not r["features"].mask[:, [0, 1, 2, 3, 4, 9, 14]].any()
+    # too few keypoints -> no_estimate with a reason
+    few = kp[0].copy()
+    few[4:, 2] = 0.0
+    few[[5, 11, 13], 2] = 0.9
+    few[:3, 2] = 0.0
+    e = estimator.estimate(few, K[0])
+    assert e.status == "no_estimate" and e.distance_m is None and "keypoints" in e.reason
+    # weak keypoints: an estimate from those below the threshold, flagged low_confidence
+    weak = kp[1].copy()
+    weak[:, 2] = np.where(weak[:, 2] > 0, 0.05, 0.0)
+    e = estimator.estimate(weak, K[1])
+    assert e.status == "low_confidence" and e.has_value and "below confidence" in e.reason
+    # low mean confidence
+    low = kp[1].copy()
+    low[:, 2] = np.where(low[:, 2] > 0, 0.2, 0.0)
+    e = estimator.estimate(low, K[1])
+    assert e.status == "low_confidence" and "mean keypoint confidence" in e.reason
+    # single estimate == batch estimate
+    assert estimator.estimate(kp[3], K[3]).distance_m == pytest.approx(ests[3].distance_m, rel=1e-6)
+
+
+@pytest.mark.torch
+def test_save_load_round_trip_and_checksum(trained, estimator, tmp_path):
+    from deepx_addon.runtime.model import LearnedEstimator
+    res, json_path = trained
+    d = standin_data(100, seed=23)
+    kp, K = _clean(d)
+    doc = json.loads(json_path.read_text())
+    mem = LearnedEstimator.from_net(res.net, doc).predict_arrays(kp, K)
+    disk = estimator.predict_arrays(kp, K)
+    np.testing.assert_array_equal(mem["t"], disk["t"])
+    np.testing.assert_array_equal(mem["log_b"], disk["log_b"])
+    # damaged weights are refused
+    bad = tmp_path / "bad.json"
+    bad.write_text(json_path.read_text())
+    blob = bytearray((json_path.parent / doc["weights"]).read_bytes())
+    blob[-5] ^= 0xFF
+    (tmp_path / doc["weights"]).write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="checksum"):
+        LearnedEstimator.load(bad)
+    wrong = dict(doc, features=dict(doc["features"], version=99))
+    (tmp_path / "wrong.json").write_text(json.dumps(wrong))
+    with pytest.raises(ValueError, match="feature version 99"):
+        LearnedEstimator.load(tmp_path / "wrong.json")
+    assert "tiny" in estimator.describe()
+
+
+@pytest.mark.torch
+def test_onnx_export_matches_torch_and_runs_without_torch(trained, estimator, tmp_path):
+    pytest.importorskip("onnxruntime")
+    res, json_path = trained
+    onnx_path = estimator.export_onnx()
+    assert onnx_path == json_path.with_suffix(".onnx") and onnx_path.exists()
+    from deepx_addon.runtime.model import LearnedEstimator
+    d = standin_data(300, seed=24)
+    kp, K = _clean(d)
+    a = estimator.predict_arrays(kp, K)
+    b = LearnedEstimator.load(json_path, backend="onnx").predict_arrays(kp, K)
+    np.testing.assert_allclose(b["distance_m"], a["distance_m"], rtol=1e-5)
+    np.testing.assert_allclose(b["sigma_m"], a["sigma_m"], rtol=1e-4)
+    # the torch-free runtime really imports no torch
+    np.save(tmp_path / "kp.npy", kp[:5])
+    np.save(tmp_path / "K.npy", K[:5])
+    code = (f"import sys, numpy as np\nfrom deepx_addon.runtime.model import LearnedEstimator\n"
+            f"e = LearnedEstimator.load({str(json_path)!r}, backend='onnx')\n"
+            f"r = e.estimate_batch(np.load({str(tmp_path / 'kp.npy')!r}), np.load({str(tmp_path / 'K.npy')!r}))\n"
+            f"print('torch' in sys.modules, [round(x.distance_m, 4) for x in r])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("False")
+    ref = [round(x.distance_m, 4) for x in estimator.estimate_batch(kp[:5], K[:5])]
+    got = json.loads(out.stdout.split(" ", 1)[1])
+    np.testing.assert_allclose(got, ref, atol=2e-4)
+
+
+@pytest.mark.torch
+def test_evaluation_uses_batched_records(estimator, tmp_path):
+    from deepx_addon.core.evaluation import evaluate_predictions, predict_file
+    from deepx_addon.core.records import write_jsonl
+    d = standin_data(60, seed=25)
+    kp, K = _clean(d)
+    rows = [{"id": f"p{i}", "image_size": [int(v) for v in d["image_size"][i]], "K": K[i].tolist(),
+             "keypoints": kp[i].tolist(), "distance_m": float(d["distance_m"][i]),
+             "depth_m": float(d["depth_m"][i])} for i in range(60)]
+    rows[5]["keypoints"] = [[0, 0, 0]] * 17
+    p = tmp_path / "people.jsonl"
+    write_jsonl(p, rows)
+    preds = predict_file(estimator, p)
+    assert len(preds) == 60 and preds[5].estimate.status == "no_estimate"
+    ev = evaluate_predictions("tiny", preds)
+    assert ev.metrics["all"]["n_estimated"] == 59
+    assert ev.metrics["all"]["median_rel"] < 0.2
+
+
+def test_train_config_update():
+    pytest.importorskip("torch")
+    from deepx_addon.ml.train import TrainConfig
+    c = TrainConfig().update(["hidden=128", "noise=false", "lr=1e-3", "noise_model=x.json"])
+    assert (c.hidden, c.noise, c.lr, c.noise_model) == (128, False, 1e-3, "x.json")
+    with pytest.raises(ValueError, match="key one of"):
+        TrainConfig().update(["nope=1"])
+    with pytest.raises(ValueError, match="needs a int"):
+        TrainConfig().update(["hidden=wide"])
+    with pytest.raises(ValueError, match="must be >= 1"):
+        TrainConfig().update(["steps=0"])
+
+
+@pytest.mark.torch
+def test_cli_train_writes_model(tmp_path):
+    from deepx_addon.cli import train as cmd_train
+    from deepx_addon.ml import registry
+    from deepx_addon.cli import CliError
+    d = standin_data(3000, seed=31)
+    data_dir = tmp_path / "chunks"
+    data_dir.mkdir()
+    for i, sl in enumerate((slice(0, 1500), slice(1500, 3000))):
+        np.savez(data_dir / f"chunk_{i:03d}.npz", **{k: v[sl] for k, v in d.items()})
+    p = argparse.ArgumentParser()
+    cmd_train.add_arguments(p)
+    out = tmp_path / "models" / "cli_model"
+    args = p.parse_args(["--data", str(data_dir), "--out", str(out), "--steps", "20", "-q",
+                         "--config", "hidden=32", "blocks=1", "batch_size=256", "eval_every=10", "threads=1", "min_person_px=0"])
+    assert cmd_train.run(args) == 0
+    for suffix in (".json", ".safetensors", "_curve.png"):
+        assert (tmp_path / "models" / f"cli_model{suffix}").exists()
+    doc = json.loads((tmp_path / "models" / "cli_model.json").read_text())
+    assert doc["training"]["data"]["n_samples"] == 3000 and len(doc["training"]["data"]["sources"]) == 2
+    est = registry.build(str(tmp_path / "models" / "cli_model.json"))
+    kp, K = _clean(d, 3)
+    assert all(e.has_value for e in est.estimate_batch(kp, K))
+    bad = p.parse_args(["--data", str(tmp_path / "nothing"), "--out", str(out)])
+    with pytest.raises(CliError, match="no such file"):
+        cmd_train.run(bad)
+    bad = p.parse_args(["--data", str(data_dir), "--out", str(out), "--config", "widthh=3"])
+    with pytest.raises(CliError, match="widthh"):
+        cmd_train.run(bad)
+
+
+def test_mask_only_features_ignore_confidence_scale():
+    """use_conf=False: a detector that reports lower confidences (same positions) gives the same input."""
+    from deepx_addon.runtime import features as feat
+    d = standin_data(50, seed=5)
+    kp = d["keypoints_2d"].astype(float)
+    kp[..., 2] = np.where(kp[..., 2] > 0, 0.9, 0.0)
+    low = kp.copy()
+    low[..., 2] = np.where(kp[..., 2] > 0, 0.35, 0.0)
+    a, b = feat.extract(kp, d["K"], use_conf=False), feat.extract(low, d["K"], use_conf=False)
+    np.testing.assert_array_equal(a.x, b.x)
+    c = feat.extract(low, d["K"], use_conf=True)
+    assert not np.array_equal(a.x, c.x)
+
+
+def test_detector_rows_are_mixed_into_every_batch(tmp_path):
+    """detector_fraction draws a share of each batch from detector-output (non-clean) rows."""
+    from deepx_addon.ml import train as tr
+    d = standin_data(3000, seed=8)
+    clean = tr.TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"], d["depth_m"], d["family"])
+    kp = d["keypoints_2d"][:200].astype(float).copy()
+    kp[..., 2] = np.where(kp[..., 2] > 0, 0.8, 0.0)
+    det = tr.TrainData.from_arrays(kp, d["K"][:200], d["distance_m"][:200], clean=False, source="detections")
+    data = tr.TrainData.concat([clean, det])
+    seen = []
+    real_prepare = tr.prepare
+
+    def spy(data_, idx, *a, **k):
+        seen.append(np.asarray(idx))
+        return real_prepare(data_, idx, *a, **k)
+    tr.prepare = spy
+    try:
+        cfg = tr.TrainConfig(hidden=16, blocks=1, steps=3, batch_size=100, eval_every=10, threads=1,
+                             detector_fraction=0.25, min_person_px=0)
+        tr.train(data, cfg, progress=False)
+    finally:
+        tr.prepare = real_prepare
+    batches = seen[2:]                       # after the validation and normalisation probes
+    assert len(batches) == 3
+    for idx in batches:
+        assert len(idx) == 100 and (~data.clean[idx]).sum() == 25
+    with pytest.raises(ValueError, match="detector_fraction"):
+        tr.TrainConfig(detector_fraction=1.0).validate()

@@ -1,0 +1,111 @@
+"""The torch-free ONNX detector (in-Blender preview) against Ultralytics' own torch pipeline."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepx_addon.runtime import pose_onnx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _has_cv2() -> bool:
+    try:
+        import cv2  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def test_runtime_imports_neither_torch_nor_cv2_nor_bpy():
+    code = ("import sys; import deepx_addon.runtime.pose_onnx; "
+            "bad = [m for m in ('torch', 'cv2', 'bpy', 'ultralytics') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_numpy_resize_matches_opencv():
+    cv2 = pytest.importorskip("cv2")
+    g = np.random.default_rng(0)
+    for (h, w), (nw, nh) in [((480, 640), (640, 480)), ((1002, 1000), (639, 640)), ((2048, 2048), (640, 640)),
+                             ((300, 200), (640, 427)), ((37, 53), (11, 9))]:
+        img = g.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        img = cv2.GaussianBlur(img, (5, 5), 2)  # photo-like smoothness
+        d = np.abs(pose_onnx.resize_bilinear(img, nw, nh).astype(int) - cv2.resize(img, (nw, nh)).astype(int))
+        assert d.max() <= 1 and (d > 0).mean() < 1e-3, ((h, w), (nw, nh), d.max(), (d > 0).mean())
+
+
+def test_letterbox_and_decode_round_trip():
+    img = np.zeros((300, 500, 3), np.uint8)
+    lb, params = pose_onnx.letterbox(img, 640)
+    assert lb.shape == (640, 640, 3) and params["pad_x"] == 0 and params["pad_y"] == 128
+    assert (lb[:128] == 114).all() and (lb[128:512] == 0).all()
+    # a fake network output: one person at a known place in letterbox pixels, plus a weaker duplicate
+    out = np.zeros((56, 3), np.float32)
+    kp = np.stack([np.linspace(100, 200, 17), np.linspace(200, 400, 17), np.full(17, 0.9)], 1)
+    for i, (cx, cy, w, h, s) in enumerate([(150, 300, 100, 200, 0.9), (152, 301, 100, 200, 0.8), (600, 600, 10, 10, 0.1)]):
+        out[:5, i] = cx, cy, w, h, s
+        out[5:, i] = kp.reshape(-1)
+    dets = pose_onnx.decode(out[None], params, conf=0.25, iou=0.7)
+    assert len(dets) == 1 and dets[0].score == pytest.approx(0.9)
+    g = params["gain_x"]
+    assert np.allclose(dets[0].bbox, [100 / g, (200 - 128) / g, 200 / g, (400 - 128) / g], atol=1e-3)
+    assert np.allclose(dets[0].keypoints[:, 0], kp[:, 0] / g, atol=1e-3)
+    assert np.allclose(dets[0].keypoints[:, 1], np.clip((kp[:, 1] - 128) / g, 0, 300), atol=1e-3)
+
+
+def test_numpy_nms_equals_the_torch_shim_reference():
+    torch = pytest.importorskip("torch")
+    from deepx_addon.ml.tv_shim import nms_reference
+
+    g = np.random.default_rng(1)
+    xy = g.uniform(0, 300, (400, 2)).astype(np.float32)
+    boxes = np.concatenate([xy, xy + g.uniform(1, 80, (400, 2)).astype(np.float32)], 1)
+    scores = g.uniform(0, 1, 400).astype(np.float32)
+    for thr in (0.45, 0.7):
+        ref = nms_reference(torch.from_numpy(boxes), torch.from_numpy(scores), thr).numpy()
+        assert np.array_equal(pose_onnx.nms_numpy(boxes, scores, thr), ref)
+        if _has_cv2():
+            assert set(pose_onnx.nms_cv2(boxes, scores, thr).tolist()) == set(ref.tolist())
+
+
+# ---- against the torch detector on the real photos (examples/real) ----------------------------------------------
+@pytest.fixture(scope="module")
+def onnx_path():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import export_onnx
+        return export_onnx.export()  # cached under runs/onnx/ by the weights' sha256
+    except Exception as e:  # noqa: BLE001 - export needs ultralytics + onnx; skip with the reason
+        pytest.skip(f"ONNX export impossible here: {type(e).__name__}: {e}")
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+
+
+@pytest.mark.slow
+def test_onnx_equals_torch_on_real_photos(onnx_path, real_data):
+    from deepx_addon.ml.detector import PoseDetector, read_image
+
+    rows = [json.loads(line) for line in open(real_data / "h36m_3dhp_images.jsonl", encoding="utf-8")]
+    images = [read_image(real_data / r["image"]) for r in rows]
+    torch_dets = PoseDetector(batch=1).detect(images)
+    onnx_dets = pose_onnx.OnnxPoseDetector(onnx_path).detect(images)
+    assert sum(len(d) for d in torch_dets) >= len(rows)
+    for row, td, od in zip(rows, torch_dets, onnx_dets):
+        assert len(od) == len(td), row["id"]
+        for a, b in zip(od, td):
+            assert abs(a.score - b.score) < 0.02, row["id"]
+            assert np.abs(a.bbox - b.bbox).max() < 1.5, row["id"]
+            assert np.linalg.norm(a.keypoints[:, :2] - b.keypoints[:, :2], axis=1).max() < 1.5, row["id"]
+            assert np.abs(a.keypoints[:, 2] - b.keypoints[:, 2]).max() < 0.02, row["id"]
+    # RGB float input (what a Blender render gives) is accepted and agrees
+    rgb = images[0][:, :, ::-1].astype(np.float32) / 255.0
+    f = pose_onnx.OnnxPoseDetector(onnx_path).detect(rgb, rgb=True)[0]
+    assert len(f) == len(onnx_dets[0]) and np.allclose(f[0].keypoints, onnx_dets[0][0].keypoints, atol=1e-3)
