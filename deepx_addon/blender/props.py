@@ -130,20 +130,20 @@ class DEEPX_PG_render(PropertyGroup):
 # --------------------------------------------------------------------------------------------------
 # panel state (not part of GeneratorSettings)
 
+def _angle(name):
+    """One end of a joint-limit range in degrees; an edit updates the mannequin's Limit Rotation
+    constraint of that bone when it has one."""
+    return FloatProperty(name=name, default=0.0, min=-180.0, max=180.0, precision=1, update=_limit_update)
+
+
 class DEEPX_PG_joint_limit(PropertyGroup):
     # `name` (inherited) is the bone; angles in degrees, as in the limit preset files
-    x_min: FloatProperty(name="X Min", default=0.0, min=-180.0, max=180.0, precision=1,
-                         update=_limit_update)
-    x_max: FloatProperty(name="X Max", default=0.0, min=-180.0, max=180.0, precision=1,
-                         update=_limit_update)
-    y_min: FloatProperty(name="Y Min", default=0.0, min=-180.0, max=180.0, precision=1,
-                         update=_limit_update)
-    y_max: FloatProperty(name="Y Max", default=0.0, min=-180.0, max=180.0, precision=1,
-                         update=_limit_update)
-    z_min: FloatProperty(name="Z Min", default=0.0, min=-180.0, max=180.0, precision=1,
-                         update=_limit_update)
-    z_max: FloatProperty(name="Z Max", default=0.0, min=-180.0, max=180.0, precision=1,
-                         update=_limit_update)
+    x_min: _angle("X Min")
+    x_max: _angle("X Max")
+    y_min: _angle("Y Min")
+    y_max: _angle("Y Max")
+    z_min: _angle("Z Min")
+    z_max: _angle("Z Max")
 
 
 def _pose_preset_search(self, context, edit_text):
