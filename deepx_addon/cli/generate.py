@@ -51,6 +51,9 @@ def run(args) -> int:
     from ..core import runfolder
     from ..core.settings import SettingsError
 
+    from ..core.outputs import prepare_outputs
+    # --settings may be the run's own settings.json (a resume): it is compared there, never rewritten
+    prepare_outputs([getattr(args, "blend", None)], out_dirs=[args.out])
     base = None
     try:
         if args.finalize_only:

@@ -168,6 +168,23 @@ def remove_stray_temps(out_dir: Path, settings: GeneratorSettings, shard) -> int
     return removed
 
 
+def label_done(out_dir: Path, p: SamplePlan) -> bool:
+    """A finished sample of this run: its label exists and names this plan's seeds (a label of
+    another run under the same id is an error, not a sample to skip)."""
+    path = label_path(out_dir, p.id)
+    if not path.exists():
+        return False
+    try:
+        label = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RunFolderError(f"{path}: unreadable label ({e}); remove it to render the sample again") from None
+    seeds = (label.get("sample_seed"), label.get("pose_seed"), label.get("index"))
+    if seeds != (p.sample_seed, p.pose_seed, p.index):
+        raise RunFolderError(f"{path}: written by another run (sample_seed, pose_seed, index {seeds}, expected "
+                             f"{(p.sample_seed, p.pose_seed, p.index)}); use a new output folder")
+    return True
+
+
 def label_path(out_dir, sid: str) -> Path:
     return Path(out_dir) / LABELS_DIR / f"{sid}.json"
 

@@ -445,3 +445,25 @@ def test_limits_preset_round_trip(bpy):
     assert JointLimits.load(path).range("calf_R", "x")[0] == -140.0
     assert bpy.ops.deepx.limit_preset_add(name="deep_knees", remove_name=True) == {'FINISHED'}
     assert not path.exists()
+
+
+def test_a_broken_user_pose_preset_neither_raises_nor_hides_the_others(bpy):
+    """Issue 11: a malformed user preset raised out of the apply/blend operators, and one bad user
+    file disabled every preset, shipped ones included. Now it is skipped with a warning."""
+    from deepx_addon.blender import state
+    dx = bpy.context.scene.deepx
+    dx.with_mesh = False
+    assert bpy.ops.deepx.create_mannequin() == {'FINISHED'}
+    user = state.user_preset_dir("poses")
+    broken = {"broken_list.json": "[1, 2]", "broken_rot.json": '{"name": "x", "family": "standing", "rotations": [1]}',
+              "broken_bytes.json": "\udcff"}
+    try:
+        for name, text in broken.items():
+            (user / name).write_bytes(text.encode("utf-8", "surrogateescape"))
+        assert bpy.ops.deepx.apply_pose(preset="standing") == {'FINISHED'}
+        dx.preset_a, dx.preset_b = "standing", "sitting_box"
+        assert bpy.ops.deepx.blend_presets() == {'FINISHED'}
+        assert "standing" in state.pose_preset_names()
+    finally:
+        for name in broken:
+            (user / name).unlink()
