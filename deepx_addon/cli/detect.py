@@ -30,30 +30,42 @@ def add_arguments(p):
 
 
 def detect_rows(rows, base_dirs, detector, min_oks: float, progress=None) -> list[dict]:
+    """One output row per input row, in input order. Rows of the same image (several people in a
+    realistic render) share one detector call and are matched jointly (one detection per person,
+    Hungarian on OKS), so a detection is never paired with two people."""
     from ..runtime.detections import match_detections
 
-    out = []
-    t0 = time.perf_counter()
+    out: list = [None] * len(rows)
+    groups: dict = {}
     for i, (row, base) in enumerate(zip(rows, base_dirs)):
-        gt = np.asarray(row["keypoints"], float)
-        vis = np.asarray(row.get("visibility", (gt[:, 2] > 0).astype(int)))
-        gt_in = np.c_[gt[:, :2], (vis > 0).astype(float)]
-        dets = detector.detect([str(Path(base) / row["image"])])[0]
-        m = match_detections(dets, [gt_in], min_oks=min_oks)
-        new = {k: v for k, v in row.items() if k != "keypoints"}
-        new["gt_keypoints"] = gt_in.round(3).tolist()
-        if m:
-            d = dets[m[0].det]
-            new.update(keypoints=np.asarray(d.keypoints, float).round(3).tolist(), detected=True,
-                       oks=round(m[0].oks, 4), det_score=round(float(d.score), 4),
-                       det_bbox=[round(float(v), 2) for v in d.bbox], bbox=[round(float(v), 2) for v in d.bbox])
-        else:
-            new.update(keypoints=np.zeros((17, 3)).tolist(), detected=False, oks=0.0, det_score=0.0,
-                       n_detections=len(dets))
-        new["image"] = str(Path(base) / row["image"])
-        out.append(new)
+        groups.setdefault(str(Path(base) / row["image"]), []).append(i)
+    t0 = time.perf_counter()
+    done = 0
+    for path, idx in groups.items():
+        gts = []
+        for i in idx:
+            gt = np.asarray(rows[i]["keypoints"], float)
+            vis = np.asarray(rows[i].get("visibility", (gt[:, 2] > 0).astype(int)))
+            gts.append(np.c_[gt[:, :2], (vis > 0).astype(float)])
+        dets = detector.detect([path])[0]
+        by_gt = {m.gt: m for m in match_detections(dets, gts, min_oks=min_oks)}
+        for g, i in enumerate(idx):
+            new = {k: v for k, v in rows[i].items() if k != "keypoints"}
+            new["gt_keypoints"] = gts[g].round(3).tolist()
+            m = by_gt.get(g)
+            if m is not None:
+                d = dets[m.det]
+                new.update(keypoints=np.asarray(d.keypoints, float).round(3).tolist(), detected=True,
+                           oks=round(m.oks, 4), det_score=round(float(d.score), 4),
+                           det_bbox=[round(float(v), 2) for v in d.bbox], bbox=[round(float(v), 2) for v in d.bbox])
+            else:
+                new.update(keypoints=np.zeros((17, 3)).tolist(), detected=False, oks=0.0, det_score=0.0)
+            new["n_detections"] = len(dets)
+            new["image"] = path
+            out[i] = new
+        done += len(idx)
         if progress:
-            progress(i + 1, len(rows), time.perf_counter() - t0)
+            progress(done, len(rows), time.perf_counter() - t0)
     return out
 
 

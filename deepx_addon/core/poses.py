@@ -303,7 +303,26 @@ def _weighted_choice(rng, names: tuple, weights: dict, exclude=None):
 
 
 def sample_pose(rng: np.random.Generator, s: PoseSettings | None, presets: dict[str, PosePreset],
-                limits: JointLimits) -> SampledPose:
+                limits: JointLimits, body=None) -> SampledPose:
+    """A valid pose: ``draw_pose`` is repeated with the same generator until core/validity.py finds
+    no problem (no limb through the body, the family looks like its name), at most
+    ``validity.MAX_TRIES`` times; ``recipe["tries"]`` counts the draws and ``recipe["problems"]``
+    lists what is still wrong when every try failed (then the last draw is kept). ``body``
+    (BodyParams, default the reference adult) gives the proportions and girth the check uses."""
+    from .validity import MAX_TRIES, pose_problems
+    for k in range(MAX_TRIES):
+        sp = draw_pose(rng, s, presets, limits)
+        problems = pose_problems(sp.array(), sp.family, sp.support, sp.box_height_m, body)
+        if not problems:
+            break
+    sp.recipe["tries"] = k + 1
+    if problems:
+        sp.recipe["problems"] = problems
+    return sp
+
+
+def draw_pose(rng: np.random.Generator, s: PoseSettings | None, presets: dict[str, PosePreset],
+              limits: JointLimits) -> SampledPose:
     """One random pose from seed 001's mixture; every probability is a field of PoseSettings.
 
     1. Legs (and with them the whole body): with weight ``p_legs_preset`` a preset drawn by
@@ -407,4 +426,4 @@ def sample_row(pose_seed: int, settings, presets: dict[str, PosePreset], limits:
     from .body import sample_body
     rng = pose_rng(pose_seed)
     body = sample_body(rng, settings.body)
-    return body, sample_pose(rng, settings.pose, presets, limits)
+    return body, sample_pose(rng, settings.pose, presets, limits, body)

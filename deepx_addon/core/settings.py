@@ -178,6 +178,48 @@ class RenderSettings(_Settings):
             raise SettingsError("RenderSettings.downscale_levels must be in (0, 1]")
 
 
+# Camera kinds users have: each overrides some CameraSettings fields (core/cameras.py CAMERA_KINDS).
+CAMERA_KIND_NAMES = ("any", "dashcam", "cctv", "handheld", "indoor")
+
+
+@dataclass
+class SceneSettings(_Settings):
+    """What surrounds the person in a render and how the picture is degraded (blender/scene.py,
+    blender/render.py). ``realistic=False`` gives the old plain scene (one person, sky colour,
+    uniform ground, no clutter, clean pixels); the other fields then do nothing."""
+    realistic: bool = True
+    p_hdri: float = 0.85                            # world from one of Blender's bundled HDRIs (else a sky colour)
+    p_textured_ground: float = 0.9                  # asphalt / paving / grass-like procedural ground
+    clutter: tuple[int, int] = (2, 9)               # street objects per image: poles, boxes, cars, facades
+    people: tuple[int, int] = (1, 5)                # people per image, the labelled main one included
+    camera_kinds: dict = field(default_factory=lambda: {"any": 0.5, "dashcam": 1.0, "cctv": 1.0,
+                                                        "handheld": 1.0, "indoor": 0.5})
+    p_accessory: float = 0.35                       # backpack or shoulder bag
+    p_blur: float = 0.3                             # Gaussian blur (defocus / motion)
+    blur_px: tuple[float, float] = (0.4, 1.4)       # its sigma at the render's resolution
+    noise_sd: tuple[float, float] = (0.0, 0.012)    # sensor noise SD (fraction of full scale) at the render's size
+    p_jpeg: float = 0.5
+    jpeg_quality: tuple[int, int] = (60, 95)
+
+    def validate(self) -> None:
+        super().validate()
+        for f in ("clutter", "people"):
+            lo, hi = getattr(self, f)
+            if int(lo) != lo or int(hi) != hi or lo < 0:
+                raise SettingsError(f"SceneSettings.{f}: need integers >= 0, got {getattr(self, f)}")
+        if self.people[0] < 1:
+            raise SettingsError("SceneSettings.people: at least 1 (the labelled person)")
+        unknown = set(self.camera_kinds) - set(CAMERA_KIND_NAMES)
+        if unknown:
+            raise SettingsError(f"SceneSettings.camera_kinds: unknown kind(s) {sorted(unknown)}; known: {CAMERA_KIND_NAMES}")
+        if any(float(w) < 0 for w in self.camera_kinds.values()) or not sum(map(float, self.camera_kinds.values())) > 0:
+            raise SettingsError("SceneSettings.camera_kinds: weights must be >= 0 with a positive sum")
+        if not (1 <= self.jpeg_quality[0] and self.jpeg_quality[1] <= 100):
+            raise SettingsError("SceneSettings.jpeg_quality must be within [1, 100]")
+        if self.blur_px[0] < 0 or self.noise_sd[0] < 0:
+            raise SettingsError("SceneSettings.blur_px and noise_sd must be >= 0")
+
+
 @dataclass
 class GeneratorSettings(_Settings):
     seed: int = 0
@@ -187,6 +229,7 @@ class GeneratorSettings(_Settings):
     pose: PoseSettings = field(default_factory=PoseSettings)
     camera: CameraSettings = field(default_factory=CameraSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
+    scene: SceneSettings = field(default_factory=SceneSettings)
 
     @classmethod
     def from_file(cls, path) -> "GeneratorSettings":
@@ -251,4 +294,5 @@ def _parse_value(text: str):
 
 
 _SUBSETTINGS = {("GeneratorSettings", "body"): BodySettings, ("GeneratorSettings", "pose"): PoseSettings,
-                ("GeneratorSettings", "camera"): CameraSettings, ("GeneratorSettings", "render"): RenderSettings}
+                ("GeneratorSettings", "camera"): CameraSettings, ("GeneratorSettings", "render"): RenderSettings,
+                ("GeneratorSettings", "scene"): SceneSettings}

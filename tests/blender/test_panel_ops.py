@@ -36,6 +36,9 @@ def _custom_settings():
     r = s.render
     r.engine, r.resolution, r.samples, r.downscale_levels = "BLENDER_WORKBENCH", (240, 320), 8, (1.0, 0.5, 0.25)
     r.depth_pass, r.mask_pass = True, True
+    sc = s.scene
+    sc.people, sc.clutter, sc.p_hdri, sc.noise_sd, sc.jpeg_quality = (2, 4), (0, 3), 0.5, (0.0, 0.01), (50, 90)
+    sc.camera_kinds = {"any": 0.0, "dashcam": 2.0, "cctv": 1.0, "handheld": 0.5, "indoor": 0.0}
     s.validate()
     return s
 
@@ -44,12 +47,15 @@ def _custom_settings():
 # properties <-> settings
 
 def test_every_setting_has_a_property_and_defaults_match(bpy):
-    from deepx_addon.core.settings import GeneratorSettings
+    from deepx_addon.core.settings import CAMERA_KIND_NAMES, GeneratorSettings
     props = _props()
     dx = bpy.context.scene.deepx
     for name, cls in props._GROUPS:
         group = getattr(dx, name)
-        missing = [f.name for f in fields(cls) if f.name not in group.bl_rna.properties]
+        have = set(group.bl_rna.properties.keys())
+        if {f"kind_{k}" for k in CAMERA_KIND_NAMES} <= have:      # SceneSettings.camera_kinds: one per kind
+            have.add("camera_kinds")
+        missing = [f.name for f in fields(cls) if f.name not in have]
         assert not missing, f"{cls.__name__} fields without a Scene.deepx.{name} property: {missing}"
     assert props.to_settings(bpy.context.scene) == GeneratorSettings()
 
