@@ -61,7 +61,7 @@ def test_blender_command_generate(blender_exe, installed, scene_blend, tmp_path)
     assert json.loads((out / "summary.json").read_text())["finished"] is True
 
 
-@pytest.mark.parametrize("args, why", [(["--count", "0"], "--count"), (["--blend", "no_such.blend"], "not found"),
+@pytest.mark.parametrize("args, why", [(["--count", "0"], "count"), (["--blend", "no_such.blend"], "not found"),
                                        (["--engine", "NOPE"], "invalid choice"), ([], "required")])
 def test_blender_command_fails_loudly(blender_exe, installed, tmp_path, args, why):
     out_args = [] if not args else ["--out", str(tmp_path / "out")]
@@ -83,7 +83,7 @@ def test_python_expr_errors_exit_non_zero(blender_exe, installed, scene_blend, t
     # main() with a bad value: non-zero even when the user forgot --python-exit-code
     r = run_blender(blender_exe, "-b", str(scene_blend), "--python-expr", ONE_LINER.replace("sys.exit(main())", "main()"),
                     "--", "--out", str(tmp_path / "o"), "--count", "0", env=installed)
-    assert r.returncode == 2 and "--count" in r.stderr
+    assert r.returncode == 2 and "count" in r.stderr
     # the operator: an error report becomes an exception, --python-exit-code turns it into the status
     expr = "import bpy; bpy.context.scene.deepx.output_dir = ''; bpy.ops.deepx.batch_render()"
     r = run_blender(blender_exe, "-b", str(scene_blend), "--python-exit-code", "1", "--python-expr", expr, env=installed)
