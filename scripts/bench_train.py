@@ -4,7 +4,7 @@
 
 Stand-in data (deepx_addon/core/standin.py: stick figures through random cameras) until the sampler's
 chunks exist; pass --data to train on those instead. The target on 2 CPU cores: <= 3 minutes of
-training for >= 1 M samples. Also scores the result on ../shared/data/real/kitti_train.jsonl when
+training for >= 1 M samples. Also scores the result on examples/real/kitti_train.jsonl when
 present (for information only: stick figures are not people). Prints the loop's ratio to its
 compute floor (the matmul FLOPs at torch.mm's measured rate, same run; goal <= 1.6x).
 """
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     print("curve (step: val median |rel err|): " + ", ".join(
         f"{s}: {100 * v:.1f}%" for s, v in zip(res.history["val_step"], res.history["val_median_rel"])))
     print(f"load average after: {os.getloadavg()[0]:.2f}; wrote {json_path} and {curve}")
-    kitti = ROOT.parent / "shared" / "data" / "real" / "kitti_train.jsonl"
+    kitti = ROOT / "examples" / "real" / "kitti_train.jsonl"
     if kitti.exists():
         from deepx_addon.core.evaluation import evaluate_predictions, predict_file
         from deepx_addon.runtime.model import LearnedEstimator

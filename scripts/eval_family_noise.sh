@@ -37,4 +37,4 @@ for kind in family plain; do
                steps=${STEPS:-80} lr=5e-4 warmup_frac=0.1 eval_every=20
 done
 $X evaluate -i "$W/pairs_hold.jsonl" -e all,"$W/model_family.json","$W/model_plain.json" --group-by family
-$X evaluate -i ../shared/data/real/kitti_train.jsonl -e default,shoulder_hip,"$W/model_family.json","$W/model_plain.json"
+$X evaluate -i examples/real/kitti_train.jsonl -e default,shoulder_hip,"$W/model_family.json","$W/model_plain.json"

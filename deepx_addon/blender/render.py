@@ -24,8 +24,8 @@ Label (JSON-ready dict, every array a list):
   sy, image, image_size, K, keypoints_2d, bbox), depth_image / mask_image when those passes are on.
 
 Downscaled copies (RenderSettings.downscale_levels < 1): the render resized with area (box)
-resampling to integer sizes round(W*s) x round(H*s); the exact factors sx = W'/W, sy = H'/H are
-recorded and applied to K (fx, cx by sx; fy, cy by sy) and to the keypoints, so each copy is exactly
+resampling (numpy, core/image.py: no Pillow inside Blender) to integer sizes round(W*s) x
+round(H*s); the exact factors sx = W'/W, sy = H'/H are recorded and applied to K (fx, cx by sx; fy, cy by sy) and to the keypoints, so each copy is exactly
 the picture of the same scene by a lower-resolution camera: same distance, smaller person in pixels.
 
 Depth pass: float32 OpenEXR, camera-frame Z in metres in R, G and B (background 1e10). Mask: 8-bit
@@ -107,13 +107,10 @@ class RenderContext:
     """Scene, mannequin, occluder pool and compositor passes for one generator configuration."""
 
     def __init__(self, settings: GeneratorSettings, out_dir, scene=None, threads: int | None = None,
-                 quiet: bool = True, user_presets=None):
+                 quiet: bool = True, user_presets=None, presets: dict | None = None, limits=None):
         r = settings.render
         self.quiet = quiet
-        if r.mask_pass and scn.engine_id(r.engine) != "CYCLES":
-            raise SettingsError("RenderSettings.mask_pass needs the CYCLES engine (object index pass)")
-        if (r.depth_pass or r.mask_pass) and bpy.app.version >= (5, 0, 0):
-            raise SettingsError("depth/mask passes use the Blender 4.2-4.5 compositor API; turn them off on 5.x")
+        check_render_settings(settings)
         if scene is not None and scene != bpy.context.scene:
             raise ValueError(f"render in the current scene: {scene.name!r} is not bpy.context.scene "
                              f"({bpy.context.scene.name!r}); posing evaluates the context's view layer")
@@ -143,8 +140,8 @@ class RenderContext:
         self.meshes = []
         self._hidden: list[str] = []
         self.state: PoseState | None = None
-        self._presets = None
-        self._limits = None
+        self._presets = presets                 # name -> PosePreset (batch.preflight's), else loaded
+        self._limits = limits
         self.user_presets = user_presets        # the user's preset folder (Blender's), or None
         self._passes = None
         self._setup_passes()
@@ -153,6 +150,7 @@ class RenderContext:
     def _pose_inputs(self):
         if self._presets is None:
             self._presets = poses.all_presets(self.user_presets)
+        if self._limits is None:
             self._limits = JointLimits.load(self.settings.pose.limits_preset, self.user_presets)
         return self._presets, self._limits
 
@@ -327,6 +325,20 @@ class RenderContext:
             self._passes["mask"] = (fo, ".png")
 
 
+def check_render_settings(settings: GeneratorSettings) -> None:
+    """What this Blender cannot render, refused before anything is built or written."""
+    r = settings.render
+    if r.mask_pass and scn.engine_id(r.engine) != "CYCLES":
+        raise SettingsError("RenderSettings.mask_pass needs the CYCLES engine (object index pass)")
+    if (r.depth_pass or r.mask_pass) and bpy.app.version >= (5, 0, 0):
+        raise SettingsError("depth/mask passes use the Blender 4.2-4.5 compositor API; turn them off on 5.x")
+    for level in r.downscale_levels:
+        w, h = (int(round(v * float(level))) for v in r.resolution)
+        if float(level) < 1.0 and min(w, h) < 1:
+            raise SettingsError(f"RenderSettings.downscale_levels: {level:g} of {r.resolution[0]}x{r.resolution[1]} "
+                                "leaves no pixel")
+
+
 def _mesh_vertices(meshes) -> np.ndarray:
     """World coordinates of the evaluated vertices of ``meshes`` (for bounding boxes)."""
     dg = bpy.context.evaluated_depsgraph_get()
@@ -410,14 +422,25 @@ def scaled_view(K, keypoints_2d, bbox, width: int, height: int, level: float, fr
             "keypoints_2d": kp.tolist(), "bbox": bb}
 
 
-def downscale_image(src, dst, size) -> None:
-    """Area (box) resampling of the PNG ``src`` to integer ``size`` (w, h), written to ``dst``."""
+def read_png(path) -> np.ndarray:
+    """A PNG (8-bit) as a (H, W, C) float array of its stored values 0..255, top row first, read
+    with Blender's own image loader (no Pillow inside Blender)."""
+    im = bpy.data.images.load(str(path), check_existing=False)
     try:
-        from PIL import Image
-    except ImportError:
-        raise RuntimeError("downscale_levels < 1 need Pillow (pip install pillow) in Blender's Python") from None
-    with Image.open(src) as im:
-        im.convert("RGB").resize(tuple(size), Image.Resampling.BOX).save(dst, format="PNG", compress_level=3)
+        w, h = im.size
+        c = int(im.channels)
+        px = np.empty(w * h * c, np.float32)
+        im.pixels.foreach_get(px)
+    finally:
+        bpy.data.images.remove(im)
+    return px.reshape(h, w, c)[::-1] * 255.0
+
+
+def downscale_image(src, dst, size) -> None:
+    """Area (box) resampling of the PNG ``src`` to integer ``size`` (w, h), written as RGB PNG to ``dst``."""
+    from ..core.image import area_resize, to_uint8, write_png
+    img = read_png(src)[..., :3]
+    write_png(dst, to_uint8(area_resize(img, size)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -690,7 +713,7 @@ def _degraded_views(ctx, label, tmp, img_dir, K, kp2d, bbox, W, H, sample_id, tm
             continue
         views.append((img_dir / name, img_dir / f".{name}{tmp_tag}", v))
         outs.append((views[-1][1], tuple(v["image_size"])))
-    write_views(tmp, outs, label["degradation"])
+    write_views(tmp, outs, label["degradation"], read=read_png)
     for dst, vtmp, v in views:
         os.replace(vtmp, dst)
         v["image"] = f"images/{dst.name}"

@@ -75,7 +75,7 @@ def test_numpy_nms_equals_the_torch_shim_reference():
             assert set(pose_onnx.nms_cv2(boxes, scores, thr).tolist()) == set(ref.tolist())
 
 
-# ---- against the torch detector on the shared real photos ----------------------------------------------
+# ---- against the torch detector on the real photos (examples/real) ----------------------------------------------
 def _export(dynamic: bool):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("torch")
