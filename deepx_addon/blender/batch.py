@@ -120,10 +120,12 @@ class BatchJob:
             self.last_id = p.id
         return self.progress()
 
-    def finalize(self) -> dict:
+    def finalize(self, datasets: bool = True) -> dict:
+        """Close the scene; write the dataset files and summary.json (``datasets=False``: one shard
+        of a larger job whose driver finalizes once at the end; neither is written)."""
         if self.ctx is not None:
             self.ctx.close()
-        fin = finalize(self.out_dir, self.settings, self.yolo)
+        fin = finalize(self.out_dir, self.settings, self.yolo) if datasets else None
         pr = self.progress()
         secs = pr.seconds
         self.summary = {
@@ -136,12 +138,13 @@ class BatchJob:
             "engine": self.settings.render.engine, "resolution": list(self.settings.render.resolution),
             "samples": int(self.settings.render.samples), "dataset": fin,
         }
-        atomic_write_text(self.out_dir / SUMMARY_FILE, json.dumps(self.summary, indent=1) + "\n")
+        if datasets:
+            atomic_write_text(self.out_dir / SUMMARY_FILE, json.dumps(self.summary, indent=1) + "\n")
         return self.summary
 
 
 def run_batch(settings: GeneratorSettings, out_dir, shard=(0, 1), progress=None, should_stop=None, *,
-              scene=None, threads: int | None = None, yolo: bool = False) -> dict:
+              scene=None, threads: int | None = None, yolo: bool = False, datasets: bool = True) -> dict:
     """Render this shard's samples that are not done yet, then finalise. Returns the summary.
 
     progress(Progress) is called after every sample; should_stop() -> True stops after the current
@@ -153,7 +156,7 @@ def run_batch(settings: GeneratorSettings, out_dir, shard=(0, 1), progress=None,
         pr = job.step()
         if progress is not None:
             progress(pr)
-    return job.finalize()
+    return job.finalize(datasets)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -182,7 +185,7 @@ def main(argv=None) -> int:
             bpy.ops.wm.read_homefile(use_empty=True)
         scene = bpy.context.scene
         summary = run_batch(settings, args.out, args.shard, progress=printer(),
-                            scene=scene, threads=args.threads, yolo=args.yolo)
+                            scene=scene, threads=args.threads, yolo=args.yolo, datasets=not args.no_finalize)
     except ValueError as e:
         print(f"deepx batch: error: {e}", file=sys.stderr)
         return 2
