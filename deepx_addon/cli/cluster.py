@@ -105,6 +105,12 @@ def _import_ray(local: bool = False):
     if local and "RAY_AUTH_MODE" not in os.environ and "RAY_AUTH_TOKEN" not in os.environ:
         import secrets
         os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
+        if "ray" in sys.modules:        # imported before: refresh its config as Ray itself does
+            try:
+                from ray._raylet import Config
+                Config.initialize("")
+            except (ImportError, AttributeError):
+                pass
     try:
         import ray
     except ImportError:
