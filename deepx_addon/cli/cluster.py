@@ -92,7 +92,12 @@ def run_shard(argv: list[str], env: dict | None = None) -> dict:
     if r.returncode != 0:
         tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-4:])
         raise RuntimeError(f"deepx {' '.join(argv[:1])} shard exited {r.returncode} on {os.uname().nodename}: {tail}")
-    return {"seconds": time.time() - t0, "node": os.uname().nodename}
+    try:                             # several nodes may share a host name (as in the simulated cluster)
+        import ray
+        node = ray.get_runtime_context().get_node_id()
+    except Exception:
+        node = os.uname().nodename
+    return {"seconds": time.time() - t0, "node": node}
 
 
 # ------------------------------------------------------------------------------------------------
