@@ -78,16 +78,20 @@ def _die_with_parent():
         pass
 
 
-def run_shard(argv: list[str], env: dict | None = None) -> dict:
-    """Run ``python -m deepx_addon.cli *argv`` with this node's deepx; raise on failure (Ray retries)."""
+def run_shard(argv: list[str], env: dict | None = None, cwd: str | None = None) -> dict:
+    """Run ``python -m deepx_addon.cli *argv`` with this node's deepx in the driver's working folder
+    ``cwd`` (relative paths mean what they meant to the driver); raise on failure (Ray retries)."""
     import subprocess
 
     import deepx_addon
     root = str(Path(deepx_addon.__file__).resolve().parents[1])
     e = dict(os.environ, **(env or {}))
     e["PYTHONPATH"] = os.pathsep.join([root] + [p for p in e.get("PYTHONPATH", "").split(os.pathsep) if p])
+    if cwd and not os.path.isdir(cwd):
+        raise RuntimeError(f"the driver's working folder {cwd} is not on node {os.uname().nodename}: "
+                           "run deepx from a folder on the shared storage")
     t0 = time.time()
-    r = subprocess.run([sys.executable, "-m", "deepx_addon.cli", *argv], env=e, capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "deepx_addon.cli", *argv], env=e, cwd=cwd, capture_output=True, text=True,
                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     if r.returncode != 0:
         tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-4:])
@@ -166,7 +170,7 @@ def run_tasks(args, make_argvs, units: int, done, total: int, label: str, poll_s
         task = ray.remote(run_shard).options(num_cpus=cpus, max_retries=max(0, int(args.ray_retries)),
                                              retry_exceptions=True)
         t0 = time.time()
-        pending = {task.remote(a, env): a for a in argvs}
+        pending = {task.remote(a, env, os.getcwd()): a for a in argvs}
         bar = ProgressBar(total, label, sys.stderr, every_s=10.0, enabled=not getattr(args, "quiet", False),
                           timing=False)
         first = last = done()           # a resumed job: the units done before do not count in the rate

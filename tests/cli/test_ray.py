@@ -121,3 +121,13 @@ def test_generate_through_ray_equals_one_process_after_a_killed_task_and_a_stopp
     assert r.returncode == 0, r.stderr
     assert f"({done} done before)" in r.stderr
     assert _files(out) == ref
+
+    # the detector on those renders: sharded through Ray (chunks of 5 rows) = one process
+    r = subprocess.run(_cli("detect", "--labels", "one", "-o", "det-one.jsonl", "-q"), env=_env(), cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(_cli("detect", "--labels", "one", "-o", "det-ray.jsonl", "--chunk-size", "5", *RAY),
+                       env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "5 chunks by 2 Ray tasks" in r.stderr
+    assert (tmp_path / "det-ray.jsonl").read_bytes() == (tmp_path / "det-one.jsonl").read_bytes()
