@@ -31,7 +31,9 @@ def cli(*argv) -> list[str]:
 
 
 def env(**extra) -> dict:
-    return dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", **extra)
+    # RAY_worker_niceness=0: Ray's workers would otherwise run at nice 15 (for `ray start` nodes;
+    # deepx sets it itself for the local cluster it starts)
+    return dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_worker_niceness="0", **extra)
 
 
 def timed(cmd, e=None) -> tuple[float, str]:
@@ -64,34 +66,46 @@ def load() -> str:
     return "load %.1f %.1f %.1f" % os.getloadavg()
 
 
-def scaling(name: str, make_cmd, work: Path, keep_last: bool = False) -> dict:
-    """one process (all cores) vs Ray with 1 worker vs Ray with 2 workers; identical output."""
+def scaling(name: str, make_cmd, work: Path, rounds: int) -> dict:
+    """one process vs Ray with 1 worker vs Ray with 2 workers, interleaved ``rounds`` times (the
+    medians are reported); every Ray output compared with the one-process output."""
+    import statistics
     res = {}
     runs = [("one process", []), ("ray 1 worker", ["--ray", "--ray-num-cpus", "1"]),
             ("ray 2 workers", ["--ray", "--ray-num-cpus", "2"])]
     ref = work / f"{name}-one"
-    for label, extra in runs:
-        out = work / f"{name}-{label.replace(' ', '_')}"
-        shutil.rmtree(out, ignore_errors=True)
-        l0 = load()
-        wall, log = timed(make_cmd(out) + extra)
-        job = ray_seconds(out, log) if extra else wall
-        ok = True if not extra else same(ref, out)
-        if not extra:
-            shutil.rmtree(ref, ignore_errors=True)
-            out.rename(ref)
-        res[label] = {"wall_s": round(wall, 2), "job_s": round(job, 2), "identical": ok, "load_before": l0,
-                      "load_after": load()}
-        print(f"{name:7s} {label:14s} wall {wall:7.1f} s  job {job:7.1f} s  identical={ok}  [{l0} -> {load()}]",
-              flush=True)
-        if extra and not keep_last:
+    for rnd in range(rounds):
+        for label, extra in runs:
+            out = work / f"{name}-{label.replace(' ', '_')}"
             shutil.rmtree(out, ignore_errors=True)
-    one = res["one process"]["wall_s"]
+            l0 = load()
+            wall, log = timed(make_cmd(out) + extra)
+            job = ray_seconds(out, log) if extra else wall
+            ok = True if not extra else same(ref, out)
+            if not extra:
+                if ref.exists():
+                    ok = same(ref, out)
+                    shutil.rmtree(out)
+                else:
+                    out.rename(ref)
+            else:
+                shutil.rmtree(out, ignore_errors=True)
+            r = res.setdefault(label, {"wall_s": [], "job_s": [], "identical": True, "loads": []})
+            r["wall_s"].append(round(wall, 2))
+            r["job_s"].append(round(job, 2))
+            r["identical"] &= ok
+            r["loads"].append(f"{l0} -> {load()}")
+            print(f"{name:7s} round {rnd + 1} {label:14s} wall {wall:7.1f} s  job {job:7.1f} s  identical={ok}  "
+                  f"[{l0} -> {load()}]", flush=True)
+    for r in res.values():
+        r["wall_median_s"] = statistics.median(r["wall_s"])
+        r["job_median_s"] = statistics.median(r["job_s"])
+    one = res["one process"]["wall_median_s"]
     for label in ("ray 1 worker", "ray 2 workers"):
         r = res[label]
-        r["speedup_wall"] = round(one / r["wall_s"], 3)
-        r["speedup_job"] = round(one / r["job_s"], 3)
-    print(f"{name}: speed-up vs one process: 1 worker {res['ray 1 worker']['speedup_wall']}x wall "
+        r["speedup_wall"] = round(one / r["wall_median_s"], 3)
+        r["speedup_job"] = round(one / r["job_median_s"], 3)
+    print(f"{name}: medians; speed-up vs one process: 1 worker {res['ray 1 worker']['speedup_wall']}x wall "
           f"({res['ray 1 worker']['speedup_job']}x job), 2 workers {res['ray 2 workers']['speedup_wall']}x wall "
           f"({res['ray 2 workers']['speedup_job']}x job)", flush=True)
     shutil.rmtree(ref, ignore_errors=True)
@@ -150,6 +164,7 @@ def main() -> int:
     p.add_argument("--poses", type=int, default=80000, help="pose rows for the sample benchmark (x16 cameras)")
     p.add_argument("--renders", type=int, default=160, help="160x160 Cycles renders per run")
     p.add_argument("--multinode-renders", type=int, default=60)
+    p.add_argument("--rounds", type=int, default=2, help="interleaved repeats of each scaling run (medians)")
     p.add_argument("--parts", default="sample,render,multinode")
     p.add_argument("--json", help="write the figures here")
     a = p.parse_args()
@@ -164,14 +179,14 @@ def main() -> int:
         table = work / "table.npz"
         stick_figure_table(a.poses, seed=1).save(table)
         res["sample"] = scaling("sample", lambda out: cli("sample", "--pose-table", table, "--out", out,
-                                                          "--seed", "1", "--quiet"), work)
+                                                          "--seed", "1", "--quiet"), work, a.rounds)
         res["sample"]["samples"] = a.poses * 16
     if "render" in parts:
         # the one-process run gets --threads 1 (one core, like one Ray worker); Ray tasks get
         # --threads = --ray-cpus-per-task = 1
         res["render"] = scaling("render", lambda out: cli("generate", "--out", out, "--count", a.renders,
                                                           "--resolution", "160", "--samples", "4", "--seed", "1",
-                                                          "-q", "--threads", "1"), work)
+                                                          "-q", "--threads", "1"), work, a.rounds)
         res["render"]["renders"] = a.renders
     if "multinode" in parts:
         res["multinode"] = multinode(work, a.multinode_renders)

@@ -111,6 +111,8 @@ def _import_ray(local: bool = False):
     # before ray is imported (it reads them once): no usage reports; for a local cluster, token
     # auth with a random in-memory token (Ray would otherwise write ~/.ray/auth_token)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if local:       # Ray starts workers at nice 15: a render would yield to any other process
+        os.environ.setdefault("RAY_worker_niceness", "0")
     if local and "RAY_AUTH_MODE" not in os.environ and "RAY_AUTH_TOKEN" not in os.environ:
         import secrets
         os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
@@ -125,6 +127,15 @@ def _import_ray(local: bool = False):
     except ImportError:
         raise CliError("--ray needs Ray: pip install 'deepx[ray]' (or the ray version in requirements.lock)") from None
     return ray
+
+
+def threading_main() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 @contextmanager
@@ -145,9 +156,15 @@ def session(address: str | None, num_cpus: int | None = None):
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
         raise CliError(f"--ray {address or ''}: cannot start/join the cluster ({type(e).__name__}: {e})") from None
+    # SIGTERM (kill, Slurm's scancel) stops the job as Ctrl-C does: the cluster is shut down and
+    # the tasks' processes die with it; a rerun resumes
+    import signal
+    old = signal.signal(signal.SIGTERM, _interrupt) if threading_main() else None
     try:
         yield ray
     finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
         ray.shutdown()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
