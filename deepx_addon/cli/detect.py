@@ -120,26 +120,6 @@ def _manifest(args, rows, n_chunks: int) -> dict:
             "weights": args.weights, "chunk_size": args.chunk_size, "n_chunks": n_chunks}
 
 
-def _check_manifest(d: Path, m: dict) -> None:
-    """Write OUT.parts/manifest.json, or refuse a parts folder of another run."""
-    import json
-    from ..core.records import atomic_write_text
-    from .errors import CliError
-    p = d / PARTS_MANIFEST
-    if p.exists():
-        try:
-            old = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise CliError(f"{p}: unreadable ({e}); move the folder away") from None
-        diff = sorted(k for k in set(old) | set(m) if old.get(k) != m.get(k))
-        if diff:
-            raise CliError(f"{d} holds parts of another detect run (differs in: {', '.join(diff)}); "
-                           "use another --out or the same labels and options")
-        return
-    d.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(p, json.dumps(m, indent=1, sort_keys=True) + "\n")
-
-
 def _join(out, d: Path, n_chunks: int) -> int:
     """OUT = the chunks in order (the same bytes as an unsharded run); returns the row count."""
     from ..core.records import atomic_open
@@ -158,8 +138,10 @@ def _join(out, d: Path, n_chunks: int) -> int:
 
 
 def _run_sharded(args, rows, bases) -> int:
+    import json
+
     from ..core.records import write_jsonl
-    from ..core.runfolder import RunFolderError
+    from ..core.runfolder import RunFolderError, check_or_write_manifest
     from ..core.sampler import shard_chunks
     from ..ml.detector import PoseDetector, WeightsError
     from . import cluster
@@ -169,7 +151,12 @@ def _run_sharded(args, rows, bases) -> int:
         raise CliError("--chunk-size must be >= 1")
     n_chunks = -(-len(rows) // args.chunk_size)
     d = parts_dir(args.out)
-    _check_manifest(d, _manifest(args, rows, n_chunks))
+    try:
+        check_or_write_manifest(d / PARTS_MANIFEST, json.dumps(_manifest(args, rows, n_chunks), indent=1,
+                                                              sort_keys=True) + "\n",
+                                "use another --out, or the same labels and options to resume")
+    except RunFolderError as e:
+        raise CliError(str(e)) from None
     if args.ray:
         if args.shard != "0/1":
             raise CliError("--ray runs every shard itself: leave out --shard")
