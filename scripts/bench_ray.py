@@ -36,13 +36,15 @@ def env(**extra) -> dict:
     return dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_worker_niceness="0", **extra)
 
 
-def timed(cmd, e=None) -> tuple[float, str]:
-    t = time.perf_counter()
+def timed(cmd, e=None) -> tuple[float, str, float]:
+    """wall seconds, output, CPU seconds of the process (and what it waited for)."""
+    import resource
+    t, ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(cmd, env=e or env(), capture_output=True, text=True)
-    dt = time.perf_counter() - t
+    dt, ru1 = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    return dt, r.stderr + r.stdout
+    return dt, r.stderr + r.stdout, ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime
 
 
 def same(a: Path, b: Path) -> bool:
@@ -51,15 +53,18 @@ def same(a: Path, b: Path) -> bool:
     return fa == fb and all(filecmp.cmp(a / f, b / f, shallow=False) for f in fa)
 
 
-def ray_seconds(out: Path, log: str) -> float | None:
-    """The Ray job's own time (tasks submitted -> all done; the cluster start excluded)."""
+def ray_figures(out: Path, log: str) -> tuple[float, float]:
+    """The Ray job's own time (tasks submitted -> all done; the cluster start excluded) and the
+    CPU seconds of its shard processes."""
     s = out / "summary.json"
     if s.is_file():
-        return json.loads(s.read_text())["ray"]["seconds"]
+        r = json.loads(s.read_text())["ray"]
+        return r["seconds"], r["task_cpu_s"]
     for line in log.splitlines():
         if "Ray tasks on" in line and " in " in line:
-            return float(line.rsplit(" in ", 1)[1].split(" s")[0])
-    return None
+            return (float(line.rsplit(" in ", 1)[1].split(" s")[0]),
+                    float(line.split("tasks' CPU ")[1].split(" s")[0]))
+    raise ValueError(f"no Ray figures in {log[-500:]}")
 
 
 def load() -> str:
@@ -79,8 +84,8 @@ def scaling(name: str, make_cmd, work: Path, rounds: int) -> dict:
             out = work / f"{name}-{label.replace(' ', '_')}"
             shutil.rmtree(out, ignore_errors=True)
             l0 = load()
-            wall, log = timed(make_cmd(out) + extra)
-            job = ray_seconds(out, log) if extra else wall
+            wall, log, cpu = timed(make_cmd(out) + extra)
+            job, cpu = ray_figures(out, log) if extra else (wall, cpu)
             ok = True if not extra else same(ref, out)
             if not extra:
                 if ref.exists():
@@ -90,26 +95,57 @@ def scaling(name: str, make_cmd, work: Path, rounds: int) -> dict:
                     out.rename(ref)
             else:
                 shutil.rmtree(out, ignore_errors=True)
-            r = res.setdefault(label, {"wall_s": [], "job_s": [], "identical": True, "loads": []})
+            r = res.setdefault(label, {"wall_s": [], "job_s": [], "cpu_s": [], "identical": True, "loads": []})
             r["wall_s"].append(round(wall, 2))
             r["job_s"].append(round(job, 2))
+            r["cpu_s"].append(round(cpu, 2))
             r["identical"] &= ok
             r["loads"].append(f"{l0} -> {load()}")
-            print(f"{name:7s} round {rnd + 1} {label:14s} wall {wall:7.1f} s  job {job:7.1f} s  identical={ok}  "
+            print(f"{name:7s} round {rnd + 1} {label:14s} wall {wall:7.1f} s  job {job:7.1f} s  work CPU {cpu:7.1f} s  "
+                  f"identical={ok}  "
                   f"[{l0} -> {load()}]", flush=True)
     for r in res.values():
         r["wall_median_s"] = statistics.median(r["wall_s"])
         r["job_median_s"] = statistics.median(r["job_s"])
+        r["cpu_median_s"] = statistics.median(r["cpu_s"])
     one = res["one process"]["wall_median_s"]
     for label in ("ray 1 worker", "ray 2 workers"):
         r = res[label]
         r["speedup_wall"] = round(one / r["wall_median_s"], 3)
         r["speedup_job"] = round(one / r["job_median_s"], 3)
+        r["cpu_ratio"] = round(r["cpu_median_s"] / res["one process"]["cpu_median_s"], 3)
     print(f"{name}: medians; speed-up vs one process: 1 worker {res['ray 1 worker']['speedup_wall']}x wall "
           f"({res['ray 1 worker']['speedup_job']}x job), 2 workers {res['ray 2 workers']['speedup_wall']}x wall "
-          f"({res['ray 2 workers']['speedup_job']}x job)", flush=True)
+          f"({res['ray 2 workers']['speedup_job']}x job); work CPU / one process's: 1 worker "
+          f"{res['ray 1 worker']['cpu_ratio']}, 2 workers {res['ray 2 workers']['cpu_ratio']}", flush=True)
     shutil.rmtree(ref, ignore_errors=True)
     return res
+
+
+def wait_port(port: int, proc, timeout: float = 180) -> None:
+    import socket
+    t = time.time()
+    while time.time() - t < timeout:
+        if proc.poll() is not None:
+            sys.exit(f"ray start --head exited {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    sys.exit(f"the head node did not open port {port} in {timeout} s")
+
+
+def wait_nodes(port: int, n: int, e: dict, timeout: float = 180) -> None:
+    """Until the cluster lists n alive nodes."""
+    code = (f"import ray; ray.init(address='127.0.0.1:{port}', logging_level='ERROR'); "
+            "print(sum(x['Alive'] for x in ray.nodes()))")
+    t = time.time()
+    while time.time() - t < timeout:
+        r = subprocess.run([PY, "-c", code], env=e, capture_output=True, text=True)
+        if r.returncode == 0 and r.stdout.strip().splitlines()[-1:] == [str(n)]:
+            return
+        time.sleep(2)
+    sys.exit(f"the cluster did not reach {n} nodes in {timeout} s")
 
 
 def multinode(work: Path, count: int) -> dict:
@@ -123,14 +159,19 @@ def multinode(work: Path, count: int) -> dict:
     ref, out = work / "mn-one", work / "mn-ray"
     for d in (ref, out):
         shutil.rmtree(d, ignore_errors=True)
-    timed(cli("generate", "--out", ref, *opts, "-q"))
+    timed(cli("generate", "--out", ref, *opts, "-q", "--threads", "1"))
     res = {"port": port}
+    # each node is a blocking `ray start` process of ours, stopped by its pid (SIGTERM stops the
+    # node's Ray processes), never by `ray stop` (that would stop every Ray on the machine)
+    nodes = [subprocess.Popen([ray_bin, "start", "--head", "--block", "--port", str(port), "--num-cpus", "1",
+                               "--temp-dir", str(tmp), "--include-dashboard=false", "--disable-usage-stats"],
+                              env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
-        subprocess.run([ray_bin, "start", "--head", "--port", str(port), "--num-cpus", "1", "--temp-dir", str(tmp),
-                        "--include-dashboard=false", "--disable-usage-stats"], env=e, check=True,
-                       capture_output=True, text=True)
-        subprocess.run([ray_bin, "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1",
-                        "--disable-usage-stats"], env=e, check=True, capture_output=True, text=True)
+        wait_port(port, nodes[0])
+        nodes.append(subprocess.Popen([ray_bin, "start", "--block", "--address", f"127.0.0.1:{port}", "--num-cpus",
+                                       "1", "--disable-usage-stats"], env=e, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+        wait_nodes(port, 2, e)
         cmd = cli("generate", "--out", out, *opts, "--ray", f"127.0.0.1:{port}")
         t = time.perf_counter()
         p = subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -143,7 +184,7 @@ def multinode(work: Path, count: int) -> dict:
         time.sleep(2)
         res["done_when_killed"] = len(list((out / "labels").glob("*.json")))
         res["first_s"] = round(time.perf_counter() - t, 2)
-        wall, log = timed(cmd, e)
+        wall, log, _ = timed(cmd, e)
         res["resume_wall_s"] = round(wall, 2)
         s = json.loads((out / "summary.json").read_text())
         res["nodes"] = len(s["ray"]["nodes"])
@@ -153,7 +194,12 @@ def multinode(work: Path, count: int) -> dict:
               f"{res['first_s']} s; resumed in {wall:.1f} s on {res['nodes']} nodes; identical={res['identical']}",
               flush=True)
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=e, capture_output=True, text=True)
+        for n in reversed(nodes):
+            n.send_signal(signal.SIGTERM)
+            try:
+                n.wait(60)
+            except subprocess.TimeoutExpired:
+                n.kill()
         shutil.rmtree(tmp, ignore_errors=True)
     return res
 

@@ -90,7 +90,8 @@ def run_shard(argv: list[str], env: dict | None = None, cwd: str | None = None) 
     if cwd and not os.path.isdir(cwd):
         raise RuntimeError(f"the driver's working folder {cwd} is not on node {os.uname().nodename}: "
                            "run deepx from a folder on the shared storage")
-    t0 = time.time()
+    import resource
+    t0, ru0 = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run([sys.executable, "-m", "deepx_addon.cli", *argv], env=e, cwd=cwd, capture_output=True, text=True,
                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     if r.returncode != 0:
@@ -101,7 +102,9 @@ def run_shard(argv: list[str], env: dict | None = None, cwd: str | None = None) 
         node = ray.get_runtime_context().get_node_id()
     except Exception:
         node = os.uname().nodename
-    return {"seconds": time.time() - t0, "node": node}
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)       # the child's CPU time (it has been waited for)
+    cpu = ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime
+    return {"seconds": time.time() - t0, "cpu_s": cpu, "node": node}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -192,13 +195,15 @@ def run_tasks(args, make_argvs, units: int, done, total: int, label: str, poll_s
                           timing=False)
         first = last = done()           # a resumed job: the units done before do not count in the rate
         bar.update(last, f"{len(pending)} tasks ({first} done before)", force=True)
-        errors, nodes = [], set()
+        errors, nodes, cpu = [], set(), 0.0
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=poll_s)
             for ref in ready:
                 argv = pending.pop(ref)
                 try:
-                    nodes.add(ray.get(ref)["node"])
+                    res = ray.get(ref)
+                    nodes.add(res["node"])
+                    cpu += res["cpu_s"]
                 except Exception as e:                      # the task's last retry failed
                     shard = argv[argv.index("--shard") + 1]
                     errors.append(f"shard {shard}: {getattr(e, 'cause', None) or e}")
@@ -213,7 +218,9 @@ def run_tasks(args, make_argvs, units: int, done, total: int, label: str, poll_s
     if errors:
         raise CliError(f"{len(errors)} of {len(argvs)} Ray tasks failed after {args.ray_retries} retries "
                        f"(rerun the same command to resume): " + "; ".join(map(str, errors[:3])))
-    return {"tasks": len(argvs), "seconds": round(time.time() - t0, 3), "nodes": sorted(nodes)}
+    # task_cpu_s: CPU seconds of the (last, successful) shard processes, for the overhead figures
+    return {"tasks": len(argvs), "seconds": round(time.time() - t0, 3), "nodes": sorted(nodes),
+            "task_cpu_s": round(cpu, 2)}
 
 
 def absolute_paths(args, *dests) -> None:

@@ -81,5 +81,5 @@ def _run_ray(args, table, settings) -> list[int]:
     if missing:
         raise CliError(f"{len(missing)} chunks missing after the Ray job (first {missing[0]['file']}); rerun to resume")
     print(f"deepx sample: {m['n_samples']:,} samples in {m['n_chunks']} chunks by {t['tasks']} Ray tasks on "
-          f"{len(t['nodes'])} node(s) in {t['seconds']:.1f} s -> {args.out}", file=sys.stderr)
+          f"{len(t['nodes'])} node(s) in {t['seconds']:.1f} s (tasks' CPU {t['task_cpu_s']:.1f} s) -> {args.out}", file=sys.stderr)
     return list(range(m["n_chunks"]))
