@@ -58,12 +58,13 @@ class TrainConfig:
     min_person_px: float = 16.0     # drop clean samples smaller than this: the detector finds 1 in 3 of them
     detector_fraction: float = 0.0  # share of each batch drawn (with replacement) from detector-output rows
     low_conf: float = 0.3           # runtime: mean confidence below this -> status low_confidence
+    probe_rows: int = 100_000       # training rows that set the input normalisation
     stream_buffer: int = 1_000_000  # train_stream: rows held at once (the shuffle buffer)
 
     def validate(self) -> None:
         if self.feature_version != feat.FEATURE_VERSION:
             raise ValueError(f"feature_version {self.feature_version} unsupported (have {feat.FEATURE_VERSION})")
-        for name in ("hidden", "blocks", "steps", "batch_size", "eval_every", "threads", "stream_buffer"):
+        for name in ("hidden", "blocks", "steps", "batch_size", "eval_every", "threads", "probe_rows", "stream_buffer"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.val_fraction < 1:
@@ -422,7 +423,7 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
 
     x_val, t_val, keep = prepare(data, val_idx, rng_val, cfg, noise, flip=False)
     fam_val = data.family[val_idx][keep]
-    probe = np.sort(rng_norm.choice(train_idx, min(len(train_idx), 100_000), replace=False))
+    probe = np.sort(rng_norm.choice(train_idx, min(len(train_idx), cfg.probe_rows), replace=False))
     x_p, t_p, _ = prepare(data, probe, rng_norm, cfg, noise, flip=cfg.flip)
     if len(t_p) < 2:
         raise ValueError("fewer than two usable training samples (too few keypoints everywhere?)")
@@ -438,15 +439,12 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
 
 
 # ---- streaming: a dataset larger than memory -------------------------------------------------------------
-PROBE_ROWS = 100_000
-
-
 class PartStream:
     """The sampler's part files (.npz) read a few at a time, never all at once.
 
     Every row gets two fixed uniform numbers from ``default_rng([seed, file number])``: ``u_val <
     p_val`` puts it in the validation set (p_val = val_fraction, capped so that about val_max rows
-    are chosen), ``u_probe`` picks the ~100k rows that set the input normalisation. An epoch
+    are chosen), ``u_probe`` picks the ~probe_rows rows that set the input normalisation. An epoch
     visits the files in a fresh random order, fills a shuffle buffer of ``cfg.stream_buffer`` rows,
     and yields shuffled batches from it (the remainder carries over). ``max_rows`` records the most
     rows held at once."""
@@ -478,17 +476,18 @@ class PartStream:
         return d.subset(keep), u[0][keep] < self.p_val, u[1][keep]
 
     def validation_and_probe(self):
-        """One pass: the validation rows and the normalisation probe rows (both bounded)."""
-        val, probe, n_train = [], [], 0
+        """One pass: the validation rows and the normalisation probe rows (both bounded; the
+        probe takes a fraction of the rows, about cfg.probe_rows of them)."""
+        p = min(1.0, self.cfg.probe_rows / max(self.n, 1))
+        val, probe, n_train, held = [], [], 0, 0
         for i in range(len(self.files)):
             d, is_val, u_probe = self._load(i)
-            self.max_rows = max(self.max_rows, len(d))
             val.append(d.subset(np.flatnonzero(is_val)))
-            probe.append((d.subset(np.flatnonzero(~is_val)), u_probe[~is_val]))
+            probe.append(d.subset(np.flatnonzero(~is_val & (u_probe < p))))
             n_train += int((~is_val).sum())
-        p = min(1.0, PROBE_ROWS / max(n_train, 1))
-        probe = TrainData.concat([d.subset(np.flatnonzero(u < p)) for d, u in probe])
-        return TrainData.concat(val), probe, n_train
+            held += len(val[-1]) + len(probe[-1])
+            self.max_rows = max(self.max_rows, held + len(d))
+        return TrainData.concat(val), TrainData.concat(probe), n_train
 
     def batches(self, rng):
         """Endless (data, rows, epoch) batches: the buffer filled file by file, emptied in shuffled
