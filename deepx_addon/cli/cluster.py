@@ -132,7 +132,7 @@ def _import_ray(local: bool = False):
     return ray
 
 
-def threading_main() -> bool:
+def _main_thread() -> bool:
     import threading
     return threading.current_thread() is threading.main_thread()
 
@@ -148,22 +148,20 @@ def session(address: str | None, num_cpus: int | None = None):
     ray = _import_ray(local)
     tmp = None
     kw = dict(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-    if local:
-        tmp = tempfile.mkdtemp(prefix="deepx-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
-        kw.update(num_cpus=num_cpus or os.cpu_count(), num_gpus=0, _temp_dir=tmp)
-    else:
-        kw["address"] = address
-    try:
-        ray.init(**kw)
-    except Exception as e:          # Ray raises ConnectionError, RuntimeError, ValueError ...
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise CliError(f"--ray {address or ''}: cannot start/join the cluster ({type(e).__name__}: {e})") from None
-    # SIGTERM (kill, Slurm's scancel) stops the job as Ctrl-C does: the cluster is shut down and
-    # the tasks' processes die with it; a rerun resumes
+    # SIGTERM (kill, Slurm's scancel) stops the job as Ctrl-C does, from the cluster's start on:
+    # the cluster is shut down and the tasks' processes die with it; a rerun resumes
     import signal
-    old = signal.signal(signal.SIGTERM, _interrupt) if threading_main() else None
+    old = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
+        if local:
+            tmp = tempfile.mkdtemp(prefix="deepx-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
+            kw.update(num_cpus=num_cpus or os.cpu_count(), num_gpus=0, _temp_dir=tmp)
+        else:
+            kw["address"] = address
+        try:
+            ray.init(**kw)
+        except Exception as e:          # Ray raises ConnectionError, RuntimeError, ValueError ...
+            raise CliError(f"--ray {address or ''}: cannot start/join the cluster ({type(e).__name__}: {e})") from None
         yield ray
     finally:
         if old is not None:
