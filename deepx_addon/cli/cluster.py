@@ -158,10 +158,17 @@ def session(address: str | None, num_cpus: int | None = None):
             kw.update(num_cpus=num_cpus or os.cpu_count(), num_gpus=0, _temp_dir=tmp)
         else:
             kw["address"] = address
-        try:
-            ray.init(**kw)
-        except Exception as e:          # Ray raises ConnectionError, RuntimeError, ValueError ...
-            raise CliError(f"--ray {address or ''}: cannot start/join the cluster ({type(e).__name__}: {e})") from None
+        for attempt in range(1, 4):
+            try:
+                ray.init(**kw)
+                break
+            except Exception as e:      # Ray raises ConnectionError, RuntimeError, ValueError, Exception ...
+                ray.shutdown()
+                # a local node waits 30 s (fixed in Ray) for its raylet: on a busy machine try again
+                if not local or attempt == 3:
+                    raise CliError(f"--ray {address or ''}: cannot start/join the cluster "
+                                   f"({type(e).__name__}: {e})") from None
+                print(f"deepx: Ray's local cluster did not start ({e}); trying again", file=sys.stderr)
         yield ray
     finally:
         if old is not None:
