@@ -105,12 +105,13 @@ def test_generate_through_ray_equals_one_process_after_a_killed_task_and_a_stopp
     assert victims[0] not in _task_processes(out)
     assert _files(out) == ref
 
-    # the whole job stopped (Ctrl-C) mid-way, then the same command run again
+    # the whole job stopped mid-way (SIGTERM: kill, Slurm's scancel; Ctrl-C takes the same path, but a
+    # background process may ignore SIGINT), then the same command run again
     out = tmp_path / "stopped"
     cmd = _cli("generate", "--out", out, *opts, *RAY)
     p = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_labels(out, 4, p)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(signal.SIGTERM)
     _, stderr = p.communicate(timeout=120)
     assert p.returncode == 130, stderr
     time.sleep(1)
