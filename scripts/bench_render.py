@@ -10,8 +10,10 @@ light, occluders, visibility ray casts, render, PNG, label), with ``--cameras-pe
 pose as in production. The first sample (scene + mannequin build, first BVH) is timed separately;
 the rate is over the following ones. "cpu s/img" is the process's CPU time per image (all threads):
 on a machine shared with other work, cpu / threads estimates the wall time it would take alone.
-Targets (brief): Cycles >= 1 img/s at 640x640 and >= 6 img/s
-at 160x160 on 2 cores.
+``--scene both`` (default) runs each configuration with the old plain scene and with the realistic
+one (SceneSettings.realistic: HDRI, textures, clutter, several people, blur/noise/JPEG) one after
+the other, so their ratio is measured under the same load. Targets (brief): Cycles >= 1 img/s at
+640x640 and >= 6 img/s at 160x160 on 2 cores (issue 9: >= 5 img/s at 160 with realistic scenes).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {("CYCLES", 640): 1.0, ("CYCLES", 160): 6.0}
 
 
-def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp: int) -> dict:
+def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp: int, realistic: bool) -> dict:
     sys.path.insert(0, str(ROOT))
     import bpy
 
@@ -41,6 +43,7 @@ def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp:
     s.render.resolution = s.camera.image_size = (res, res)
     s.camera.distance_m = (2.0, 30.0)
     s.camera.p_occluder = 0.2
+    s.scene.realistic = realistic
     with tempfile.TemporaryDirectory(prefix="deepx-bench-") as d:
         job = BatchJob(s, d, threads=threads)
         t0 = time.perf_counter()
@@ -56,7 +59,7 @@ def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp:
             "images_per_s": round(n / dt, 3), "s_per_image": round(dt / n, 4),
             "render_call_share": round(render / dt, 3), "threads": threads or os.cpu_count(),
             "cpu_s_per_image": round(cpu / n, 4),
-            "cameras_per_pose": cpp, "blender": bpy.app.version_string}
+            "cameras_per_pose": cpp, "scene": "realistic" if realistic else "plain", "blender": bpy.app.version_string}
 
 
 def main(argv=None) -> int:
@@ -68,12 +71,15 @@ def main(argv=None) -> int:
     p.add_argument("--cameras-per-pose", type=int, default=16)
     p.add_argument("--eevee", action="store_true", help="also benchmark EEVEE (CPU: several s per image)")
     p.add_argument("--only", help="comma-separated ENGINE:RES list, e.g. CYCLES:640,CYCLES:160")
+    p.add_argument("--scene", choices=("plain", "realistic", "both"), default="both",
+                   help="SceneSettings.realistic off / on / both, alternating in one run (default both)")
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args(argv)
     if a.child:
         eng, res = a.child[0], int(a.child[1])
         n = a.n or (12 if res >= 480 else 40)
-        print("RESULT " + json.dumps(child(eng, res, n, a.samples, a.threads, a.cameras_per_pose)), flush=True)
+        print("RESULT " + json.dumps(child(eng, res, n, a.samples, a.threads, a.cameras_per_pose,
+                                           a.scene == "realistic")), flush=True)
         return 0
     if a.only:
         configs = [(e.upper(), int(r)) for e, r in (x.split(":") for x in a.only.split(","))]
@@ -81,11 +87,13 @@ def main(argv=None) -> int:
         configs = [("CYCLES", 640), ("CYCLES", 160), ("BLENDER_WORKBENCH", 640), ("BLENDER_WORKBENCH", 160)]
         if a.eevee:
             configs += [("EEVEE", 640), ("EEVEE", 160)]
+    scenes = ("plain", "realistic") if a.scene == "both" else (a.scene,)
+    configs = [(e, r, sc) for e, r in configs for sc in scenes]
     results = []
-    print(f"{'engine':<18} {'res':>5} {'img/s':>7} {'s/img':>7} {'cpu s/img':>9} {'render%':>8} {'first s':>8}  target")
-    for eng, res in configs:
+    print(f"{'engine':<18} {'scene':<10} {'res':>5} {'img/s':>7} {'s/img':>7} {'cpu s/img':>9} {'render%':>8} {'first s':>8}  target")
+    for eng, res, sc in configs:
         cmd = [sys.executable, __file__, "--child", eng, str(res), "--samples", str(a.samples),
-               "--cameras-per-pose", str(a.cameras_per_pose)]
+               "--cameras-per-pose", str(a.cameras_per_pose), "--scene", sc]
         if a.n:
             cmd += ["-n", str(a.n)]
         if a.threads:
@@ -94,14 +102,14 @@ def main(argv=None) -> int:
         line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if r.returncode != 0 or line is None:
             tail = (r.stderr or r.stdout).strip().splitlines()[-2:]
-            print(f"{eng:<18} {res:>5}  failed (exit {r.returncode}): {' | '.join(tail)}")
+            print(f"{eng:<18} {sc:<10} {res:>5}  failed (exit {r.returncode}): {' | '.join(tail)}")
             results.append({"engine": eng, "resolution": res, "error": r.returncode})
             continue
         d = json.loads(line[7:])
         results.append(d)
         tgt = TARGETS.get((eng, res))
         mark = "" if tgt is None else (f">= {tgt:g}: " + ("met" if d["images_per_s"] >= tgt else "NOT met"))
-        print(f"{eng:<18} {res:>5} {d['images_per_s']:>7.2f} {d['s_per_image']:>7.3f} {d['cpu_s_per_image']:>9.3f} "
+        print(f"{eng:<18} {sc:<10} {res:>5} {d['images_per_s']:>7.2f} {d['s_per_image']:>7.3f} {d['cpu_s_per_image']:>9.3f} "
               f"{100 * d['render_call_share']:>7.0f}% {d['first_s']:>8.1f}  {mark}", flush=True)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"({results[0].get('samples', a.samples)} samples, {a.cameras_per_pose} cameras per pose, "

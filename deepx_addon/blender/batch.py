@@ -48,11 +48,12 @@ import sys
 import time
 from pathlib import Path
 
+from ..core.outputs import lock_folder, unlock_folder
 from ..core.records import atomic_write_text
 from ..core.progress import print_summary, printer
 from ..core.render_options import add_arguments, settings_from_args
 from ..core.runfolder import (SUMMARY_FILE, Progress, SamplePlan, check_or_write_settings, finalize, label_path, parse_shard,
-                              plan, remove_stray_temps, shard_indices, tmp_tag)
+                              label_done, plan, remove_stray_temps, shard_indices, tmp_tag)
 from ..core.settings import GeneratorSettings
 from .render import RenderContext, render_sample
 from .props import to_settings
@@ -68,11 +69,17 @@ class BatchJob:
         self.shard = parse_shard(shard)
         self.scene, self.threads, self.yolo = scene, threads, yolo
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        check_or_write_settings(self.out_dir, settings)
-        self.removed_temps = remove_stray_temps(self.out_dir, settings, self.shard)
-        self.indices = shard_indices(settings.count, self.shard)
-        self.plans = [plan(settings, i) for i in self.indices]
-        self.todo = [p for p in self.plans if not label_path(self.out_dir, p.id).exists()]
+        # one run per folder: a second one (other seed, same folder) would mix its samples in
+        self._lock = lock_folder(self.out_dir, "deepx render batch")
+        try:
+            check_or_write_settings(self.out_dir, settings)
+            self.removed_temps = remove_stray_temps(self.out_dir, settings, self.shard)
+            self.indices = shard_indices(settings.count, self.shard)
+            self.plans = [plan(settings, i) for i in self.indices]
+            self.todo = [p for p in self.plans if not label_done(self.out_dir, p)]
+        except BaseException:
+            self.close()
+            raise
         self.skipped = len(self.plans) - len(self.todo)
         self._pos = 0
         self.rendered = 0
@@ -120,12 +127,30 @@ class BatchJob:
             self.last_id = p.id
         return self.progress()
 
+<<<<<<< HEAD
     def finalize(self, datasets: bool = True) -> dict:
         """Close the scene; write the dataset files and summary.json (``datasets=False``: one shard
         of a larger job whose driver finalizes once at the end; neither is written)."""
         if self.ctx is not None:
             self.ctx.close()
         fin = finalize(self.out_dir, self.settings, self.yolo) if datasets else None
+=======
+    def close(self) -> None:
+        """Release the output folder (finalize does it; call it when abandoning a job)."""
+        unlock_folder(self._lock)
+        self._lock = None
+
+    def finalize(self) -> dict:
+        if self.ctx is not None:
+            self.ctx.close()
+        try:
+            return self._finalize()
+        finally:
+            self.close()
+
+    def _finalize(self) -> dict:
+        fin = finalize(self.out_dir, self.settings, self.yolo)
+>>>>>>> main
         pr = self.progress()
         secs = pr.seconds
         self.summary = {
@@ -185,8 +210,13 @@ def main(argv=None) -> int:
             bpy.ops.wm.read_homefile(use_empty=True)
         scene = bpy.context.scene
         summary = run_batch(settings, args.out, args.shard, progress=printer(),
+<<<<<<< HEAD
                             scene=scene, threads=args.threads, yolo=args.yolo, datasets=not args.no_finalize)
     except ValueError as e:
+=======
+                            scene=scene, threads=args.threads, yolo=args.yolo)
+    except (ValueError, OSError) as e:   # OSError: OutputError (folder in use, not writable)
+>>>>>>> main
         print(f"deepx batch: error: {e}", file=sys.stderr)
         return 2
     print_summary(summary)

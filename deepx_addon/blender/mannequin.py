@@ -32,6 +32,7 @@ PROP_SCALE = "deepx_object_scale"      # stature scale
 PROP_MATERIALS = "deepx_materials"     # {appearance key: material name} as JSON
 
 DEFAULT_APPEARANCE = {"skin": (0.62, 0.42, 0.32), "top": (0.10, 0.22, 0.45), "bottom": (0.07, 0.07, 0.09),
+                      "sleeve_low": (0.10, 0.22, 0.45), "leg_low": (0.07, 0.07, 0.09), "pack": (0.08, 0.08, 0.10),
                       "shoes": (0.35, 0.33, 0.30), "hair": (0.04, 0.025, 0.015), "eyes": (0.01, 0.008, 0.006),
                       "sclera": (0.75, 0.72, 0.68), "lips": (0.35, 0.14, 0.12)}
 
@@ -49,20 +50,26 @@ def _lr(spec):
 # Skin-modifier skeletons: (node, rest position as fractions of stature (x left, y back, z up),
 # radius (fraction of stature), bone, parent node). The first node of each part is its root.
 SKIN_PARTS = {
-    "top": _lr([     # sleeves
+    "top": _lr([     # sleeves down to the elbow
         ("clav_L", (0.062, 0.008, 0.806), 0.040, "clavicle_L", None),
         ("shoulder_L", (0.1175, 0.002, 0.810), 0.035, "upperarm_L", "clav_L"),
         ("biceps_L", (0.1175, 0.0, 0.725), 0.030, "upperarm_L", "shoulder_L"),
         ("elbow_L", (0.1175, 0.0, 0.632), 0.025, "lowerarm_L", "biceps_L"),
-        ("forearm_L", (0.1175, 0.0, 0.575), 0.025, "lowerarm_L", "elbow_L"),
+    ]),
+    "sleeve_low": _lr([     # forearms: the sleeve's colour (long sleeves) or the skin's (short)
+        ("elbow2_L", (0.1175, 0.0, 0.632), 0.025, "lowerarm_L", None),
+        ("forearm_L", (0.1175, 0.0, 0.575), 0.025, "lowerarm_L", "elbow2_L"),
         ("cuff_L", (0.1175, 0.0, 0.484), 0.018, "lowerarm_L", "forearm_L"),
     ]),
-    "bottom": _lr([  # trouser legs (the seat is part of the torso)
+    "bottom": _lr([  # trouser legs down to the knee (the seat is part of the torso)
         ("hip_L", (0.0955, 0.004, 0.530), 0.046, "thigh_L", None),
         ("upper_thigh_L", (0.078, 0.004, 0.470), 0.050, "thigh_L", "hip_L"),
         ("thigh_L", (0.086, 0.003, 0.390), 0.043, "thigh_L", "upper_thigh_L"),
         ("knee_L", (0.0955, -0.002, 0.285), 0.031, "calf_L", "thigh_L"),
-        ("calf_L", (0.0955, 0.006, 0.200), 0.031, "calf_L", "knee_L"),
+    ]),
+    "leg_low": _lr([  # lower legs: trousers' colour, or skin (shorts, skirts)
+        ("knee2_L", (0.0955, -0.002, 0.285), 0.031, "calf_L", None),
+        ("calf_L", (0.0955, 0.006, 0.200), 0.031, "calf_L", "knee2_L"),
         ("shin_L", (0.0955, 0.002, 0.110), 0.023, "calf_L", "calf_L"),
         ("hem_L", (0.0955, 0.0, 0.050), 0.021, "calf_L", "shin_L"),
     ]),
@@ -105,9 +112,20 @@ NECKLINE_Z = 0.805
 # (z, bone) knots: weights are piecewise linear in z between consecutive knots
 TORSO_WEIGHT_KNOTS = [(0.570, "pelvis"), (0.635, "spine01"), (0.708, "spine02"), (0.770, "spine03")]
 # which parts get thicker with girth (hands, feet and the head keep their size)
-GIRTH_PARTS = {"top": 1.0, "bottom": 1.0, "skin": 0.0, "shoes": 0.0, "torso": 1.0}
+GIRTH_PARTS = {"top": 1.0, "bottom": 1.0, "sleeve_low": 1.0, "leg_low": 1.0, "skin": 0.0, "shoes": 0.0,
+               "torso": 1.0, "backpack": 1.0, "bag": 1.0, "hair_long": 0.0}
 GIRTH_NODES_SKIN = ("neck_low", "neck_top")     # the neck follows girth inside the "skin" part
-PART_MATERIAL = {"top": "top", "bottom": "bottom", "skin": "skin", "shoes": "shoes"}
+PART_MATERIAL = {"top": "top", "bottom": "bottom", "sleeve_low": "sleeve_low", "leg_low": "leg_low", "skin": "skin",
+                 "shoes": "shoes"}
+# Outfit pieces shown or hidden per person (set_outfit): boxes/ellipsoids skinned to one bone.
+# (part, material key, bone, shape, centre, half-sizes): rest pose, fractions of stature (x left,
+# y back, z up); "head" pieces are in the head bone's frame like the face parts.
+OUTFIT_PIECES = (
+    ("backpack", "pack", "spine02", "box", (0.0, 0.105, 0.700), (0.072, 0.045, 0.095)),
+    ("bag", "pack", "pelvis", "box", (0.085, -0.085, 0.505), (0.045, 0.022, 0.055)),
+    ("hair_long", "hair", "head", "ellipsoid", (0.0, 0.018, -0.030), (0.050, 0.078, 0.036)),
+)
+OUTFIT_DEFAULT = {"hair_style": "short", "accessory": "none"}
 
 # Head (head-bone local frame, fractions of stature: x left, y up from the skull joint, z forward)
 HEAD_CENTRE = (0.0, 0.050, 0.008)
@@ -297,18 +315,46 @@ def _head_object(arm, mats, collection):
     for v in bm.verts:
         p = R @ np.array(v.co) + t
         v.co = tuple(p)
-    me = bpy.data.meshes.new(f"{arm.name}_head")
+    return _one_bone_object(arm, bm, "head", [mats[k] for k in HEAD_MATERIALS], "head", collection)
+
+
+def _one_bone_object(arm, bm, part: str, materials, bone: str, collection):
+    """A mesh object from ``bm`` (freed), child of ``arm``, every vertex weighted 1 to ``bone``."""
+    me = bpy.data.meshes.new(f"{arm.name}_{part}")
     bm.to_mesh(me)
     bm.free()
-    obj = bpy.data.objects.new(f"{arm.name}_head", me)
+    obj = bpy.data.objects.new(f"{arm.name}_{part}", me)
     _link(obj, collection)
     obj.parent = arm
-    for k in HEAD_MATERIALS:
-        me.materials.append(mats[k])
-    vg = obj.vertex_groups.new(name="head")
-    vg.add(list(range(len(me.vertices))), 1.0, 'REPLACE')
+    for m in materials:
+        me.materials.append(m)
+    obj.vertex_groups.new(name=bone).add(list(range(len(me.vertices))), 1.0, 'REPLACE')
     _armature_modifier(obj, arm)
-    obj["deepx_part"] = "head"
+    obj["deepx_part"] = part
+    return obj
+
+
+def _outfit_object(arm, piece, mats, collection):
+    """A backpack, bag or long hair (OUTFIT_PIECES), hidden until set_outfit shows it."""
+    part, key, bone, shape, centre, half = piece
+    bm = bmesh.new()
+    if shape == "box":
+        bmesh.ops.create_cube(bm, size=2.0)
+        for v in bm.verts:
+            v.co = tuple(c * H + h * H * x for c, h, x in zip(centre, half, v.co))
+        bmesh.ops.bevel(bm, geom=list(bm.edges), offset=0.012 * H, segments=2, affect="EDGES")
+    else:
+        verts = _ellipsoid(bm, [x * H for x in centre], [x * H for x in half], 16, 10)
+        i = rig.BONE_INDEX[bone]
+        for v in verts:
+            v.co = tuple(rig.REST_R[i] @ np.array(v.co) + rig.REST_HEAD[i])
+    for f in bm.faces:
+        f.smooth = True
+    obj = _one_bone_object(arm, bm, part, [mats[key]], bone, collection)
+    co = np.empty(len(obj.data.vertices) * 3)
+    obj.data.vertices.foreach_get("co", co)
+    obj["deepx_rest_co"] = co.tolist()
+    obj.hide_render = obj.hide_viewport = True
     return obj
 
 
@@ -363,6 +409,8 @@ def build_mannequin(body: BodyParams | None = None, name: str = DEFAULT_NAME, wi
             _skin_object(arm, part, nodes, mats[PART_MATERIAL[part]], collection)
         _torso_object(arm, mats, collection)
         _head_object(arm, mats, collection)
+        for piece in OUTFIT_PIECES:
+            _outfit_object(arm, piece, mats, collection)
 
     if prev_active is not None and prev_active.name in view_layer.objects:
         view_layer.objects.active = prev_active
@@ -385,7 +433,7 @@ def update_body(arm, body: BodyParams) -> None:
     arm[PROP_SCALE] = s
     for obj in body_meshes(arm):
         part = obj.get("deepx_part")
-        if part == "torso":
+        if "deepx_rest_co" in obj:         # the trunk and outfit pieces: rest coordinates x girth
             rest = np.array(obj["deepx_rest_co"], float).reshape(-1, 3)
             g = 1.0 + GIRTH_PARTS[part] * (body.girth - 1.0)
             co = rest * np.array([g, g, 1.0])
@@ -431,6 +479,22 @@ def set_appearance(arm, colours: dict) -> None:
         if bsdf is not None:
             bsdf.inputs["Base Color"].default_value = (*rgb, 1.0)
         mat.diffuse_color = (*rgb, 1.0)
+
+
+def set_outfit(arm, outfit: dict) -> None:
+    """Show the outfit pieces ``outfit`` asks for: hair_style "short" | "long" | "bald" (long adds
+    the long-hair piece; bald hides the hair cap by giving it the skin colour is up to the caller's
+    colours), accessory "none" | "backpack" | "bag" (core/body.py ``sample_outfit``)."""
+    unknown = set(outfit) - set(OUTFIT_DEFAULT)
+    if unknown:
+        raise ValueError(f"set_outfit: unknown key(s) {sorted(unknown)}; known: {sorted(OUTFIT_DEFAULT)}")
+    o = {**OUTFIT_DEFAULT, **outfit}
+    show = {"hair_long": o["hair_style"] == "long", "backpack": o["accessory"] == "backpack",
+            "bag": o["accessory"] == "bag"}
+    for obj in body_meshes(arm):
+        part = obj.get("deepx_part")
+        if part in show and obj.hide_render == show[part]:
+            obj.hide_render = obj.hide_viewport = not show[part]
 
 
 def remove_mannequin(arm) -> None:

@@ -63,12 +63,13 @@ def in_frame(uv, depth, width: int, height: int) -> np.ndarray:
 
 
 def keypoint_visibility(keypoints_world, cam_position, uv, depth, width: int, height: int, eps=None,
-                        scene=None, depsgraph=None) -> np.ndarray:
+                        scene=None, depsgraph=None, blockers: list | None = None) -> np.ndarray:
     """(17,) int COCO visibility of world keypoints seen from a camera at ``cam_position``.
 
     uv/depth: the keypoints' pixels and camera-frame depths (for the in-frame test); eps: (17,)
     surface depths in metres (default ``surface_eps()``). The scene must be up to date (pose and
-    occluders applied); it is evaluated here.
+    occluders applied); it is evaluated here. ``blockers``: a list that receives, per keypoint, the
+    name of the object hiding it (None when visible or out of frame).
     """
     scene = scene or bpy.context.scene
     if depsgraph is None:
@@ -80,6 +81,7 @@ def keypoint_visibility(keypoints_world, cam_position, uv, depth, width: int, he
     inside = in_frame(uv, depth, width, height)
     vis = np.zeros(len(kps), dtype=int)
     o = Vector(origin)
+    hits = [None] * len(kps)
     for k, p in enumerate(kps):
         if not inside[k]:
             continue
@@ -89,25 +91,31 @@ def keypoint_visibility(keypoints_world, cam_position, uv, depth, width: int, he
         if limit <= 0:
             vis[k] = 2
             continue
-        vis[k] = 1 if _blocked(scene, depsgraph, o, Vector(d / dist), limit) else 2
+        hits[k] = _blocker(scene, depsgraph, o, Vector(d / dist), limit)
+        vis[k] = 1 if hits[k] is not None else 2
+    if blockers is not None:
+        blockers[:] = hits
     return vis
 
 
-def _blocked(scene, depsgraph, origin, direction, distance: float, max_hits: int = 16) -> bool:
-    """Does a rendered surface lie on the ray within ``distance``? Objects hidden from the render
-    (hide_render, e.g. the panel's own mannequin during a batch) are seen through."""
+def _blocker(scene, depsgraph, origin, direction, distance: float, max_hits: int = 16) -> str | None:
+    """The name of the rendered object on the ray within ``distance`` (None: nothing). Objects
+    hidden from the render (hide_render, e.g. the panel's own mannequin during a batch) are seen
+    through."""
     for _ in range(max_hits):
         hit, loc, _n, _i, obj, _m = scene.ray_cast(depsgraph, origin, direction, distance=distance)
         if not hit:
-            return False
-        if not getattr(obj, "original", obj).hide_render:
-            return True
+            return None
+        orig = getattr(obj, "original", obj)
+        if not orig.hide_render:
+            return orig.name
         step = (loc - origin).length + 1e-5
         origin = origin + direction * step
         distance -= step
         if distance <= 0:
-            return False
-    return True
+            return None
+    return "?"
+
 
 
 # ------------------------------------------------------------------------------------------------
@@ -129,16 +137,23 @@ def _unit_cube_mesh():
     return me
 
 
-def occluder_pool(collection, n: int = MAX_OCCLUDERS, prefix: str = OCCLUDER_PREFIX) -> list:
-    """The n box objects (unit cubes standing on z = 0, scaled per sample), created once, hidden."""
+def occluder_pool(collection, n: int = MAX_OCCLUDERS, prefix: str = OCCLUDER_PREFIX, mesh=None,
+                  material=None) -> list:
+    """The n objects ``<prefix><i>`` (default: unit cubes standing on z = 0, scaled per sample),
+    created once, hidden; each links its own material (``material(name)``) to the mesh's one slot."""
+    mesh = mesh or _unit_cube_mesh
+    material = material or _occluder_material
     out = []
     for i in range(n):
         name = f"{prefix}{i}"
         obj = bpy.data.objects.get(name)
         if obj is None:
-            obj = bpy.data.objects.new(name, _unit_cube_mesh())
+            me = mesh()
+            if not me.materials:
+                me.materials.append(material(f"{prefix}base"))
+            obj = bpy.data.objects.new(name, me)
             obj.material_slots[0].link = "OBJECT"
-            obj.material_slots[0].material = _occluder_material(name)
+            obj.material_slots[0].material = material(name)
             _hide(obj, True)
         if obj.name not in collection.objects:
             collection.objects.link(obj)

@@ -474,11 +474,15 @@ class DEEPX_OT_batch_render(Operator):
         self._hidden = ()
 
     def _remove_render_mannequin(self, context):
-        """The batch builds its own mannequin at the origin; drop it so the panel's scene is as before."""
-        extra = getattr(getattr(self._job, "ctx", None), "armature", None)
-        if extra is not None and extra != get_mannequin(context) and extra.name in bpy.data.objects:
-            remove_mannequin(extra)
-            self._job.ctx = None
+        """The batch builds its own mannequin at the origin (and a realistic scene's other people);
+        drop them so the panel's scene is as before."""
+        ctx = getattr(self._job, "ctx", None)
+        if ctx is None:
+            return
+        for extra in [ctx.armature, *getattr(ctx, "extras", [])]:
+            if extra is not None and extra != get_mannequin(context) and extra.name in bpy.data.objects:
+                remove_mannequin(extra)
+        self._job.ctx = None
 
     def _step(self, context) -> bool:
         """Render one sample; False when the shard is finished."""

@@ -16,8 +16,8 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        IntProperty, IntVectorProperty, PointerProperty, StringProperty)
 from bpy.types import PropertyGroup
 
-from ..core.settings import (BodySettings, CameraSettings, GeneratorSettings, PoseSettings, RenderSettings,
-                             SettingsError)
+from ..core.settings import (CAMERA_KIND_NAMES, BodySettings, CameraSettings, GeneratorSettings, PoseSettings,
+                             RenderSettings, SceneSettings, SettingsError)
 from ..core import rig
 from ..core.limits import JointLimits
 from .state import pose_preset_names, walk_preview
@@ -139,6 +139,42 @@ def _walk_update(self, context):
     walk_preview(context, quiet=True)
 
 
+def _kind(name, kind, description):
+    """A camera-kind weight (SceneSettings.camera_kinds[kind]); defaults from core."""
+    return FloatProperty(name=name, default=float(SceneSettings().camera_kinds.get(kind, 0.0)), min=0.0,
+                         description=description)
+
+
+def _count_range(name, default, description):
+    return IntVectorProperty(name=name, description=description + " (min, max)", size=2, default=default,
+                             min=0, max=64)
+
+
+class DEEPX_PG_surroundings(PropertyGroup):
+    """SceneSettings: the realistic scene around the person (world, ground, clutter, people, camera
+    kinds, picture degradation). Camera-kind weights are one property per kind (kind_<name>)."""
+    realistic: BoolProperty(name="Realistic Scene", default=SceneSettings.realistic,
+                            description="HDRI world, textured ground, clutter, several people, camera kinds, "
+                                        "blur/noise/JPEG (off: the plain one-person scene)")
+    p_hdri: _prob("HDRI World", SceneSettings.p_hdri, "Chance of one of Blender's bundled HDRI worlds")
+    p_textured_ground: _prob("Textured Ground", SceneSettings.p_textured_ground, "Chance of a textured ground")
+    clutter: _count_range("Clutter", SceneSettings.clutter, "Street objects per image")
+    people: _count_range("People", SceneSettings.people, "People per image, the labelled one included")
+    p_accessory: _prob("Bag / Backpack", SceneSettings.p_accessory, "Chance a person carries a bag or backpack")
+    p_blur: _prob("Blur", SceneSettings.p_blur, "Chance of a blurred picture")
+    blur_px: _range("Blur (px)", SceneSettings.blur_px, "Blur sigma at the render's resolution", 0.0, 10.0)
+    noise_sd: _range("Sensor Noise", SceneSettings.noise_sd, "Noise SD (fraction of full scale)", 0.0, 0.5,
+                     precision=3)
+    p_jpeg: _prob("JPEG", SceneSettings.p_jpeg, "Chance of a JPEG round trip")
+    jpeg_quality: IntVectorProperty(name="JPEG Quality", size=2, default=SceneSettings.jpeg_quality, min=1, max=100,
+                                    description="JPEG quality (min, max)")
+    kind_any: _kind("Any", "any", "Weight of unrestricted cameras (CameraSettings as they are)")
+    kind_dashcam: _kind("Dashcam", "dashcam", "Weight of 1.2-1.8 m car cameras")
+    kind_cctv: _kind("CCTV", "cctv", "Weight of 2.5-6 m cameras looking down")
+    kind_handheld: _kind("Handheld", "handheld", "Weight of phone cameras")
+    kind_indoor: _kind("Indoor", "indoor", "Weight of near, wide indoor cameras")
+
+
 class DEEPX_PG_scene(PropertyGroup):
     seed: IntProperty(name="Seed", default=0, min=0, description="Seed of the whole run (each sample derives its own)")
     count: IntProperty(name="Count", default=GeneratorSettings.count, min=1,
@@ -148,6 +184,7 @@ class DEEPX_PG_scene(PropertyGroup):
     pose: PointerProperty(type=DEEPX_PG_pose)
     camera: PointerProperty(type=DEEPX_PG_camera)
     render: PointerProperty(type=DEEPX_PG_render)
+    scene: PointerProperty(type=DEEPX_PG_surroundings)
 
     # mannequin
     mannequin: PointerProperty(type=bpy.types.Object, name="Mannequin",
@@ -201,7 +238,8 @@ class DEEPX_PG_scene(PropertyGroup):
 # --------------------------------------------------------------------------------------------------
 # the translation
 
-_GROUPS = (("body", BodySettings), ("pose", PoseSettings), ("camera", CameraSettings), ("render", RenderSettings))
+_GROUPS = (("body", BodySettings), ("pose", PoseSettings), ("camera", CameraSettings), ("render", RenderSettings),
+           ("scene", SceneSettings))
 _TOP_FIELDS = ("seed", "count", "cameras_per_pose")
 
 
@@ -224,6 +262,9 @@ def _parse_levels(text: str) -> tuple:
 def _group_to_dict(pg, cls) -> dict:
     out = {}
     for f in fields(cls):
+        if f.name == "camera_kinds":
+            out[f.name] = {k: _clean_float(getattr(pg, f"kind_{k}")) for k in CAMERA_KIND_NAMES}
+            continue
         if not hasattr(pg, f.name):
             raise SettingsError(f"{cls.__name__}.{f.name} has no property in Scene.deepx (props.py)")
         v = getattr(pg, f.name)
@@ -262,7 +303,7 @@ def _check_bounds(pg, settings) -> None:
     for name, cls in _GROUPS:
         sub, group = getattr(settings, name), getattr(pg, name)
         for f in fields(cls):
-            if f.name not in ("preset_weights", "downscale_levels"):
+            if f.name not in ("preset_weights", "downscale_levels", "camera_kinds"):
                 check(group, cls.__name__, f.name, getattr(sub, f.name))
 
 
@@ -284,6 +325,9 @@ def from_settings(scene, settings: GeneratorSettings) -> None:
                     item.name, item.weight = str(k), float(w)
             elif f.name == "downscale_levels":
                 group.downscale_levels = ", ".join(f"{float(s):g}" for s in v)
+            elif f.name == "camera_kinds":
+                for k in CAMERA_KIND_NAMES:
+                    setattr(group, f"kind_{k}", float(v.get(k, 0.0)))
             elif isinstance(v, (tuple, list)):
                 setattr(group, f.name, tuple(v))
             else:
@@ -326,6 +370,7 @@ classes = (
     DEEPX_PG_pose,
     DEEPX_PG_camera,
     DEEPX_PG_render,
+    DEEPX_PG_surroundings,
     DEEPX_PG_joint_limit,
     DEEPX_PG_scene,
 )

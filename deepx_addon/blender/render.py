@@ -44,15 +44,17 @@ import bpy
 import numpy as np
 
 from ..core import poses, rig
-from ..core.body import sample_appearance
+from ..core.body import sample_appearance, sample_outfit
 from ..core.camera import project
-from ..core.cameras import CounterRNG, sample_cameras
+from ..core.cameras import CounterRNG, camera_settings_for_kind, choose_camera_kind, sample_cameras
 from ..core.keypoints import pelvis_of
 from ..core.limits import JointLimits
 from ..core.poses import sample_row
 from ..core.settings import GeneratorSettings, SettingsError
 from . import occlusion, scene as scn
-from .mannequin import PROP_MARK, build_mannequin, set_appearance, update_body
+from .clutter import clutter_pool, place_clutter
+from .degrade import sample_degradation, write_views
+from .mannequin import PROP_MARK, build_mannequin, set_appearance, set_outfit, update_body
 from .posing import apply_pose, contact_radii, object_scale, pose_matrices, world_keypoints
 
 SOURCE = "deepx-render"
@@ -78,6 +80,8 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
 
 
 STREAM_APPEARANCE, STREAM_LIGHT, STREAM_OCCLUDER = 1, 3, 4
+STREAM_KIND, STREAM_SURROUNDINGS, STREAM_PEOPLE, STREAM_CLUTTER, STREAM_DEGRADE, STREAM_OUTFIT = 5, 6, 7, 8, 9, 10
+EXTRA_NAME = "DeepX_Render_Extra_"      # the other people of a realistic scene
 
 
 def _jsonable(x):
@@ -124,6 +128,11 @@ class RenderContext:
         self._support = occlusion.occluder_pool(self.rig.collection, 1, prefix="DeepX_Seat_")[0]
         self.camera_settings = replace(settings.camera, image_size=tuple(int(v) for v in r.resolution))
         self.levels = sorted({float(s) for s in r.downscale_levels if float(s) < 1.0}, reverse=True)
+        self.clutter = None
+        if settings.scene.realistic:
+            self.clutter = clutter_pool(self.rig.collection)
+        self.extras: list = []            # other people's armatures (built on first need)
+        self.surroundings = None          # (pose_seed, parameters) of the world and ground now set
         self.armature = None
         self.meshes = []
         self._hidden: list[str] = []
@@ -156,7 +165,7 @@ class RenderContext:
                 self.armature = build_mannequin(body, MANNEQUIN_NAME, True, collection=self.rig.collection)
             self._hide_other_people()
         update_body(self.armature, body)
-        set_appearance(self.armature, appearance)
+        appearance, outfit = self._dress(self.armature, pose_seed, body, appearance)
         self.meshes = [c for c in self.armature.children_recursive if c.type == "MESH"]
         for m in self.meshes:
             m.pass_index = PERSON_PASS_INDEX
@@ -167,18 +176,70 @@ class RenderContext:
         bpy.context.view_layer.update()
         kw = np.asarray(world_keypoints(self.armature), float).reshape(17, 3)
         pelvis = pelvis_of(kw)
-        verts = self._mesh_vertices()
+        verts = _mesh_vertices(self.meshes)
         info = {"body": _jsonable(body), "height_m": float(body.stature_m),
                 "pose": {"family": sp.family, "recipe": _jsonable(sp.recipe), "support": sp.support,
                          "box_height_m": float(sp.box_height_m), "seat_height_m": seat, "support_box": support_box},
-                "appearance": _jsonable(appearance)}
+                "appearance": _jsonable(appearance), "outfit": outfit}
         self.state = PoseState(int(pose_seed), body, sp, kw, pelvis, verts, info)
         return self.state
+
+    def extra_person(self, j: int, pose_seed: int, location, yaw_deg: float):
+        """Other person j (a second, third... mannequin) with the body, pose and appearance of
+        pose_seed, standing at world ``location`` (x, y) turned by yaw_deg; seats are not made for
+        them, so a pose needing one is replaced by the next seed's (up to 8 tries, deterministic)."""
+        presets, limits = self._pose_inputs()
+        for k in range(8):
+            body, sp = sample_row(int(pose_seed) + k, self.settings, presets, limits)
+            if sp.support == "ground":
+                break
+        else:
+            return None
+        while len(self.extras) <= j:
+            arm = bpy.data.objects.get(f"{EXTRA_NAME}{len(self.extras)}")
+            if arm is None:
+                arm = build_mannequin(body, f"{EXTRA_NAME}{len(self.extras)}", True, collection=self.rig.collection)
+            self.extras.append(arm)
+        arm = self.extras[j]
+        show_person(arm, True)
+        update_body(arm, body)
+        appearance, outfit = self._dress(arm, pose_seed, body, sample_appearance(_rng(pose_seed, STREAM_APPEARANCE)))
+        placed = apply_pose(arm, sp.rotations, "ground", 0.0, location=tuple(location), yaw_deg=float(yaw_deg))
+        kw = np.asarray(world_keypoints(arm), float).reshape(17, 3)
+        meshes = [c for c in arm.children_recursive if c.type == "MESH"]
+        info = {"body": _jsonable(body), "height_m": float(body.stature_m),
+                "pose": {"family": sp.family, "recipe": _jsonable(sp.recipe), "support": "ground",
+                         "box_height_m": 0.0, "seat_height_m": 0.0, "support_box": None},
+                "appearance": _jsonable(appearance), "outfit": outfit, "pose_seed": int(pose_seed) + k,
+                "yaw_deg": float(yaw_deg)}
+        return PoseState(int(pose_seed) + k, body, sp, kw, pelvis_of(kw),
+                         _mesh_vertices(meshes), info), meshes, placed
+
+    def _dress(self, arm, pose_seed: int, body, colours: dict):
+        """Colours and (realistic scenes) garment cut, hair style and accessory of one person;
+        returns (colours, outfit description or None)."""
+        desc = None
+        if self.settings.scene.realistic:
+            outfit, colours, desc = sample_outfit(_rng(pose_seed, STREAM_OUTFIT), colours,
+                                                  self.settings.scene.p_accessory, child=body.stature_m < 1.5)
+            set_outfit(arm, outfit)
+        else:
+            set_outfit(arm, {})
+        set_appearance(arm, colours)
+        return colours, desc
+
+    def hide_extras(self, keep: int = 0) -> None:
+        for arm in self.extras[keep:]:
+            show_person(arm, False)
 
     def _hide_other_people(self) -> None:
         """Hide other DeepX mannequins in the scene (e.g. the panel's) from the render; close()
         puts them back. Ray-cast visibility sees through render-hidden objects."""
         ours = {self.armature.name, *(c.name for c in self.armature.children_recursive)}
+        for i in range(8):      # a realistic scene's other people are ours too
+            extra = bpy.data.objects.get(f"{EXTRA_NAME}{i}")
+            if extra is not None:
+                ours |= {extra.name, *(c.name for c in extra.children_recursive)}
         for obj in self.scene.objects:
             if obj.get(PROP_MARK) and obj.name not in ours:
                 for o in (obj, *obj.children_recursive):
@@ -218,21 +279,6 @@ class RenderContext:
         d = occlusion.place_occluder(obj, "seat", centre, (size[0], seat_height, size[1]), 0.0, (0.32, 0.24, 0.17))
         return d
 
-    def _mesh_vertices(self) -> np.ndarray:
-        dg = bpy.context.evaluated_depsgraph_get()
-        out = []
-        for m in self.meshes:
-            ev = m.evaluated_get(dg)
-            me = ev.to_mesh()
-            try:
-                co = np.empty(len(me.vertices) * 3, np.float64)
-                me.vertices.foreach_get("co", co)
-            finally:
-                ev.to_mesh_clear()
-            M = np.array(ev.matrix_world)
-            out.append(co.reshape(-1, 3) @ M[:3, :3].T + M[:3, 3])
-        return np.concatenate(out) if out else np.zeros((0, 3))
-
     # ---- compositor passes --------------------------------------------------------------------
     def _setup_passes(self) -> None:
         r, sc = self.settings.render, self.scene
@@ -271,6 +317,34 @@ class RenderContext:
             fo.base_path = str(self.out_dir / "masks") + os.sep
             nt.links.new(idm.outputs[0], fo.inputs[0])
             self._passes["mask"] = (fo, ".png")
+
+
+def _mesh_vertices(meshes) -> np.ndarray:
+    """World coordinates of the evaluated vertices of ``meshes`` (for bounding boxes)."""
+    dg = bpy.context.evaluated_depsgraph_get()
+    out = []
+    for m in meshes:
+        if m.hide_render:
+            continue
+        ev = m.evaluated_get(dg)
+        me = ev.to_mesh()
+        try:
+            co = np.empty(len(me.vertices) * 3, np.float64)
+            me.vertices.foreach_get("co", co)
+        finally:
+            ev.to_mesh_clear()
+        M = np.array(ev.matrix_world)
+        out.append(co.reshape(-1, 3) @ M[:3, :3].T + M[:3, 3])
+    return np.concatenate(out) if out else np.zeros((0, 3))
+
+
+def show_person(arm, shown: bool) -> None:
+    """Show or hide a mannequin (armature and meshes) in renders and ray casts."""
+    for o in (arm, *arm.children_recursive):
+        if o.hide_render == shown:
+            o.hide_render = not shown
+        if o.hide_viewport == shown:
+            o.hide_viewport = not shown
 
 
 def _find_mannequin(scene):
@@ -354,43 +428,81 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
     tmp_tag = tmp_tag or f".tmp-{os.getpid()}"
     st = ctx.set_pose(sample_seed if pose_seed is None else pose_seed)
 
-    cams = sample_cameras(CounterRNG(np.array([int(sample_seed)], np.int64)), ctx.camera_settings,
+    sc = settings.scene
+    # camera kind, world and ground go with the pose (all cameras of a pose share them): a world
+    # change costs Cycles a ~1.5 s re-sync, so it is made once per pose, not per image
+    kind = choose_camera_kind(_rng(st.pose_seed, STREAM_KIND), sc.camera_kinds) if sc.realistic else "any"
+    cams = sample_cameras(CounterRNG(np.array([int(sample_seed)], np.int64)),
+                          camera_settings_for_kind(ctx.camera_settings, kind),
                           st.pelvis_world.copy(), 1, facing_deg=0.0)
     K, R, t = (np.asarray(a, float)[0] for a in (cams.K, cams.R, cams.t))
     W, H = (int(v) for v in cams.image_size)
     position = -R.T @ t
     cam_params = {k: _jsonable(np.asarray(v)[0]) for k, v in cams.params().items() if k not in ("R", "t", "position")}
-    light = scn.set_lighting(ctx.rig, _rng(sample_seed, STREAM_LIGHT))
+    light = scn.set_lighting(ctx.rig, _rng(sample_seed, STREAM_LIGHT), plain=not sc.realistic)
     orng = _rng(sample_seed, STREAM_OCCLUDER)
     target = st.keypoints_world[int(orng.integers(0, 17))] if orng.random() < 0.5 else st.pelvis_world
     reach = 0.55 * (st.info["height_m"] or 1.75)
     occluders = occlusion.sample_occluders(ctx.occluders, orng, settings.camera.p_occluder, position, target,
                                            st.pelvis_world, reach)
+    others, clutter_desc, surroundings, degradation = [], [], None, None
+    if sc.realistic:
+        indoor = kind == "indoor"
+        if ctx.surroundings is None or ctx.surroundings[0] != st.pose_seed:
+            ctx.surroundings = (st.pose_seed, scn.set_surroundings(ctx.rig, _rng(st.pose_seed, STREAM_SURROUNDINGS),
+                                                                   sc, indoor))
+        surroundings = ctx.surroundings[1]
+        if surroundings.get("hdri"):        # the HDRI lights the scene too: a weaker sun
+            ctx.rig.sun.data.energy = light["sun_strength"] = min(light["sun_strength"], 3.0) * (0.3 if indoor else 0.8)
+        hfov = float(np.degrees(2 * np.arctan(W / (2 * K[0, 0]))))
+        cam_yaw = float(cams.yaw_deg[0])
+        others = _place_others(ctx, sample_seed, st, position, cam_yaw, hfov)
+        feet = [(st.pelvis_world, 0.45 * st.info["height_m"])] + [(o[0].pelvis_world, 0.45 * o[0].info["height_m"])
+                                                                  for o in others]
+        if st.info["pose"].get("support_box"):
+            feet.append((st.pelvis_world, 0.6))
+        main_d = float(np.linalg.norm(st.pelvis_world[:2] - position[:2]))
+        clutter_desc = place_clutter(ctx.clutter, _rng(sample_seed, STREAM_CLUTTER), sc.clutter, position,
+                                     cam_yaw, hfov, feet, main_d, indoor)
+        degradation = sample_degradation(_rng(sample_seed, STREAM_DEGRADE), sc)
+    else:
+        ctx.hide_extras(0)
+        if ctx.clutter:
+            for objs in ctx.clutter.values():
+                for o in objs:
+                    occlusion._hide(o, True)
     blender_cam = scn.set_camera(ctx.rig.camera, K, R, t, W, H, ctx.scene)
     bpy.context.view_layer.update()
 
-    kw = st.keypoints_world
-    kc = kw @ R.T + t
-    uv = project_safe(kc, K)
-    eps = occlusion.surface_eps(st.info["height_m"] or 1.75, _girth(st.body))
-    vis = occlusion.keypoint_visibility(kw, position, uv, kc[:, 2], W, H, eps, ctx.scene)
-    kp2d = np.concatenate([uv, vis[:, None].astype(float)], axis=1)
-    pelvis_c = R @ st.pelvis_world + t
-    bbox = bbox_of(st.verts_world @ R.T + t, K, W, H)
+    main = _person_view(ctx, st, ctx.meshes, position, K, R, t, W, H)
+    kp2d = np.asarray(main["keypoints_2d"], float)
+    kc = np.asarray(main["keypoints_3d_camera"], float)
+    bbox = main["bbox"]
+    people_out = []
+    for o_state, o_meshes, _placed in others:
+        d = _person_view(ctx, o_state, o_meshes, position, K, R, t, W, H)
+        d.update({k: v for k, v in o_state.info.items()})
+        people_out.append(d)
 
     label = {
         "id": sample_id, "source": SOURCE, "sample_seed": int(sample_seed),
         "pose_seed": int(st.pose_seed), "image": None, "image_size": [W, H], "K": K.tolist(),
         "camera": {"R": R.tolist(), "t": t.tolist(), "position": position.tolist(), **cam_params,
-                   "blender": blender_cam},
-        "keypoints_2d": kp2d.tolist(), "keypoints_3d_world": kw.tolist(), "keypoints_3d_camera": kc.tolist(),
-        "bbox": bbox, "distance_m": float(np.linalg.norm(pelvis_c)), "depth_m": float(pelvis_c[2]),
-        "pelvis_world": st.pelvis_world.tolist(), "pelvis_camera": pelvis_c.tolist(),
+                   "kind": kind, "blender": blender_cam},
+        "keypoints_2d": main["keypoints_2d"], "keypoints_3d_world": st.keypoints_world.tolist(),
+        "keypoints_3d_camera": main["keypoints_3d_camera"],
+        "bbox": bbox, "bbox_full": main["bbox_full"], "person_height_px": main["person_height_px"],
+        "occluded_by": main["occluded_by"], "truncated": main["truncated"],
+        "person_yaw_deg": float(np.asarray(cams.person_yaw_deg)[0]) % 360.0,
+        "distance_m": main["distance_m"], "depth_m": main["depth_m"],
+        "pelvis_world": st.pelvis_world.tolist(), "pelvis_camera": main["pelvis_camera"],
         **st.info, "light": light, "occluders": occluders,
         "render": {"engine": ctx.rig.engine, "samples": int(settings.render.samples),
                    "blender": bpy.app.version_string},
         "views": [],
     }
+    if sc.realistic:
+        label.update(others=people_out, clutter=clutter_desc, surroundings=surroundings, degradation=degradation)
     if not render:
         return label
 
@@ -408,6 +520,12 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
     try:
         _render_files(ctx, label, tmp, final, img_dir, pass_tmp, K, kp2d, bbox, W, H, sample_id, tmp_tag,
                       kc[:, 2] > 1e-9)
+        for person in label.get("others", []):      # the other people in the downscaled copies
+            front = np.asarray(person["keypoints_3d_camera"], float)[:, 2] > 1e-9
+            person["views"] = [{k: v[k] for k in ("scale", "keypoints_2d", "bbox")} | {
+                "person_height_px": person["person_height_px"] * v["sy"]}
+                for v in (scaled_view(K, person["keypoints_2d"], person["bbox"], W, H, lv["scale"], front)
+                          for lv in label["views"])]
     except BaseException:
         for p in [tmp, *pass_tmp.values(), *img_dir.glob(f".{sample_id}-*{tmp_tag}")]:
             try:
@@ -416,6 +534,91 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
                 pass
         raise
     return label
+
+
+def _blocker_kind(ctx, name, own: set) -> str | None:
+    """What hides a keypoint: self, person (another one), clutter, occluder, seat, ground, other."""
+    if name is None:
+        return None
+    if name in own:
+        return "self"
+    if name.startswith(EXTRA_NAME) or name.startswith(MANNEQUIN_NAME):
+        return "person"
+    if name.startswith("DeepX_Clutter_"):
+        return "clutter"
+    if name.startswith(occlusion.OCCLUDER_PREFIX):
+        return "occluder"
+    if name.startswith("DeepX_Seat_"):
+        return "seat"
+    if name == scn.GROUND:
+        return "ground"
+    return "other"
+
+
+def _person_view(ctx, st: PoseState, meshes, position, K, R, t, W, H) -> dict:
+    """One person seen by the camera: keypoints (with visibility and what hides each), boxes,
+    distance. bbox: the projected mesh clipped to the image; bbox_full unclipped (its height is
+    ``person_height_px``: the whole person's height in pixels, also when cut by the border)."""
+    kw = st.keypoints_world
+    kc = kw @ R.T + t
+    uv = project_safe(kc, K)
+    eps = occlusion.surface_eps(st.info["height_m"] or 1.75, _girth(st.body))
+    hits: list = []
+    vis = occlusion.keypoint_visibility(kw, position, uv, kc[:, 2], W, H, eps, ctx.scene, blockers=hits)
+    own = {m.name for m in meshes}
+    pelvis_c = R @ st.pelvis_world + t
+    vc = st.verts_world @ R.T + t
+    full = None
+    if len(vc) and (vc[:, 2] > 1e-6).all():
+        q = project(vc, K)
+        full = [float(q[:, 0].min()), float(q[:, 1].min()), float(np.ptp(q[:, 0])), float(np.ptp(q[:, 1]))]
+    bbox = bbox_of(vc, K, W, H)
+    truncated = bool((vis == 0).any() or full is None or bbox is None
+                     or abs(bbox[2] - full[2]) > 0.5 or abs(bbox[3] - full[3]) > 0.5)
+    return {"keypoints_2d": np.concatenate([uv, vis[:, None].astype(float)], axis=1).tolist(),
+            "keypoints_3d_camera": kc.tolist(), "keypoints_3d_world": kw.tolist(), "bbox": bbox, "bbox_full": full,
+            "person_height_px": None if full is None else full[3],
+            "occluded_by": [_blocker_kind(ctx, h, own) for h in hits], "truncated": truncated,
+            "distance_m": float(np.linalg.norm(pelvis_c)), "depth_m": float(pelvis_c[2]),
+            "pelvis_world": st.pelvis_world.tolist(), "pelvis_camera": pelvis_c.tolist()}
+
+
+MIN_PERSON_GAP_M = 0.9       # pelvis to pelvis, on the ground
+
+
+def _place_others(ctx, sample_seed: int, st: PoseState, cam_position, cam_yaw_deg: float, hfov_deg: float):
+    """The other people of a realistic scene: SceneSettings.people[0..1] - 1 of them, each at a
+    seeded place in the camera's view (some beyond the image border: cut people), nearer or farther
+    than the main person, at least MIN_PERSON_GAP_M from everyone placed. Fixed draws per sample."""
+    sc = ctx.settings.scene
+    rng = _rng(sample_seed, STREAM_PEOPLE)
+    lo, hi = int(sc.people[0]), int(sc.people[1])
+    n = lo + int(rng.integers(0, hi - lo + 1)) - 1
+    draws = rng.random((max(hi - 1, 0), 4))
+    seeds = rng.integers(0, 2 ** 62, size=max(hi - 1, 0))
+    cam = np.asarray(cam_position, float)
+    d_main = float(np.linalg.norm(st.pelvis_world[:2] - cam[:2]))
+    placed_xy = [st.pelvis_world[:2]]
+    out = []
+    for j in range(n):
+        u_lat, u_dist, u_yaw, _ = draws[j]
+        dist = float(np.clip(d_main * np.exp((u_dist - 0.5) * 1.6), 1.5, 120.0))
+        ang = np.radians(cam_yaw_deg) + (u_lat - 0.5) * 1.2 * np.radians(hfov_deg)
+        xy = cam[:2] + dist * np.array([np.cos(ang), np.sin(ang)])
+        if min(np.linalg.norm(xy - p) for p in placed_xy) < MIN_PERSON_GAP_M:
+            continue
+        got = ctx.extra_person(len(out), int(seeds[j]), xy, float(u_yaw) * 360.0)
+        if got is None:
+            continue
+        placed_xy.append(xy)
+        out.append(got)
+    ctx.hide_extras(len(out))
+    for o_state, _m, _p in out:     # view angle as the camera sampler defines it (0 faces the camera)
+        yaw = np.radians(o_state.info["yaw_deg"])
+        f = np.array([np.sin(yaw), -np.cos(yaw)])
+        tc = cam[:2] - o_state.pelvis_world[:2]
+        o_state.info["person_yaw_deg"] = float(-np.degrees(np.arctan2(f[0] * tc[1] - f[1] * tc[0], f @ tc)) % 360.0)
+    return out
 
 
 @contextlib.contextmanager
@@ -446,7 +649,9 @@ def _render_files(ctx, label, tmp, final, img_dir, pass_tmp, K, kp2d, bbox, W, H
         bpy.ops.render.render(write_still=True, scene=ctx.scene.name)
     if not tmp.exists():
         raise RuntimeError(f"Blender did not write {tmp}")
-    for level in ctx.levels:
+    if label.get("degradation"):
+        _degraded_views(ctx, label, tmp, img_dir, K, kp2d, bbox, W, H, sample_id, tmp_tag, front)
+    for level in ctx.levels if not label.get("degradation") else ():
         v = scaled_view(K, kp2d, bbox, W, H, level, front)
         name = f"{sample_id}-{v['image_size'][0]}x{v['image_size'][1]}.png"
         if any(x["image"].endswith("/" + name) for x in label["views"]):
@@ -464,6 +669,24 @@ def _render_files(ctx, label, tmp, final, img_dir, pass_tmp, K, kp2d, bbox, W, H
         label[f"{kind}_image"] = f"{p.parent.name}/{dst.name}"
     os.replace(tmp, final)
     label["image"] = f"images/{final.name}"
+
+
+def _degraded_views(ctx, label, tmp, img_dir, K, kp2d, bbox, W, H, sample_id, tmp_tag, front):
+    """Blur, noise and JPEG (blender/degrade.py) on the render and on each downscaled copy."""
+    outs, views = [(tmp, (W, H))], []
+    for level in ctx.levels:
+        v = scaled_view(K, kp2d, bbox, W, H, level, front)
+        name = f"{sample_id}-{v['image_size'][0]}x{v['image_size'][1]}.png"
+        if any(x[0].name == name for x in views):
+            continue
+        views.append((img_dir / name, img_dir / f".{name}{tmp_tag}", v))
+        outs.append((views[-1][1], tuple(v["image_size"])))
+    write_views(tmp, outs, label["degradation"])
+    for dst, vtmp, v in views:
+        os.replace(vtmp, dst)
+        v["image"] = f"images/{dst.name}"
+        v["person_height_px"] = None if label.get("person_height_px") is None else label["person_height_px"] * v["sy"]
+        label["views"].append(v)
 
 
 def _girth(body) -> float:

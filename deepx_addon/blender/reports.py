@@ -26,8 +26,13 @@ def _or_report(op, read, errors, what: str):
 
 
 def presets_or_report(op):
-    """pose_presets(), or None after reporting why not (e.g. a broken user preset file)."""
-    return _or_report(op, pose_presets, (PoseError, OSError), "Pose presets")
+    """pose_presets(), or None after reporting why not; a broken user preset file is skipped with
+    a warning (the other presets, shipped ones included, stay usable)."""
+    skipped = []
+    presets = _or_report(op, lambda: pose_presets(skipped), (PoseError, OSError), "Pose presets")
+    for e in skipped:
+        op.report({'WARNING'}, f"Pose preset skipped: {e}")
+    return presets
 
 
 def settings_or_report(op, context):

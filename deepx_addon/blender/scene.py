@@ -237,6 +237,203 @@ def _world(scene) -> "bpy.types.World":
     return world
 
 
+# ------------------------------------------------------------------------------------------------
+# realistic surroundings (SceneSettings.realistic): HDRI world, textured ground
+
+HDRI_NAMES = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset")
+HDRI_WEIGHTS = {"city": 3.0, "courtyard": 3.0, "forest": 2.0, "interior": 1.5, "night": 0.5, "studio": 0.5,
+                "sunrise": 1.0, "sunset": 1.0}
+HDRI_INDOOR = ("interior", "studio", "courtyard")
+# ground looks: (name, weight, colour A, colour B (linear RGB), brick?); colours jittered per sample
+GROUND_LOOKS = (
+    ("asphalt", 3.0, (0.05, 0.05, 0.05), (0.16, 0.155, 0.15), False),
+    ("paving", 2.0, (0.22, 0.20, 0.18), (0.40, 0.37, 0.33), True),
+    ("grass", 1.5, (0.03, 0.08, 0.015), (0.10, 0.18, 0.04), False),
+    ("dirt", 1.0, (0.12, 0.08, 0.05), (0.26, 0.19, 0.12), False),
+    ("concrete", 1.5, (0.25, 0.25, 0.24), (0.45, 0.44, 0.42), False),
+)
+INDOOR_FLOORS = (("tiles", 1.0, (0.35, 0.33, 0.30), (0.65, 0.62, 0.58), True),
+                 ("wood", 1.0, (0.18, 0.09, 0.04), (0.35, 0.20, 0.09), True),
+                 ("carpet", 1.0, (0.10, 0.10, 0.12), (0.25, 0.22, 0.20), False))
+
+
+def hdri_dir():
+    """Blender's bundled studio-light worlds (inside the bpy wheel / Blender install)."""
+    from pathlib import Path
+    return Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
+
+
+def _mix_rgb(nt, name: str):
+    """A colour Mix node named ``name`` (looked up by name when parameters are set per sample)."""
+    node = nt.nodes.new("ShaderNodeMix")
+    node.data_type = "RGBA"
+    node.name = name
+    return node
+
+
+def textured_material(name: str) -> "bpy.types.Material":
+    """Diffuse material: noise between two colours, optionally mixed with a brick pattern
+    (paving, tiles, facades); parameters set per sample by ``set_texture``. Object coordinates,
+    so the pattern keeps its size in metres on scaled objects only if scale is given too."""
+    mat = bpy.data.materials.get(name)
+    if mat is not None and mat.node_tree and "DeepX_Noise" in mat.node_tree.nodes:
+        return mat
+    mat = mat or bpy.data.materials.new(name)
+    mat.use_nodes = True
+    nt = mat.node_tree
+    for n in list(nt.nodes):
+        nt.nodes.remove(n)
+    out = nt.nodes.new("ShaderNodeOutputMaterial")
+    bsdf = nt.nodes.new("ShaderNodeBsdfDiffuse")
+    bsdf.name = "Diffuse BSDF"
+    tc = nt.nodes.new("ShaderNodeTexCoord")
+    mp = nt.nodes.new("ShaderNodeMapping")
+    mp.name = "DeepX_Mapping"
+    noise = nt.nodes.new("ShaderNodeTexNoise")
+    noise.name = "DeepX_Noise"
+    noise.inputs["Detail"].default_value = 3.0
+    mixn = _mix_rgb(nt, "DeepX_NoiseMix")
+    brick = nt.nodes.new("ShaderNodeTexBrick")
+    brick.name = "DeepX_Brick"
+    mixb = _mix_rgb(nt, "DeepX_BrickMix")
+    L = nt.links.new
+    L(tc.outputs["Object"], mp.inputs["Vector"])
+    L(mp.outputs["Vector"], noise.inputs["Vector"])
+    L(mp.outputs["Vector"], brick.inputs["Vector"])
+    L(noise.outputs["Fac"], mixn.inputs["Factor"])
+    L(mixn.outputs["Result"], brick.inputs["Color1"])
+    L(mixn.outputs["Result"], mixb.inputs["A"])
+    L(brick.outputs["Color"], mixb.inputs["B"])
+    L(mixb.outputs["Result"], bsdf.inputs["Color"])
+    L(bsdf.outputs["BSDF"], out.inputs["Surface"])
+    set_texture(mat, {"a": (0.3, 0.3, 0.3), "b": (0.4, 0.4, 0.4), "noise_scale": 1.0, "brick": False})
+    return mat
+
+
+def set_texture(mat, p: dict) -> None:
+    """Colours/scales of a ``textured_material``: a, b (noise colours), noise_scale (per metre),
+    brick (bool), brick_rgb, mortar_rgb, brick_size_m (width of one brick/tile), mapping_scale
+    (the object's scale, so that patterns are sized in metres on scaled unit objects)."""
+    nt = mat.node_tree
+    nt.nodes["DeepX_Mapping"].inputs["Scale"].default_value = tuple(p.get("mapping_scale", (1.0, 1.0, 1.0)))
+    nt.nodes["DeepX_NoiseMix"].inputs["A"].default_value = (*p["a"], 1.0)
+    nt.nodes["DeepX_NoiseMix"].inputs["B"].default_value = (*p["b"], 1.0)
+    nt.nodes["DeepX_Noise"].inputs["Scale"].default_value = float(p["noise_scale"])
+    br = nt.nodes["DeepX_Brick"]
+    size = float(p.get("brick_size_m", 0.3))
+    br.inputs["Scale"].default_value = 1.0 / max(size, 1e-3)
+    br.inputs["Color2"].default_value = (*p.get("brick_rgb", p["b"]), 1.0)
+    br.inputs["Mortar"].default_value = (*p.get("mortar_rgb", (0.2, 0.2, 0.2)), 1.0)
+    br.inputs["Mortar Size"].default_value = 0.02
+    nt.nodes["DeepX_BrickMix"].inputs["Factor"].default_value = 1.0 if p.get("brick") else 0.0
+    mat.diffuse_color = (*p["a"], 1.0)
+
+
+def sample_texture(rng, looks) -> dict:
+    """A texture parameter set from one of ``looks`` (GROUND_LOOKS-like tuples), colours jittered."""
+    w = np.array([lk[1] for lk in looks], float)
+    i = int(np.searchsorted(np.cumsum(w) / w.sum(), rng.random(), side="right"))
+    name, _w, a, b, brick = looks[min(i, len(looks) - 1)]
+    gain = rng.uniform(0.5, 1.1)
+    tint = np.clip(1.0 + rng.normal(0, 0.12, 3), 0.7, 1.3)
+    ca = np.clip(np.array(a) * gain * tint, 0.005, 0.9)
+    cb = np.clip(np.array(b) * gain * tint, 0.005, 0.9)
+    return {"look": name, "a": tuple(map(float, ca)), "b": tuple(map(float, cb)),
+            "noise_scale": float(rng.uniform(0.3, 3.0)), "brick": bool(brick),
+            "brick_rgb": tuple(map(float, np.clip(cb * rng.uniform(0.7, 1.2), 0.005, 0.9))),
+            "mortar_rgb": tuple(map(float, np.clip(ca * rng.uniform(0.4, 1.0), 0.005, 0.9))),
+            "brick_size_m": float(rng.uniform(0.15, 0.6))}
+
+
+def _world_nodes(world) -> None:
+    """Background = mix(sky colour, environment texture); the HDRI images are loaded once."""
+    nt = world.node_tree
+    if "DeepX_Env" in nt.nodes:
+        return
+    bg = nt.nodes.get("Background") or nt.nodes.new("ShaderNodeBackground")
+    out = nt.nodes.get("World Output") or nt.nodes.new("ShaderNodeOutputWorld")
+    tc = nt.nodes.new("ShaderNodeTexCoord")
+    mp = nt.nodes.new("ShaderNodeMapping")
+    mp.name = "DeepX_EnvMapping"
+    env = nt.nodes.new("ShaderNodeTexEnvironment")
+    env.name = "DeepX_Env"
+    mix = _mix_rgb(nt, "DeepX_EnvMix")
+    # camera rays see the HDRI; lighting rays see its mean colour: the same light level without the
+    # sampling noise a 4-sample render of a high-contrast HDRI has on every diffuse surface
+    lp = nt.nodes.new("ShaderNodeLightPath")
+    cam = _mix_rgb(nt, "DeepX_EnvCamera")
+    nt.links.new(tc.outputs["Generated"], mp.inputs["Vector"])
+    nt.links.new(mp.outputs["Vector"], env.inputs["Vector"])
+    nt.links.new(env.outputs["Color"], mix.inputs["B"])
+    nt.links.new(lp.outputs["Is Camera Ray"], cam.inputs["Factor"])
+    nt.links.new(mix.outputs["Result"], cam.inputs["B"])
+    nt.links.new(cam.outputs["Result"], bg.inputs["Color"])
+    nt.links.new(bg.outputs["Background"], out.inputs["Surface"])
+    mix.inputs["Factor"].default_value = 0.0
+
+
+def _hdri_image(name: str):
+    """The bundled HDRI ``name`` (loaded once) and its mean colour (the ambient light it gives)."""
+    key = f"DeepX_HDRI_{name}"
+    img = bpy.data.images.get(key)
+    if img is None:
+        path = hdri_dir() / f"{name}.exr"
+        if not path.is_file():
+            return None, None
+        img = bpy.data.images.load(str(path), check_existing=True)
+        img.name = key
+    if "deepx_mean_rgb" not in img:
+        px = np.empty(len(img.pixels), np.float32)
+        img.pixels.foreach_get(px)
+        px = px.reshape(-1, img.channels)[:, :3]
+        h = img.size[1]
+        # weight rows by cos(latitude): an equirectangular image over-represents the poles
+        w = np.repeat(np.cos((np.arange(h) + 0.5) / h * np.pi - np.pi / 2), img.size[0])
+        img["deepx_mean_rgb"] = [float(v) for v in (px * w[:, None]).sum(0) / w.sum()]
+    return img, tuple(img["deepx_mean_rgb"])
+
+
+def set_surroundings(rig: "SceneRig", rng, scene_settings, indoor: bool = False) -> dict:
+    """World (an HDRI at a random rotation and strength, or a sky colour) and the ground's
+    texture for one sample (SceneSettings.realistic). Returns the parameters for the label."""
+    world = rig.world
+    _world_nodes(world)
+    nt = world.node_tree
+    u_hdri, u_name, u_rot, u_str, u_ground = rng.random(5)
+    names = HDRI_INDOOR if indoor else HDRI_NAMES
+    w = np.array([HDRI_WEIGHTS[n] for n in names])
+    name = names[min(int(np.searchsorted(np.cumsum(w) / w.sum(), u_name, side="right")), len(names) - 1)]
+    img, mean_rgb = _hdri_image(name) if u_hdri < scene_settings.p_hdri else (None, None)
+    out = {"hdri": None}
+    if img is not None:
+        nt.nodes["DeepX_Env"].image = img
+        nt.nodes["DeepX_EnvCamera"].inputs["A"].default_value = (*mean_rgb, 1.0)
+        nt.nodes["DeepX_EnvMapping"].inputs["Rotation"].default_value = (0.0, 0.0, float(u_rot) * 2 * math.pi)
+        nt.nodes["DeepX_EnvMix"].inputs["Factor"].default_value = 1.0
+        strength = 0.3 + 0.8 * float(u_str)
+        nt.nodes["Background"].inputs["Strength"].default_value = strength
+        out = {"hdri": name, "hdri_rotation_deg": float(u_rot) * 360.0, "world_strength": strength}
+    else:
+        sky = tuple(float(x) for x in np.clip(np.array([0.55, 0.62, 0.75]) * (0.5 + u_str), 0.05, 1))
+        nt.nodes["DeepX_EnvMix"].inputs["Factor"].default_value = 0.0
+        nt.nodes["DeepX_EnvMix"].inputs["A"].default_value = (*sky, 1.0)
+        nt.nodes["DeepX_EnvCamera"].inputs["A"].default_value = (*sky, 1.0)
+        nt.nodes["Background"].inputs["Strength"].default_value = 0.6
+        out.update(world_rgb=list(sky), world_strength=0.6)
+    gmat = rig.ground.data.materials[0]
+    if u_ground < scene_settings.p_textured_ground:
+        if gmat.name != "DeepX_GroundTex":
+            rig.ground.data.materials[0] = gmat = textured_material("DeepX_GroundTex")
+        tex = sample_texture(rng, INDOOR_FLOORS if indoor else GROUND_LOOKS)
+        set_texture(gmat, tex)
+        out["ground"] = tex
+    else:
+        if gmat.name != "DeepX_Ground":
+            rig.ground.data.materials[0] = diffuse_material("DeepX_Ground", (0.3, 0.3, 0.3))
+        out["ground"] = {"look": "plain"}
+    return out
+
+
 def setup_scene(settings=None, scene=None) -> SceneRig:
     """Create (or find) ground, sun, world and camera; set the engine from ``settings``.
 
@@ -260,11 +457,13 @@ def setup_scene(settings=None, scene=None) -> SceneRig:
     return rig
 
 
-def set_lighting(rig: SceneRig, rng=None) -> dict:
+def set_lighting(rig: SceneRig, rng=None, plain: bool = True) -> dict:
     """Sun direction/strength, ambient world colour/strength and ground albedo for one sample.
 
     rng None gives a fixed, neutral setting (sun 50 deg high from the front-left). Returns the
-    parameters (JSON-ready) for the label.
+    parameters (JSON-ready) for the label. ``plain`` False: the world and ground are left alone
+    (``set_surroundings`` sets them, once per pose: any change to a world with an environment
+    texture costs Cycles ~1.5 s of re-sync, whatever the change).
     """
     if rng is None:
         elev, azim, strength, wstrength = 50.0, 210.0, 3.0, 0.6
@@ -284,12 +483,21 @@ def set_lighting(rig: SceneRig, rng=None) -> dict:
     rig.sun.rotation_mode = "XYZ"
     rig.sun.rotation_euler = (math.radians(90.0 - elev), 0.0, math.radians(180.0 - azim))
     rig.sun.data.energy = strength
-    bg = rig.world.node_tree.nodes.get("Background")
-    if bg is not None:
-        bg.inputs["Color"].default_value = (*sky, 1.0)
-        bg.inputs["Strength"].default_value = wstrength
-    rig.world.color = sky
-    set_rgb(rig.ground.data.materials[0], ground_rgb)
+    gm = rig.ground.data.materials[0]
+    if plain:
+        bg = rig.world.node_tree.nodes.get("Background")
+        if bg is not None:
+            bg.inputs["Color"].default_value = (*sky, 1.0)
+            bg.inputs["Strength"].default_value = wstrength
+        rig.world.color = sky
+        if gm.name == "DeepX_GroundTex":       # a realistic sample before: back to the plain ground
+            rig.ground.data.materials[0] = gm = diffuse_material("DeepX_Ground", ground_rgb)
+        nodes = rig.world.node_tree.nodes
+        if "DeepX_EnvMix" in nodes:         # a realistic sample before: the sky colour again
+            nodes["DeepX_EnvMix"].inputs["Factor"].default_value = 0.0
+            nodes["DeepX_EnvMix"].inputs["A"].default_value = (*sky, 1.0)
+            nodes["DeepX_EnvCamera"].inputs["A"].default_value = (*sky, 1.0)
+        set_rgb(gm, ground_rgb)
     return {"sun_elevation_deg": elev, "sun_azimuth_deg": azim, "sun_strength": strength,
             "world_strength": wstrength, "world_rgb": list(sky), "ground_rgb": list(ground_rgb)}
 

@@ -68,9 +68,10 @@ def user_preset_dir(kind: str, create: bool = True) -> Path:
     return d
 
 
-def pose_presets() -> dict:
-    """Shipped pose presets plus the user's own (a user preset of the same name wins)."""
-    return poses.all_presets(user_presets_root())
+def pose_presets(skipped: list | None = None) -> dict:
+    """Shipped pose presets plus the user's own (a user preset of the same name wins). A broken
+    user file is left out (collected in ``skipped``), not a reason to lose every preset."""
+    return poses.all_presets(user_presets_root(), [] if skipped is None else skipped)
 
 
 def pose_preset_names() -> list[str]:

@@ -53,6 +53,8 @@ def run(args) -> int:
     if data is None or not (data / "kitti_train.jsonl").exists():
         raise CliError("shared real data not found; pass --data or set DEEPX_REAL_DATA")
     files = [str(data / f) for f in ("kitti_train.jsonl", "h36m_3dhp_images.jsonl") if (data / f).exists()]
+    from ..core.outputs import prepare_outputs
+    prepare_outputs([data], out_dirs=[args.out])   # the demo reads the data folder and writes only --out
     print("DeepX demo 1/3: every estimator on real people with measured distances (lower ALE is better)")
     evaluate_files(files, registry.names(), json_path=str(Path(args.out) / "metrics.json"),
                    plot=str(Path(args.out) / "error_vs_distance.png"))

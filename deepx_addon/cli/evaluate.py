@@ -15,23 +15,31 @@ def add_arguments(p):
     p.add_argument("--json", help="write the metrics here (default: runs/evaluate/<input>.json)")
     p.add_argument("--plot", help="save a plot of error vs distance (PNG)")
     p.add_argument("--group-by", metavar="FIELD", help="also tabulate per value of this row field (e.g. family)")
+    p.add_argument("--workers", type=int, help="processes reading large files (default: $DEEPX_WORKERS or up to 2)")
 
 
-def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None, group_by=None) -> dict:
+def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None, group_by=None,
+                   workers: int | None = None) -> dict:
     out = out or sys.stdout
-    from ..core.evaluation import evaluate_predictions, group_metrics, predict_file
+    from ..core.evaluation import default_workers, evaluate_predictions, group_metrics, iter_predictions
     from ..core.metrics import format_table
     from ..core.records import atomic_write_text
     from ..ml import registry
 
-    estimators = {n: registry.build(n, quiet=True) for n in estimator_names}
+    from ..core.outputs import prepare_outputs
+
+    keys = input_keys(inputs)
+    prepare_outputs(inputs, [_per_input(json_path, k, len(inputs), Path("runs/evaluate") / f"{k}.json") for k in keys]
+                    + [_per_input(plot, k, len(inputs), None) for k in keys])
+    estimators = {n: registry.build(n, quiet=True, backend="auto") for n in estimator_names}
     report = {}
-    for path in inputs:
-        evals = [evaluate_predictions(n, predict_file(e, path)) for n, e in estimators.items()]
-        stem = Path(path).stem
+    for path, stem in zip(inputs, keys):
+        keep = (group_by,) if group_by else ()
+        evals = [evaluate_predictions(n, iter_predictions(e, path, workers=workers or default_workers(), keep=keep),
+                                      group_by) for n, e in estimators.items()]
         skipped = max(ev.skipped_no_truth for ev in evals)
         print(format_table({ev.estimator: ev.metrics for ev in evals},
-                           f"\n{path} - distance to the pelvis (n={len(evals[0].predictions)}"
+                           f"\n{path} - distance to the pelvis (n={evals[0].n_rows}"
                            + (f", {skipped} rows without distance_m not scored" if skipped else "") + ")"), file=out)
         report[stem] = {"input": str(path), "estimators": {
             ev.estimator: {"distance": ev.metrics, "depth": ev.depth_metrics, "statuses": ev.statuses,
@@ -39,7 +47,7 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
                            "model": getattr(estimators[ev.estimator], "describe", lambda: ev.estimator)()}
             for ev in evals}}
         if group_by:
-            grouped = {ev.estimator: group_metrics(ev.predictions, group_by) for ev in evals}
+            grouped = {ev.estimator: group_metrics(ev, group_by) for ev in evals}
             print(format_table(grouped, f"\n{path} - by {group_by}", groups=True, group_label=group_by), file=out)
             for name, g in grouped.items():
                 report[stem]["estimators"][name][f"by_{group_by}"] = g
@@ -52,6 +60,20 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
             error_vs_distance(evals, pp, title=stem)
             print(f"plot written to {pp}", file=out)
     return report
+
+
+def input_keys(inputs) -> list[str]:
+    """One name per input for its report entry and per-input files: the file stem, made unique
+    (a/test.jsonl and b/test.jsonl -> test, test_2) so one input's metrics never replace another's."""
+    keys, seen = [], {}
+    for path in inputs:
+        stem = Path(path).stem
+        seen[stem] = seen.get(stem, 0) + 1
+        key = stem if seen[stem] == 1 else f"{stem}_{seen[stem]}"
+        while key in keys:
+            key += "_"
+        keys.append(key)
+    return keys
 
 
 def _per_input(path, stem: str, n_inputs: int, default):
@@ -74,7 +96,7 @@ def run(args) -> int:
         if not Path(path).is_file():
             raise CliError(f"input file not found: {path}")
     try:
-        evaluate_files(args.input, names, args.json, args.plot, group_by=args.group_by)
+        evaluate_files(args.input, names, args.json, args.plot, group_by=args.group_by, workers=args.workers)
     except (RecordError, ValueError) as e:
         raise CliError(str(e)) from None
     return 0

@@ -37,6 +37,8 @@ def run(args) -> int:
     from ..core.records import atomic_write_text
     from .errors import CliError
 
+    from ..core.outputs import prepare_outputs
+    prepare_outputs(args.pairs, [args.out, args.plot])
     try:
         gt, det, found = load_pairs(args.pairs)
     except (OSError, ValueError) as e:

@@ -56,6 +56,8 @@ def run(args) -> int:
     from ..core.records import write_jsonl
     from .errors import CliError
 
+    from ..core.outputs import prepare_outputs
+    prepare_outputs([args.pose_table, args.noise], [args.out])
     try:
         table = PoseTable.load(args.pose_table)
         noise = DetectorNoiseModel.from_json(args.noise) if args.noise else DetectorNoiseModel.default()

@@ -36,10 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from ..core.offline import keep_offline
+    from ..core.outputs import OutputError
+
+    keep_offline(blender=True)   # before any command imports ultralytics, matplotlib or bpy
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except CliError as e:
+    except (CliError, OutputError) as e:
         print(f"deepx {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

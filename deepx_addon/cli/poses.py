@@ -33,6 +33,8 @@ def run(args) -> int:
         raise CliError(str(e)) from None
     if args.count < 1:
         raise CliError("--count must be >= 1")
+    from ..core.outputs import prepare_outputs
+    prepare_outputs([args.settings], [args.out])
     try:
         from ..blender.posetable_build import build_pose_table  # imports bpy
     except ImportError as e:

@@ -31,6 +31,8 @@ def run(args) -> int:
     from ..core.settings import GeneratorSettings, SettingsError
     from .errors import CliError
 
+    from ..core.outputs import prepare_outputs
+    prepare_outputs([args.pose_table, args.settings], [args.jsonl], [args.out])
     try:
         table = PoseTable.load(args.pose_table)
     except FileNotFoundError:

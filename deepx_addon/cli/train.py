@@ -30,6 +30,8 @@ def run(args) -> int:
     out = Path(args.out)
     if out.suffix in (".json", ".safetensors"):
         out = out.with_suffix("")
+    from ..core.outputs import prepare_outputs
+    prepare_outputs(list(args.data), [out.with_suffix(s) for s in (".json", ".safetensors")])
     cfg = TrainConfig()
     try:
         cfg.update(list(args.config) + ([f"steps={args.steps}"] if args.steps is not None else []))

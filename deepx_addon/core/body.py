@@ -26,6 +26,12 @@ _CHILD_AT_1_5 = {"head_size": 1.12, "leg_length": 0.96, "arm_length": 0.98, "sho
                  "hip_width": 0.96, "torso_length": 1.0}
 
 
+# Adult proportions by sex (relative to the reference adult): men have broader shoulders, women
+# broader hips and slightly shorter arms relative to stature.
+SEX_PROPORTIONS = {"male": {"shoulder_width": 1.04, "hip_width": 0.97},
+                   "female": {"shoulder_width": 0.94, "hip_width": 1.05, "arm_length": 0.98}}
+
+
 @dataclass
 class BodyParams:
     stature_m: float = rig.REF_STATURE_M
@@ -76,7 +82,7 @@ def sample_body(rng: np.random.Generator, s: BodySettings | None = None) -> Body
     - With probability ``s.p_child`` a child: stature uniform over 1.0-1.5 m with child proportions
       (``child_proportions``: bigger head, shorter legs, narrower shoulders, interpolated by stature).
     - Otherwise an adult, 50/50 a man N(178, 7) cm or a woman N(165, 7) cm (mixture mean 171.5 cm,
-      SD 9.6 cm), adult proportions 1.0.
+      SD 9.6 cm), with SEX_PROPORTIONS (shoulders and hips).
     - Stature is clipped to ``s.stature_m``; every proportion is then multiplied by N(1,
       ``s.proportion_sd``) (clipped to +-3 SD); girth is uniform over ``s.girth``.
     A fixed number of draws per call, so the same generator state always gives the same body.
@@ -88,9 +94,11 @@ def sample_body(rng: np.random.Generator, s: BodySettings | None = None) -> Body
         stature = CHILD_STATURE_M[0] + u[1] * (CHILD_STATURE_M[1] - CHILD_STATURE_M[0])
         base = child_proportions(stature)
     else:
-        mean, sd = ADULT_MALE_CM if u[1] < 0.5 else ADULT_FEMALE_CM
+        male = u[1] < 0.5
+        mean, sd = ADULT_MALE_CM if male else ADULT_FEMALE_CM
         stature = (mean + sd * float(noise[-1])) / 100.0
         base = {k: 1.0 for k in rig.PROPORTIONS}
+        base.update(SEX_PROPORTIONS["male" if male else "female"])
     stature = min(max(float(stature), s.stature_m[0]), s.stature_m[1])
     jit = (1.0 + s.proportion_sd * np.clip(noise[:-1], -3, 3)).tolist()
     props = {k: base[k] * j for k, j in zip(rig.PROPORTIONS, jit)}
@@ -118,17 +126,63 @@ SKIN_TONES = np.array([[0.80, 0.58, 0.46], [0.72, 0.48, 0.36], [0.60, 0.38, 0.26
                        [0.42, 0.25, 0.16], [0.26, 0.15, 0.09], [0.14, 0.08, 0.05]])
 
 
+# Everyday clothing colours (linear RGB): what most people in the street wear; a share of the
+# garments still gets a random hue (CLOTH_RANDOM_SHARE).
+CLOTH_PALETTE = np.array([
+    [0.015, 0.015, 0.018], [0.03, 0.03, 0.035], [0.08, 0.08, 0.085], [0.20, 0.20, 0.21],   # black .. grey
+    [0.60, 0.58, 0.54], [0.75, 0.74, 0.72],                                                  # white, cream
+    [0.02, 0.03, 0.09], [0.05, 0.09, 0.20], [0.10, 0.18, 0.32],                             # navy, denim
+    [0.18, 0.12, 0.07], [0.33, 0.26, 0.16], [0.07, 0.08, 0.04], [0.20, 0.03, 0.04],       # brown, khaki, olive, burgundy
+])
+CLOTH_RANDOM_SHARE = 0.3
+HAIR_COLOURS = np.array([[0.010, 0.008, 0.006], [0.035, 0.020, 0.012], [0.10, 0.055, 0.025],
+                         [0.35, 0.25, 0.12], [0.30, 0.30, 0.29]])      # black, dark/mid brown, blond, grey
+HAIR_WEIGHTS = np.array([0.35, 0.30, 0.18, 0.09, 0.08])
+
+
 def sample_appearance(rng: np.random.Generator) -> dict[str, tuple[float, float, float]]:
-    """Random colours (linear RGB) for the mannequin's materials: skin, top, bottom, shoes, hair."""
+    """Random colours (linear RGB) for the mannequin's materials: skin, top, bottom (and their
+    lower parts sleeve_low / leg_low, same garment), shoes, hair, pack (bags). Garments come from
+    CLOTH_PALETTE (jittered) or, with CLOTH_RANDOM_SHARE, a random hue. Fixed number of draws."""
     w = rng.random(len(SKIN_TONES) - 1)
     i = int(rng.integers(len(SKIN_TONES) - 1))
     skin = SKIN_TONES[i] + w[0] * (SKIN_TONES[i + 1] - SKIN_TONES[i])
 
     def cloth():
+        u, k, gain = rng.random(), int(rng.integers(len(CLOTH_PALETTE))), rng.uniform(0.7, 1.3)
         h, sat, v = rng.random(), rng.uniform(0.0, 0.8), rng.uniform(0.03, 0.7)
+        if u >= CLOTH_RANDOM_SHARE:
+            return tuple(float(x) for x in np.clip(CLOTH_PALETTE[k] * gain, 0.005, 0.9))
         rgb = np.clip(np.abs((h * 6 + np.array([0, 4, 2])) % 6 - 3) - 1, 0, 1)   # hue -> rgb
         return tuple(float(x) for x in v * (1 - sat + sat * rgb))
 
-    hair = tuple(float(x) for x in np.array([0.03, 0.02, 0.015]) * rng.uniform(0.5, 8.0))
-    return {"skin": tuple(float(x) for x in skin), "top": cloth(), "bottom": cloth(),
-            "shoes": cloth(), "hair": hair}
+    top, bottom, shoes, pack = cloth(), cloth(), cloth(), cloth()
+    k = int(np.searchsorted(np.cumsum(HAIR_WEIGHTS), rng.random() * HAIR_WEIGHTS.sum(), side="right"))
+    hair = tuple(float(x) for x in HAIR_COLOURS[min(k, len(HAIR_COLOURS) - 1)] * rng.uniform(0.7, 1.3))
+    return {"skin": tuple(float(x) for x in skin), "top": top, "bottom": bottom, "sleeve_low": top,
+            "leg_low": bottom, "shoes": shoes, "hair": hair, "pack": pack}
+
+
+OUTFIT_P = {"short_sleeves": 0.35, "shorts": 0.15, "long_hair": 0.3, "bald": 0.07}
+
+
+def sample_outfit(rng: np.random.Generator, colours: dict, p_accessory: float = 0.35, child: bool = False):
+    """Garment cut and accessories for one person, and the colours they imply: short sleeves /
+    shorts show the skin on forearms / lower legs; hair_style short | long | bald (bald: hair =
+    skin); accessory none | backpack | bag (a child: backpack only). Returns (outfit, colours)."""
+    u = rng.random(6)
+    colours = dict(colours)
+    if u[0] < OUTFIT_P["short_sleeves"]:
+        colours["sleeve_low"] = colours["skin"]
+    if u[1] < OUTFIT_P["shorts"]:
+        colours["leg_low"] = colours["skin"]
+    style = "long" if u[2] < OUTFIT_P["long_hair"] else "bald" if u[2] > 1 - OUTFIT_P["bald"] else "short"
+    if style == "bald":
+        colours["hair"] = tuple(float(c) * 0.9 for c in colours["skin"])
+    acc = "none"
+    if u[3] < p_accessory:
+        acc = "backpack" if (child or u[4] < 0.6) else "bag"
+    outfit = {"hair_style": style, "accessory": acc}
+    desc = {**outfit, "sleeves": "short" if u[0] < OUTFIT_P["short_sleeves"] else "long",
+            "legs": "short" if u[1] < OUTFIT_P["shorts"] else "long"}
+    return outfit, colours, desc

@@ -84,8 +84,9 @@ class Intrinsics:
     @classmethod
     def from_fov(cls, hfov_deg: float, width: int, height: int, source: str = "fov") -> "Intrinsics":
         fov = _finite_positive("horizontal field of view (deg)", hfov_deg)
-        if fov >= 180:
-            raise CameraError(f"horizontal field of view must be < 180 deg, got {hfov_deg}")
+        if not MIN_FOV_DEG <= fov <= MAX_FOV_DEG:
+            raise CameraError(f"horizontal field of view must be within {MIN_FOV_DEG:g}..{MAX_FOV_DEG:g} deg "
+                              f"(a pinhole camera), got {hfov_deg}")
         return cls.from_focal_px(width / (2 * math.tan(math.radians(fov) / 2)), width, height, source=source)
 
     @classmethod
@@ -156,6 +157,69 @@ class Intrinsics:
         """Euclidean distance of the point at pixel uv with the given depth."""
         xy = self.normalize(uv)
         return np.asarray(depth, dtype=float) * np.sqrt(1.0 + (xy ** 2).sum(-1))
+
+
+# What a real pinhole camera can be: a 2000 mm lens on a full-frame sensor sees ~1 deg, fisheye
+# lenses beyond ~160 deg do not follow the pinhole model at all; pixels are square to a few per cent
+# (anamorphic lenses reach 2:1). Outside these the numbers are a typo or a unit mix-up.
+MIN_FOV_DEG, MAX_FOV_DEG, MAX_PIXEL_ASPECT = 0.5, 160.0, 2.0
+
+
+def camera_problem(intr: "Intrinsics") -> str | None:
+    """Why these intrinsics cannot be a real camera's (None when plausible). The image size comes
+    from the intrinsics, else twice the principal point (the usual centre)."""
+    w = intr.width if intr.width else 2 * intr.cx
+    h = intr.height if intr.height else 2 * intr.cy
+    aspect = intr.fy / intr.fx
+    if not (1 / MAX_PIXEL_ASPECT <= aspect <= MAX_PIXEL_ASPECT):
+        return f"fy / fx = {aspect:.3g}: pixels this far from square are not a real camera (allowed " \
+               f"{1 / MAX_PIXEL_ASPECT:g}..{MAX_PIXEL_ASPECT:g})"
+    for name, size, f in (("horizontal", w, intr.fx), ("vertical", h, intr.fy)):
+        if size > 0:
+            fov = math.degrees(2 * math.atan(size / (2 * f)))
+            if not (MIN_FOV_DEG <= fov <= MAX_FOV_DEG):
+                return f"{name} field of view {fov:.4g} deg (focal length {f:.4g} px for {size:g} px) is outside " \
+                       f"{MIN_FOV_DEG:g}..{MAX_FOV_DEG:g} deg: check the focal length and its unit"
+    if intr.width and intr.height and not (-intr.width <= intr.cx <= 2 * intr.width
+                                           and -intr.height <= intr.cy <= 2 * intr.height):
+        return f"principal point ({intr.cx:g}, {intr.cy:g}) is far outside the {intr.width}x{intr.height} image"
+    return None
+
+
+def vector_camera_ok(fx, fy, cx, cy, w, h, sized) -> np.ndarray:
+    """camera_problem(...) is None, for arrays of cameras (w, h: image size, or 2 cx, 2 cy when
+    ``sized`` is False). Kept next to camera_problem: the two must agree."""
+    with np.errstate(all="ignore"):
+        aspect = fy / fx
+        ok = (aspect >= 1 / MAX_PIXEL_ASPECT) & (aspect <= MAX_PIXEL_ASPECT)
+        for size, f in ((w, fx), (h, fy)):
+            fov = np.degrees(2 * np.arctan(size / (2 * f)))
+            ok &= (size <= 0) | ((fov >= MIN_FOV_DEG) & (fov <= MAX_FOV_DEG))
+        ok &= ~sized | ((cx >= -w) & (cx <= 2 * w) & (cy >= -h) & (cy <= 2 * h))
+    return ok
+
+
+def check_plausible(intr: "Intrinsics") -> "Intrinsics":
+    """intr itself, or CameraError saying why it cannot be a real camera."""
+    why = camera_problem(intr)
+    if why:
+        raise CameraError(why)
+    return intr
+
+
+def keypoints_problem(kp, width: float, height: float) -> str | None:
+    """Why present keypoints (conf > 0) cannot belong to this image: farther outside it than its own
+    size (a detector extrapolates a cut-off limb a little past the border, never kilometres)."""
+    kp = np.asarray(kp, float)
+    present = kp[:, 2] > 0
+    if not present.any() or not (width > 0 and height > 0):
+        return None
+    x, y = kp[present, 0], kp[present, 1]
+    far = (x < -width) | (x > 2 * width) | (y < -height) | (y > 2 * height)
+    if far.any():
+        i = int(np.flatnonzero(present)[np.argmax(far)])
+        return f"keypoint {i} at ({kp[i, 0]:.6g}, {kp[i, 1]:.6g}) lies far outside the {width:g}x{height:g} image"
+    return None
 
 
 def project(points_cam, K) -> np.ndarray:

@@ -439,3 +439,38 @@ def blender_to_opencv(world_matrix, lens, sensor_width, shift_x, shift_y, width:
                   [0.0, f, height / 2.0 + float(shift_y) * viewfac],
                   [0.0, 0.0, 1.0]])
     return R, t, K
+
+
+# ---- camera kinds users have (SceneSettings.camera_kinds) -----------------------------------------
+
+# Each kind overrides these CameraSettings fields; "any" keeps the settings as they are. Distances
+# start where the person mostly fits the frame (no belly-only close-ups); CCTV looks down from
+# 2.5-6 m, a dashcam sits at car height with a wide lens, indoor cameras are close and wide.
+CAMERA_KINDS = {
+    "any": {},
+    "dashcam": {"height_m": (1.2, 1.8), "distance_m": (3.0, 45.0), "hfov_deg": (60.0, 100.0),
+                "roll_deg": (-3.0, 3.0), "tilt_jitter_deg": 3.0, "off_centre": 0.6},
+    "cctv": {"height_m": (2.5, 6.0), "distance_m": (3.5, 30.0), "hfov_deg": (50.0, 95.0),
+             "roll_deg": (-4.0, 4.0), "off_centre": 0.6},
+    "handheld": {"height_m": (1.3, 1.8), "distance_m": (2.5, 30.0), "hfov_deg": (45.0, 80.0),
+                 "roll_deg": (-8.0, 8.0), "off_centre": 0.5},
+    "indoor": {"height_m": (0.9, 2.6), "distance_m": (2.0, 9.0), "hfov_deg": (60.0, 100.0), "off_centre": 0.5},
+}
+
+
+def choose_camera_kind(rng: np.random.Generator, weights: dict) -> str:
+    """One kind from ``weights`` (name -> relative weight; names from CAMERA_KINDS); one draw."""
+    names = [k for k in CAMERA_KINDS if float(weights.get(k, 0.0)) > 0]
+    if not names:
+        raise SettingsError(f"camera kind weights {weights} select no kind of {tuple(CAMERA_KINDS)}")
+    w = np.array([float(weights[k]) for k in names])
+    u = float(rng.random())
+    return names[min(int(np.searchsorted(np.cumsum(w) / w.sum(), u, side="right")), len(names) - 1)]
+
+
+def camera_settings_for_kind(s: CameraSettings, kind: str) -> CameraSettings:
+    """``s`` with the fields of camera kind ``kind`` replaced (image size and the rest kept)."""
+    from dataclasses import replace
+    if kind not in CAMERA_KINDS:
+        raise SettingsError(f"unknown camera kind {kind!r}; known: {tuple(CAMERA_KINDS)}")
+    return replace(s, **CAMERA_KINDS[kind])

@@ -1,14 +1,17 @@
 """Run estimators over a keypoint JSONL file and score them against its ground truth."""
 from __future__ import annotations
 
+import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Iterator
 
 import numpy as np
 
+from . import framing
 from .estimators.base import INVALID_INPUT, Estimate, Estimator, estimate_record
 from .metrics import ranging_metrics
-from .records import iter_jsonl
+from .records import iter_chunks
 
 
 @dataclass
@@ -18,24 +21,73 @@ class Prediction:
     estimate: Estimate
     true_distance_m: float | None = None
     true_depth_m: float | None = None
-    extra: dict = field(default_factory=dict)   # the row's extra fields (family, ...) for grouping
+    extra: dict = field(default_factory=dict)   # the row (its extra fields: family, ...) for grouping
 
 
-def predict_file(estimator: Estimator, path) -> list[Prediction]:
-    """One Prediction per non-blank input line, in order; invalid rows get status invalid_input."""
-    parsed = list(iter_jsonl(path))
-    good = [p for p in parsed if p.record is not None]
-    batch = getattr(estimator, "estimate_records", None)
-    ests = batch([p.record for p in good]) if batch else [estimate_record(estimator, p.record) for p in good]
-    by_line = {p.line: e for p, e in zip(good, ests)}
+CHUNK_ROWS = 4096   # rows estimated together: memory stays flat whatever the file size
+
+
+def _chunk_estimates(estimator: Estimator, chunk) -> list[Estimate]:
+    """One Estimate per valid row of a RecordChunk: vectorised when the estimator has
+    estimate_arrays (the learned model), else row by row."""
+    arrays = getattr(estimator, "estimate_arrays", None)
+    if arrays is None or not len(chunk.ids):
+        return [estimate_record(estimator, chunk.record(i)) for i in range(len(chunk.ids))]
+    r = arrays(chunk.keypoints, chunk.K)
+    f = lambda v: None if not np.isfinite(v) else float(v)   # noqa: E731
+    sig = r["sigma_m"] if r["sigma_m"] is not None else np.full(len(chunk.ids), np.nan)
+    return [Estimate(f(d), f(z), f(sg), str(st), rs) for d, z, sg, st, rs in
+            zip(r["distance_m"].tolist(), r["depth_m"].tolist(), sig.tolist(), r["status"], r["reason"])]
+
+
+def _framed(ests: list[Estimate], chunk) -> list[Estimate]:
+    """The framing statuses `deepx estimate` gives (core/framing.py): too_small (no number) and
+    truncated (the number, with the reason), from the row's image_size, keypoints and bbox."""
+    bbox = np.full((len(chunk.ids), 4), np.nan)
+    for i, row in enumerate(chunk.rows):
+        b = row.get("bbox")
+        if isinstance(b, (list, tuple)) and len(b) == 4 and all(isinstance(v, (int, float)) for v in b):
+            bbox[i] = b
+    small, trunc = framing.judge_many(chunk.keypoints, chunk.image_size, bbox)
     out = []
-    for p in parsed:
-        if p.record is None:
-            out.append(Prediction(p.row_id, p.line, Estimate.none(str(p.error), INVALID_INPUT)))
-        else:
-            out.append(Prediction(p.record.id, p.line, by_line[p.line], p.record.distance_m, p.record.depth_m,
-                                  p.record.extra))
+    for e, sm, tr in zip(ests, small, trunc):
+        if sm:
+            e = Estimate.none(sm, framing.TOO_SMALL)
+        elif tr and e.has_value:
+            e = replace(e, status=framing.TRUNCATED, reason="; ".join(x for x in (tr, e.reason) if x))
+        out.append(e)
     return out
+
+
+def default_workers() -> int:
+    """Processes that read large files ($DEEPX_WORKERS, else up to 2 cores)."""
+    env = os.environ.get("DEEPX_WORKERS")
+    return max(1, int(env)) if env and env.isdigit() else min(2, os.cpu_count() or 1)
+
+
+def iter_predictions(estimator: Estimator, path, framing_checks: bool = False, chunk_rows: int = CHUNK_ROWS,
+                     workers: int = 1, keep=None) -> Iterator[Prediction]:
+    """One Prediction per non-blank input line, in order, streamed in chunks (flat memory); invalid
+    rows get status invalid_input. framing_checks: also flag truncated / too-small people, as
+    `deepx estimate` does (deepx predict). workers, keep: see records.iter_chunks (Prediction.extra
+    then holds only the kept fields)."""
+    if keep is not None and framing_checks:
+        keep = tuple(keep) + ("bbox",)
+    for chunk in iter_chunks(path, chunk_rows, workers, keep):
+        ests = _chunk_estimates(estimator, chunk)
+        if framing_checks:
+            ests = _framed(ests, chunk)
+        valid = [Prediction(chunk.ids[i], int(chunk.lines[i]), e,
+                            None if np.isnan(chunk.distance_m[i]) else float(chunk.distance_m[i]),
+                            None if np.isnan(chunk.depth_m[i]) else float(chunk.depth_m[i]), chunk.rows[i])
+                 for i, e in enumerate(ests)]
+        bad = [Prediction(p.row_id, p.line, Estimate.none(str(p.error), INVALID_INPUT)) for p in chunk.errors]
+        yield from (valid if not bad else sorted(valid + bad, key=lambda p: p.line))
+
+
+def predict_file(estimator: Estimator, path, framing_checks: bool = False) -> list[Prediction]:
+    """All of iter_predictions as a list."""
+    return list(iter_predictions(estimator, path, framing_checks))
 
 
 @dataclass
@@ -45,29 +97,41 @@ class Evaluation:
     depth_metrics: dict
     statuses: dict
     skipped_no_truth: int
-    predictions: list = field(repr=False, default_factory=list)
+    n_rows: int = 0
+    # per scored row (ground truth present), NaN where no estimate: a few numbers per row, not the rows
+    true_distance: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    pred_distance: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    groups: dict = field(repr=False, default_factory=dict)   # group_by field -> (scored rows,) str values
 
 
-def group_metrics(preds: list[Prediction], key: str) -> dict[str, dict]:
-    """ranging_metrics per value of an extra field (e.g. family); rows without it are '(none)'."""
-    groups: dict[str, list[Prediction]] = {}
+def evaluate_predictions(name: str, preds, group_by: str | None = None) -> Evaluation:
+    """Score an iterable of Predictions (streamed: only a few floats per row are kept)."""
+    from array import array
+    td, pd, tz, pz = array("d"), array("d"), array("d"), array("d")
+    statuses: Counter = Counter()
+    groups: list = []
+    n = 0
     for p in preds:
-        if p.true_distance_m is not None:
-            groups.setdefault(str(p.extra.get(key, "(none)")), []).append(p)
-    out = {}
-    for g in sorted(groups):
-        ps = groups[g]
-        out[g] = ranging_metrics([p.estimate.distance_m if p.estimate.has_value else np.nan for p in ps],
-                                 [p.true_distance_m for p in ps])
-    return out
+        n += 1
+        statuses[p.estimate.status] += 1
+        if p.true_distance_m is None:
+            continue
+        has = p.estimate.has_value
+        td.append(p.true_distance_m)
+        pd.append(p.estimate.distance_m if has else np.nan)
+        if p.true_depth_m is not None:
+            tz.append(p.true_depth_m)
+            pz.append(p.estimate.depth_m if has else np.nan)
+        if group_by:
+            groups.append(str(p.extra.get(group_by, "(none)")))
+    td, pd, tz, pz = (np.frombuffer(a, float) if len(a) else np.zeros(0) for a in (td, pd, tz, pz))
+    return Evaluation(name, ranging_metrics(pd, td), ranging_metrics(pz, tz), dict(statuses), n - len(td), n, td, pd,
+                      {group_by: np.array(groups, dtype=object)} if group_by else {})
 
 
-def evaluate_predictions(name: str, preds: list[Prediction]) -> Evaluation:
-    scored = [p for p in preds if p.true_distance_m is not None]
-    pred_d = np.array([p.estimate.distance_m if p.estimate.has_value else np.nan for p in scored], float)
-    true_d = np.array([p.true_distance_m for p in scored], float)
-    with_depth = [p for p in scored if p.true_depth_m is not None]
-    pred_z = np.array([p.estimate.depth_m if p.estimate.has_value else np.nan for p in with_depth], float)
-    true_z = np.array([p.true_depth_m for p in with_depth], float)
-    return Evaluation(name, ranging_metrics(pred_d, true_d), ranging_metrics(pred_z, true_z),
-                      dict(Counter(p.estimate.status for p in preds)), len(preds) - len(scored), preds)
+def group_metrics(ev: Evaluation, key: str) -> dict[str, dict]:
+    """ranging_metrics per value of a row field (e.g. family; evaluate_predictions(group_by=key)
+    collected it); rows without it are '(none)'."""
+    values = ev.groups[key]
+    return {g: ranging_metrics(ev.pred_distance[values == g], ev.true_distance[values == g])
+            for g in sorted(set(values.tolist()))}

@@ -56,14 +56,19 @@ class JointLimits:
     @classmethod
     def load(cls, path_or_name="default", user_dir=None) -> "JointLimits":
         """A JSON file, or the name of a limit preset (paths.find_preset: shipped, or the user's
-        under ``user_dir``)."""
+        under ``user_dir``; a name never leaves the presets folders)."""
+        p = None
         try:
             p = find_preset("limits", path_or_name, user_dir)
-            d = json.loads(p.read_text())
+            d = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError as e:
             raise LimitsError(f"limits: {e}") from None
-        except json.JSONDecodeError as e:
+        except ValueError as e:
+            if p is None:   # find_preset: not a preset name
+                raise LimitsError(f"limits preset: {e}") from None
             raise LimitsError(f"{p}: not valid JSON ({e})") from None
+        except (OSError, RecursionError) as e:
+            raise LimitsError(f"{p}: cannot read ({e})") from None
         try:
             return cls.from_dict(d, name=p.stem)
         except LimitsError as e:
@@ -151,10 +156,15 @@ def _index(bone: str) -> int:
 def to_array(rotations: dict) -> np.ndarray:
     """{bone: (x, y, z)} degrees -> (B, 3) in ``rig.BONE_NAMES`` order (missing bones 0)."""
     out = np.zeros((len(rig.BONES), 3))
+    if not isinstance(rotations, dict):
+        raise LimitsError(f"rotations must be an object {{bone: [x, y, z]}}, got {type(rotations).__name__}")
     for bone, v in rotations.items():
-        v = np.asarray(v, float)
-        if v.shape != (3,):
-            raise LimitsError(f"rotation of {bone!r} must be 3 Euler angles (x, y, z), got {v.tolist()}")
+        try:
+            v = np.asarray(v, float)
+        except (TypeError, ValueError):
+            raise LimitsError(f"rotation of {bone!r} must be 3 numbers (x, y, z) in degrees, got {v!r}") from None
+        if v.shape != (3,) or not np.all(np.isfinite(v)):
+            raise LimitsError(f"rotation of {bone!r} must be 3 finite Euler angles (x, y, z), got {v.tolist()}")
         out[_index(bone)] = v
     return out
 

@@ -30,6 +30,15 @@ def _data_dir(name: str) -> Path:
     return inside   # neither exists: name the extension path in the caller's error
 
 
+def check_preset_name(name: str) -> str:
+    """A preset name is a plain file stem: no folder separators, no '..', nothing hidden; so
+    ``presets/limits/<name>.json`` never resolves outside its folder. ValueError otherwise."""
+    if (not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name
+            or "\0" in name or os.path.basename(name) != name):
+        raise ValueError(f"{name!r} is not a preset name (a file stem without '/', '\\' or a leading '.')")
+    return name
+
+
 def presets_dir(kind: str | None = None) -> Path:
     """Shipped presets: presets_dir() or presets_dir("limits") / presets_dir("poses")."""
     d = _data_dir("presets")
@@ -52,6 +61,7 @@ def find_preset(kind: str, name, user_dir=None) -> Path:
         if not p.is_file():
             raise FileNotFoundError(f"{kind} preset file {p} not found")
         return p
+    check_preset_name(str(name))   # a name never leaves the presets folders
     found = [d / f"{name}.json" for d in preset_dirs(kind, user_dir) if (d / f"{name}.json").is_file()]
     if not found:
         raise FileNotFoundError(f"{kind} preset {name!r} not found (looked in "

@@ -69,6 +69,8 @@ class PosePreset:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PosePreset":
+        if not isinstance(d, dict):
+            raise PoseError(f"a pose preset must be a JSON object, got {type(d).__name__}")
         known = {"name", "family", "support", "box_height_m", "rotations", "_doc"}
         unknown = set(d) - known
         if unknown:
@@ -76,43 +78,70 @@ class PosePreset:
         for req in ("name", "family", "rotations"):
             if req not in d:
                 raise PoseError(f"pose {d.get('name')!r}: missing field {req!r}")
-        return cls(d["name"], d["family"], dict(d["rotations"]), d.get("support", "ground"),
-                   float(d.get("box_height_m", 0.0)))
+        if not isinstance(d["name"], str) or not d["name"]:
+            raise PoseError(f"pose name must be a non-empty string, got {d['name']!r}")
+        if not isinstance(d["rotations"], dict):
+            raise PoseError(f"pose {d['name']!r}: rotations must be an object {{bone: [x, y, z]}}")
+        box = d.get("box_height_m", 0.0)
+        if isinstance(box, bool) or not isinstance(box, (int, float)) or not math.isfinite(box):
+            raise PoseError(f"pose {d['name']!r}: box_height_m must be a finite number, got {box!r}")
+        return cls(d["name"], d["family"], dict(d["rotations"]), d.get("support", "ground"), float(box))
 
 
-_CACHE: dict[Path, dict[str, PosePreset]] = {}
+_CACHE: dict = {}   # (folder, strict) -> (presets, errors)
 
 
-def load_presets(dir=None, reload: bool = False) -> dict[str, PosePreset]:
+def read_preset_file(f: Path) -> PosePreset:
+    """One preset file; any problem (bytes, JSON, fields, values) is a PoseError naming the file."""
+    try:
+        return PosePreset.from_dict(json.loads(f.read_text(encoding="utf-8")))
+    except PoseError as e:
+        raise PoseError(f"{f}: {e}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, TypeError, ValueError) as e:
+        raise PoseError(f"{f}: not a pose preset ({type(e).__name__}: {e})") from None
+
+
+def load_presets(dir=None, reload: bool = False, skipped: list | None = None) -> dict[str, PosePreset]:
     """All presets in ``dir`` (default presets/poses/), name -> PosePreset. Read from disk once per
-    directory and cached; keep the returned dict and pass it to ``sample_pose``."""
+    directory and cached; keep the returned dict and pass it to ``sample_pose``.
+
+    skipped: None (strict: the first bad file raises PoseError, for the shipped folder and batch
+    runs) or a list that collects the PoseErrors of bad files, which are left out (the user's own
+    folder in the panel: one broken file must not take every preset away)."""
     d = Path(dir) if dir is not None else preset_dirs("poses")[0]
-    key = d.resolve()
+    key = (d.resolve(), skipped is None)
     if reload or key not in _CACHE:
-        out = {}
-        files = sorted(d.glob("*.json"))
-        if not files:
+        out, bad = {}, []
+        files = sorted(f for f in d.glob("*.json") if not f.name.startswith("."))
+        if not files and skipped is None:
             raise PoseError(f"no pose presets (*.json) in {d}")
         for f in files:
             try:
-                p = PosePreset.from_dict(json.loads(f.read_text()))
-            except (json.JSONDecodeError, PoseError) as e:
-                raise PoseError(f"{f}: {e}") from None
-            if p.name in out:
-                raise PoseError(f"{f}: duplicate pose name {p.name!r}")
+                p = read_preset_file(f)
+                if p.name in out:
+                    raise PoseError(f"{f}: duplicate pose name {p.name!r}")
+            except PoseError as e:
+                if skipped is None:
+                    raise
+                bad.append(e)
+                continue
             out[p.name] = p
-        _CACHE[key] = out
-    return dict(_CACHE[key])
+        _CACHE[key] = (out, bad)
+    out, bad = _CACHE[key]
+    if skipped is not None:
+        skipped.extend(bad)
+    return dict(out)
 
 
-def all_presets(user_dir=None) -> dict[str, PosePreset]:
+def all_presets(user_dir=None, skipped: list | None = None) -> dict[str, PosePreset]:
     """The shipped pose presets plus the user's (``<user_dir>/poses``, re-read every call: the panel
-    writes there); a user preset of the same name wins."""
+    writes there); a user preset of the same name wins. skipped: see load_presets (for the user's
+    folders only; the shipped folder is always strict)."""
     shipped, *user = preset_dirs("poses", user_dir)
     out = load_presets(shipped)
     for d in user:
         if any(d.glob("*.json")):
-            out.update(load_presets(d, reload=True))
+            out.update(load_presets(d, reload=True, skipped=skipped))
     return out
 
 
@@ -274,7 +303,26 @@ def _weighted_choice(rng, names: tuple, weights: dict, exclude=None):
 
 
 def sample_pose(rng: np.random.Generator, s: PoseSettings | None, presets: dict[str, PosePreset],
-                limits: JointLimits) -> SampledPose:
+                limits: JointLimits, body=None) -> SampledPose:
+    """A valid pose: ``draw_pose`` is repeated with the same generator until core/validity.py finds
+    no problem (no limb through the body, the family looks like its name), at most
+    ``validity.MAX_TRIES`` times; ``recipe["tries"]`` counts the draws and ``recipe["problems"]``
+    lists what is still wrong when every try failed (then the last draw is kept). ``body``
+    (BodyParams, default the reference adult) gives the proportions and girth the check uses."""
+    from .validity import MAX_TRIES, pose_problems
+    for k in range(MAX_TRIES):
+        sp = draw_pose(rng, s, presets, limits)
+        problems = pose_problems(sp.array(), sp.family, sp.support, sp.box_height_m, body)
+        if not problems:
+            break
+    sp.recipe["tries"] = k + 1
+    if problems:
+        sp.recipe["problems"] = problems
+    return sp
+
+
+def draw_pose(rng: np.random.Generator, s: PoseSettings | None, presets: dict[str, PosePreset],
+              limits: JointLimits) -> SampledPose:
     """One random pose from seed 001's mixture; every probability is a field of PoseSettings.
 
     1. Legs (and with them the whole body): with weight ``p_legs_preset`` a preset drawn by
@@ -378,4 +426,4 @@ def sample_row(pose_seed: int, settings, presets: dict[str, PosePreset], limits:
     from .body import sample_body
     rng = pose_rng(pose_seed)
     body = sample_body(rng, settings.body)
-    return body, sample_pose(rng, settings.pose, presets, limits)
+    return body, sample_pose(rng, settings.pose, presets, limits, body)

@@ -71,10 +71,8 @@ class PoseTable:
                             pose_seed=np.asarray(self.pose_seed, np.int64),
                             meta=np.array(json.dumps({"format_version": FORMAT_VERSION, **self.meta})),
                             **{f"body__{k}": np.asarray(v, np.float32) for k, v in self.body.items()})
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
+        from .records import atomic_write_bytes
+        atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
     def load(cls, path) -> "PoseTable":

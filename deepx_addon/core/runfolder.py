@@ -187,6 +187,23 @@ def remove_stray_temps(out_dir: Path, settings: GeneratorSettings, shard) -> int
     return removed
 
 
+def label_done(out_dir: Path, p: SamplePlan) -> bool:
+    """A finished sample of this run: its label exists and names this plan's seeds (a label of
+    another run under the same id is an error, not a sample to skip)."""
+    path = label_path(out_dir, p.id)
+    if not path.exists():
+        return False
+    try:
+        label = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RunFolderError(f"{path}: unreadable label ({e}); remove it to render the sample again") from None
+    seeds = (label.get("sample_seed"), label.get("pose_seed"), label.get("index"))
+    if seeds != (p.sample_seed, p.pose_seed, p.index):
+        raise RunFolderError(f"{path}: written by another run (sample_seed, pose_seed, index {seeds}, expected "
+                             f"{(p.sample_seed, p.pose_seed, p.index)}); use a new output folder")
+    return True
+
+
 def label_path(out_dir, sid: str) -> Path:
     return Path(out_dir) / LABELS_DIR / f"{sid}.json"
 
@@ -231,30 +248,66 @@ def _kp_extent(kp) -> list | None:
     return [float(x.min()), float(y.min()), float(x.max()), float(y.max())]
 
 
+def _people(label: dict) -> list[dict]:
+    """The labelled people of a sample: the main one (top-level fields) then label["others"]."""
+    main = {k: label.get(k) for k in ("keypoints_2d", "keypoints_3d_camera", "bbox", "bbox_full", "person_height_px",
+                                      "occluded_by", "truncated", "person_yaw_deg", "distance_m", "depth_m",
+                                      "height_m", "body", "pose", "pose_seed")}
+    main["views"] = label.get("views", [])
+    return [main, *label.get("others", [])]
+
+
 def label_to_records(label: dict) -> list[dict]:
-    """core/records.py rows (one per image) with the no-render sampler's extra fields.
+    """core/records.py rows (one per person per image) with the no-render sampler's extra fields.
 
     keypoints: [x, y, 1] for a keypoint in the frame (visible or hidden, see ``visibility``),
     [0, 0, 0] outside; reference "pelvis"; height_m = stature; bbox_xyxy: the projected body mesh
-    clipped to the image (the no-render sampler, having no mesh, uses the keypoints' extent)."""
+    clipped to the image (the no-render sampler, having no mesh, uses the keypoints' extent).
+    A realistic scene's other people get ids ``<image id>-o<j>`` and ``person`` j >= 1; every row
+    of a realistic scene says what the noise model needs: camera_kind, person_yaw_deg (0 = faces
+    the camera, 90 = shows its right side), person_height_px (the whole person, also when cut),
+    truncated, occluded_by (per keypoint: None, self, person, clutter, occluder, seat, ground),
+    n_people, degradation, scene."""
     rows = []
+    people = _people(label)
     for v in label_views(label):
-        kp = np.asarray(v["keypoints_2d"], float)
-        rk, vis = keypoints_from_visibility(kp)
-        bb = v.get("bbox")
-        rows.append({
-            "id": v["id"], "source": label.get("source", FORMAT), "image": v["image"],
-            "image_size": v["image_size"], "K": v["K"], "keypoints": rk.tolist(),
-            "distance_m": label["distance_m"], "depth_m": label["depth_m"], "height_m": label.get("height_m"),
-            "reference": "pelvis", "family": label.get("pose", {}).get("family"), "visibility": vis.tolist(),
-            "sample_seed": label["sample_seed"], "pose_seed": label["pose_seed"],
-            "pose_index": label.get("pose_index"), "camera_index": label.get("camera_index"),
-            "scale": v["scale"], "keypoints_3d_cam": label["keypoints_3d_camera"],
-            "bbox_xyxy": _kp_extent(kp) if bb is None else [bb[0], bb[1], bb[0] + bb[2], bb[1] + bb[3]],
-            "camera": {k: label["camera"][k] for k in ("R", "t", "position") if k in label["camera"]},
-            "body": label.get("body"), "recipe": label.get("pose", {}).get("recipe"),
-            **({k: label[k] for k in ("depth_image", "mask_image") if label.get(k)} if v["scale"] == 1.0 else {}),
-        })
+        for j, person in enumerate(people):
+            if j == 0:
+                pv = v
+            elif v["scale"] == 1.0:
+                pv = {"keypoints_2d": person["keypoints_2d"], "bbox": person["bbox"]}
+            else:
+                pv = next((x for x in person.get("views", []) if x["scale"] == v["scale"]), None)
+                if pv is None:
+                    continue
+            kp = np.asarray(pv["keypoints_2d"], float)
+            rk, vis = keypoints_from_visibility(kp)
+            bb = pv.get("bbox")
+            h_px = person.get("person_height_px")
+            row = {
+                "id": v["id"] if j == 0 else f"{v['id']}-o{j}", "source": label.get("source", FORMAT),
+                "image": v["image"], "image_size": v["image_size"], "K": v["K"], "keypoints": rk.tolist(),
+                "distance_m": person["distance_m"], "depth_m": person["depth_m"], "height_m": person.get("height_m"),
+                "reference": "pelvis", "family": (person.get("pose") or {}).get("family"), "visibility": vis.tolist(),
+                "sample_seed": label["sample_seed"], "pose_seed": person.get("pose_seed", label["pose_seed"]),
+                "pose_index": label.get("pose_index"), "camera_index": label.get("camera_index"),
+                "scale": v["scale"], "keypoints_3d_cam": person["keypoints_3d_camera"],
+                "bbox_xyxy": _kp_extent(kp) if bb is None else [bb[0], bb[1], bb[0] + bb[2], bb[1] + bb[3]],
+                "camera": {k: label["camera"][k] for k in ("R", "t", "position") if k in label["camera"]},
+                "body": person.get("body"), "recipe": (person.get("pose") or {}).get("recipe"),
+                **({k: label[k] for k in ("depth_image", "mask_image") if label.get(k)}
+                   if v["scale"] == 1.0 and j == 0 else {}),
+            }
+            if "kind" in label["camera"]:
+                surround = label.get("surroundings") or {}
+                row.update(person=j, n_people=len(people), camera_kind=label["camera"]["kind"],
+                           person_yaw_deg=person.get("person_yaw_deg"),
+                           person_height_px=None if h_px is None else h_px * v.get("sy", 1.0),
+                           truncated=person.get("truncated"), occluded_by=person.get("occluded_by"),
+                           degradation=label.get("degradation"),
+                           scene={"hdri": surround.get("hdri"), "ground": (surround.get("ground") or {}).get("look"),
+                                  "clutter": len(label.get("clutter") or [])})
+            rows.append(row)
     return rows
 
 

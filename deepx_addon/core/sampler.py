@@ -331,6 +331,25 @@ def generate(table: PoseTable, settings: GeneratorSettings, out_dir, shard=(0, 1
     settings, table or chunk size is an error. ``max_chunks`` stops after writing that many parts
     (for tests and time-boxed jobs). Returns a summary dict.
     """
+    from .outputs import folder_lock
+
+    with folder_lock(out_dir, "deepx sample"):   # two runs into one folder would mix their parts
+        return _generate(table, settings, out_dir, shard, chunk_size, progress, max_chunks, log)
+
+
+def _part_matches(path: Path, run: str, chunk: int) -> str | None:
+    """None when the finished part at ``path`` belongs to this run and chunk, else what differs."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        return f"unreadable ({e})"
+    if meta.get("run") != run or meta.get("chunk") != chunk:
+        return f"written by another run (run {str(meta.get('run'))[:12]}, chunk {meta.get('chunk')})"
+    return None
+
+
+def _generate(table, settings, out_dir, shard, chunk_size, progress, max_chunks, log) -> dict:
     log = log or sys.stderr
     if len(table) == 0:
         raise SamplerError("the pose table is empty")
@@ -353,7 +372,14 @@ def generate(table: PoseTable, settings: GeneratorSettings, out_dir, shard=(0, 1
             except OSError:
                 pass
     plan = manifest["chunks"]
-    todo = [c for c in mine if not (out / plan[c]["file"]).exists()]
+    run = hashlib.sha256(text.encode()).hexdigest()   # every part names the manifest it belongs to
+    todo = []
+    for c in mine:
+        part = out / plan[c]["file"]
+        if not part.exists():
+            todo.append(c)
+        elif (why := _part_matches(part, run, c)) is not None:
+            raise SamplerError(f"{part}: {why}; this folder mixes runs: use a new --out folder")
     skipped = len(mine) - len(todo)
     t0 = time.perf_counter()
     written = samples = 0
@@ -363,7 +389,7 @@ def generate(table: PoseTable, settings: GeneratorSettings, out_dir, shard=(0, 1
             break
         a, b = plan[c]["rows"]
         batch = sample_from_table(table, settings, np.arange(a, b))
-        batch.meta.update({"chunk": c, "rows": [a, b]})
+        batch.meta.update({"chunk": c, "rows": [a, b], "run": run})
         batch.save_npz(out / plan[c]["file"])
         written += 1
         samples += len(batch)

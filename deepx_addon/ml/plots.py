@@ -13,11 +13,10 @@ def error_vs_distance(evaluations, path, title: str = "") -> Path:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     for ev in evaluations:
-        pts = [(p.true_distance_m, p.estimate.distance_m) for p in ev.predictions
-               if p.true_distance_m is not None and p.estimate.has_value]
-        if not pts:
+        have = np.isfinite(ev.pred_distance)
+        if not have.any():
             continue
-        t, d = np.array(pts).T
+        t, d = ev.true_distance[have], ev.pred_distance[have]
         rel = 100 * (d - t) / t
         ax1.scatter(t, rel, s=8, alpha=0.5, label=ev.estimator)
         edges = np.array([0, 5, 10, 15, 20, 30, 40, 60, 100])

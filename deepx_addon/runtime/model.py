@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.camera import Intrinsics
-from ..core.estimators.base import LOW_CONFIDENCE, NO_ESTIMATE, OK, Estimate, Estimator, as_inputs, finish
+from ..core.estimators.base import LOW_CONFIDENCE, NO_ESTIMATE, OK, Estimate, Estimator, as_inputs, finish_many
 from . import features as feat
 
 # backend name -> (module relative to the package root, runner class); imported on first use.
@@ -141,26 +141,28 @@ class LearnedEstimator(Estimator):
         return {"distance_m": dist, "depth_m": depth, "sigma_m": sigma, "t": t, "log_b": log_b,
                 "status": status, "reason": reason, "weak": weak, "features": F}
 
-    def estimate_batch(self, keypoints, Ks) -> list[Estimate]:
+    def estimate_arrays(self, keypoints, Ks) -> dict:
+        """finish_many over predict_arrays: what estimate_batch returns, as arrays (streaming path)."""
         kp = np.asarray(keypoints, float)
         if kp.ndim == 2:
             kp = kp[None]
         Ks = feat._broadcast_K(Ks, len(kp))
         r = self.predict_arrays(kp, Ks)
         F = r["features"]
-        out = []
-        for i in range(len(kp)):
-            if not F.valid[i]:
-                out.append(Estimate.none(r["reason"][i]))
-                continue
-            # finish() places the pelvis on the ray of the centre the features used: give it the
-            # present keypoints only, so that base.reference_pixel picks the same centre
-            used = kp[i].copy()
-            used[~F.mask[i], 2] = 0.0
-            rel_sigma = math.sqrt(2.0) * math.exp(r["log_b"][i])
-            out.append(finish(float(r["depth_m"][i]), used, Intrinsics.from_K(Ks[i]), rel_sigma,
-                              str(r["status"][i]), r["reason"][i]))
-        return out
+        # place the pelvis on the ray of the centre the features used: give finish_many the present
+        # keypoints only, so that base.reference_pixels picks the same centre
+        used = kp.copy()
+        used[..., 2] = np.where(F.mask, used[..., 2], 0.0)
+        with np.errstate(all="ignore"):
+            rel_sigma = math.sqrt(2.0) * np.exp(r["log_b"])
+        return finish_many(np.where(F.valid, r["depth_m"], np.nan), used, Ks, rel_sigma, r["status"], r["reason"])
+
+    def estimate_batch(self, keypoints, Ks) -> list[Estimate]:
+        r = self.estimate_arrays(keypoints, Ks)
+        f = lambda v: None if not np.isfinite(v) else float(v)   # noqa: E731
+        return [Estimate(f(d), f(z), f(s), str(st), rs, None if not np.isfinite(d) else tuple(map(float, p)))
+                for d, z, s, st, rs, p in zip(r["distance_m"], r["depth_m"], r["sigma_m"], r["status"], r["reason"],
+                                              r["position_m"])]
 
     # ---- Estimator interface ----------------------------------------------------------------------
     def estimate(self, keypoints, K) -> Estimate:
@@ -173,14 +175,6 @@ class LearnedEstimator(Estimator):
             return []
         checked = [as_inputs(k, K) for k, K in items]
         return self.estimate_batch(np.stack([k for k, _ in checked]), np.stack([i.K for _, i in checked]))
-
-    def estimate_records(self, records) -> list[Estimate]:
-        """Batched estimates for PersonRecords (core/evaluation.py calls this when present)."""
-        records = list(records)
-        if not records:
-            return []
-        return self.estimate_batch(np.stack([np.asarray(r.keypoints, float) for r in records]),
-                                   np.stack([np.asarray(r.K, float) for r in records]))
 
     def describe(self) -> str:
         d = self.doc

@@ -30,6 +30,8 @@ def _mesh_world_z(bpy, arm):
     dg = bpy.context.evaluated_depsgraph_get()
     zs = []
     for o in body_meshes(arm):
+        if o.hide_render:           # outfit pieces not worn (not evaluated while hidden)
+            continue
         ev = o.evaluated_get(dg)
         me = ev.to_mesh()
         co = np.empty(len(me.vertices) * 3)
@@ -50,7 +52,10 @@ def test_build_with_mesh_and_bone_names(clean_blender):
     for b in arm.data.bones:       # Blender's rest frames are core/rig.py's
         np.testing.assert_allclose(np.array(b.matrix_local)[:3, :3], rig.REST_R[rig.BONE_INDEX[b.name]], atol=1e-5)
     parts = {o["deepx_part"] for o in body_meshes(arm)}
-    assert parts == {"top", "bottom", "skin", "shoes", "torso", "head"}
+    assert parts == {"top", "sleeve_low", "bottom", "leg_low", "skin", "shoes", "torso", "head",
+                     "backpack", "bag", "hair_long"}
+    hidden = {o["deepx_part"] for o in body_meshes(arm) if o.hide_render}
+    assert hidden == {"backpack", "bag", "hair_long"}             # outfit pieces: off until set_outfit
     assert all(o.modifiers[0].type == "ARMATURE" and o.modifiers[0].object == arm for o in body_meshes(arm))
     assert set(KEYPOINT_ANCHORS) >= {"nose", "left_eye", "left_ear", "left_hip"}
     # standing: feet on the ground, the top of the head at the stature
@@ -199,3 +204,19 @@ def test_build_pose_table_deterministic_and_within_limits(clean_blender):
             assert bottom[rig.SEAT_CONTACTS].min() >= pose.box_height_m - 1e-5 and bottom.min() >= -1e-5
     other = build_pose_table(GeneratorSettings(seed=12), 5)
     assert not np.allclose(other.keypoints, a.keypoints[:5])
+
+
+def test_outfit_pieces_show_hide_and_follow_the_body(clean_blender):
+    from deepx_addon.blender.mannequin import body_meshes, build_mannequin, set_outfit, update_body
+    arm = build_mannequin(BodyParams(1.7), name="O")
+    parts = {o["deepx_part"]: o for o in body_meshes(arm)}
+    set_outfit(arm, {"hair_style": "long", "accessory": "backpack"})
+    assert not parts["backpack"].hide_render and not parts["hair_long"].hide_render and parts["bag"].hide_render
+    y0 = np.array([v.co.y for v in parts["backpack"].data.vertices]).max()
+    update_body(arm, BodyParams(1.7, girth=1.2))              # a stouter body: the pack sits further back
+    y1 = np.array([v.co.y for v in parts["backpack"].data.vertices]).max()
+    assert y1 == pytest.approx(1.2 * y0, rel=1e-5)
+    set_outfit(arm, {"accessory": "bag"})
+    assert parts["backpack"].hide_render and parts["hair_long"].hide_render and not parts["bag"].hide_render
+    with pytest.raises(ValueError, match="unknown key"):
+        set_outfit(arm, {"hat": "yes"})

@@ -41,6 +41,9 @@ def _custom_settings():
     r = s.render
     r.engine, r.resolution, r.samples, r.downscale_levels = "BLENDER_WORKBENCH", (240, 320), 8, (1.0, 0.5, 0.25)
     r.depth_pass, r.mask_pass = True, True
+    sc = s.scene
+    sc.people, sc.clutter, sc.p_hdri, sc.noise_sd, sc.jpeg_quality = (2, 4), (0, 3), 0.5, (0.0, 0.01), (50, 90)
+    sc.camera_kinds = {"any": 0.0, "dashcam": 2.0, "cctv": 1.0, "handheld": 0.5, "indoor": 0.0}
     s.validate()
     return s
 
@@ -49,12 +52,15 @@ def _custom_settings():
 # properties <-> settings
 
 def test_every_setting_has_a_property_and_defaults_match(bpy):
-    from deepx_addon.core.settings import GeneratorSettings
+    from deepx_addon.core.settings import CAMERA_KIND_NAMES, GeneratorSettings
     props = _props()
     dx = bpy.context.scene.deepx
     for name, cls in props._GROUPS:
         group = getattr(dx, name)
-        missing = [f.name for f in fields(cls) if f.name not in group.bl_rna.properties]
+        have = set(group.bl_rna.properties.keys())
+        if {f"kind_{k}" for k in CAMERA_KIND_NAMES} <= have:      # SceneSettings.camera_kinds: one per kind
+            have.add("camera_kinds")
+        missing = [f.name for f in fields(cls) if f.name not in have]
         assert not missing, f"{cls.__name__} fields without a Scene.deepx.{name} property: {missing}"
     assert props.to_settings(bpy.context.scene) == GeneratorSettings()
 
@@ -445,3 +451,25 @@ def test_limits_preset_round_trip(bpy):
     assert JointLimits.load(path).range("calf_R", "x")[0] == -140.0
     assert bpy.ops.deepx.limit_preset_add(name="deep_knees", remove_name=True) == {'FINISHED'}
     assert not path.exists()
+
+
+def test_a_broken_user_pose_preset_neither_raises_nor_hides_the_others(bpy):
+    """Issue 11: a malformed user preset raised out of the apply/blend operators, and one bad user
+    file disabled every preset, shipped ones included. Now it is skipped with a warning."""
+    from deepx_addon.blender import state
+    dx = bpy.context.scene.deepx
+    dx.with_mesh = False
+    assert bpy.ops.deepx.create_mannequin() == {'FINISHED'}
+    user = state.user_preset_dir("poses")
+    broken = {"broken_list.json": "[1, 2]", "broken_rot.json": '{"name": "x", "family": "standing", "rotations": [1]}',
+              "broken_bytes.json": "\udcff"}
+    try:
+        for name, text in broken.items():
+            (user / name).write_bytes(text.encode("utf-8", "surrogateescape"))
+        assert bpy.ops.deepx.apply_pose(preset="standing") == {'FINISHED'}
+        dx.preset_a, dx.preset_b = "standing", "sitting_box"
+        assert bpy.ops.deepx.blend_presets() == {'FINISHED'}
+        assert "standing" in state.pose_preset_names()
+    finally:
+        for name in broken:
+            (user / name).unlink()

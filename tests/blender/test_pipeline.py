@@ -77,9 +77,12 @@ def test_detect_pairs_the_detector_with_rendered_truth(tmp_path):
     out = tmp_path / "det.jsonl"
     assert main(["detect", "--labels", str(renders), "-o", str(out), "-q"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 2
+    labelled = [json.loads(line) for line in (renders / "labels.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == [r["id"] for r in labelled]        # one row per person per image
+    assert sum(r.get("person", 0) == 0 for r in rows) == 2                 # the two samples' main people
     found = [r for r in rows if r["detected"]]
     assert found, "the detector found no rendered person at 3-4 m"
     for r in found:
-        assert r["oks"] > 0.3 and len(r["keypoints"]) == 17 and r["distance_m"] > 2.5
+        assert r["oks"] > 0.3 and len(r["keypoints"]) == 17
+        assert r["distance_m"] > 2.5 or r["person"] > 0      # other people stand anywhere from 1.5 m
         assert np.asarray(r["gt_keypoints"]).shape == (17, 3)

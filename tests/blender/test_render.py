@@ -30,6 +30,7 @@ def _settings(count=4, cameras_per_pose=2, **render):
     s.render.samples = 2
     s.camera.distance_m = (2.5, 9.0)
     s.camera.p_occluder = 0.5
+    s.scene.realistic = False       # one person per image: the exact-count tests below (realistic: at the end)
     for k, v in render.items():
         setattr(s.render, k, v)
     return s
@@ -288,7 +289,9 @@ def test_visibility_wall_and_frame(bpy_module, tmp_path):
     assert (free > 0).all()
     assert (free[[5, 6, 11, 12]] == 2).all()          # shoulders and hips face the camera
     ctx.close()                                       # the panel's mannequin is back in the render ...
-    assert not panel.hide_render and not any(c.hide_render for c in panel.children)
+    from deepx_addon.blender.mannequin import OUTFIT_PIECES
+    outfit = {piece[0] for piece in OUTFIT_PIECES}              # hidden until set_outfit shows them
+    assert not panel.hide_render and not any(c.hide_render for c in panel.children if c["deepx_part"] not in outfit)
     assert (vis()[[5, 6, 11, 12]] == 1).all()         # ... and now stands in the way
     remove_mannequin(panel)
     wall = occlusion.place_occluder(ctx.occluders[0], "wall", (C[0], C[1] + 3.0), (6.0, 3.0, 0.2), 0.0)
@@ -391,3 +394,56 @@ def test_workbench_in_a_subprocess(tmp_path):
     lab = json.loads(next((tmp_path / "wb" / "labels").glob("*.json")).read_text())
     assert lab["render"]["engine"] == "BLENDER_WORKBENCH"
     assert _read(tmp_path / "wb" / lab["image"]).std() > 1.0     # not a blank image
+
+
+# ---------------------------------------------------------------------------------------------------
+# realistic scenes (SceneSettings.realistic, the default)
+
+def test_realistic_scene_is_seeded_and_labelled(bpy_module, tmp_path):
+    """Same seed -> identical scene (world, ground, clutter, other people, degradation, pixels);
+    every person gets keypoints, what hides each of them, and its height in pixels."""
+    from deepx_addon.blender.render import RenderContext, render_sample
+    from deepx_addon.core.runfolder import label_to_records
+    bpy_module.ops.wm.read_factory_settings(use_empty=True)
+    s = _settings(downscale_levels=(1.0, 0.5))
+    s.scene.realistic = True
+    s.scene.people = (3, 3)
+    s.scene.clutter = (4, 4)
+    s.scene.p_hdri = 1.0
+    ctx = RenderContext(s, tmp_path)
+    a = render_sample(ctx, 4242, pose_seed=17, sample_id="a")
+    render_sample(ctx, 77, pose_seed=18, sample_id="other")
+    b = render_sample(ctx, 4242, pose_seed=17, sample_id="b")
+    strip = lambda lab: {k: v for k, v in lab.items() if k not in ("id", "image", "views")}   # noqa: E731
+    assert strip(a) == strip(b)
+    assert np.array_equal(_read(tmp_path / a["image"]), _read(tmp_path / b["image"]))
+    assert a["surroundings"]["hdri"] in ("city", "courtyard", "forest", "interior", "night", "studio",
+                                         "sunrise", "sunset")
+    assert a["camera"]["kind"] in ("any", "dashcam", "cctv", "handheld", "indoor")
+    assert set(a["degradation"]) == {"blur_px", "noise_sd", "jpeg_quality", "noise_seed"}
+    assert len(a["others"]) <= 2 and a["clutter"] is not None
+    kinds = {None, "self", "person", "clutter", "occluder", "seat", "ground", "other"}
+    for p in [a, *a["others"]]:
+        kp = np.asarray(p["keypoints_2d"])
+        assert kp.shape == (17, 3) and len(p["occluded_by"]) == 17 and set(p["occluded_by"]) <= kinds
+        assert all((o is None) == (v != 1) for o, v in zip(p["occluded_by"], kp[:, 2]))
+        assert p["person_height_px"] is None or p["person_height_px"] > 0
+    rows = label_to_records(a)
+    assert len(rows) == 2 * (1 + len(a["others"]))           # every person in the render and its copy
+    assert len({r["id"] for r in rows}) == len(rows)
+    half = [r for r in rows if r["scale"] == 0.5]
+    full = {r["person"]: r for r in rows if r["scale"] == 1.0}
+    for r in half:
+        if r["person_height_px"] is not None:
+            assert r["person_height_px"] == pytest.approx(0.5 * full[r["person"]]["person_height_px"], rel=1e-6)
+    c = render_sample(ctx, 4243, pose_seed=17, sample_id="c")          # another camera on the same pose
+    assert c["camera"]["R"] != a["camera"]["R"] and c["surroundings"] == a["surroundings"]
+
+
+def test_plain_scene_keeps_the_old_generator(bpy_module, tmp_path):
+    from deepx_addon.blender.render import RenderContext, render_sample
+    bpy_module.ops.wm.read_factory_settings(use_empty=True)
+    s = _settings()
+    s.scene.realistic = False
+    lab = render_sample(RenderContext(s, tmp_path), 5, sample_id="p", render=False)
+    assert "others" not in lab and "degradation" not in lab and lab["camera"]["kind"] == "any"

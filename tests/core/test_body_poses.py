@@ -278,8 +278,15 @@ def test_body_roundtrip_and_determinism():
     with pytest.raises(ValueError, match="unknown proportion"):
         BodyParams(1.7, {"tail_length": 1.0})
     app = sample_appearance(np.random.default_rng(1))
-    assert set(app) == {"skin", "top", "bottom", "shoes", "hair"}
+    assert set(app) == {"skin", "top", "bottom", "sleeve_low", "leg_low", "shoes", "hair", "pack"}
     assert all(0 <= c <= 1 for v in app.values() for c in v)
+    assert app["sleeve_low"] == app["top"] and app["leg_low"] == app["bottom"]   # long sleeves and legs
+    from deepx_addon.core.body import sample_outfit
+    outfits = [sample_outfit(np.random.default_rng(i), app, 0.5) for i in range(200)]
+    assert {o["hair_style"] for o, _c, _d in outfits} == {"short", "long", "bald"}
+    assert {o["accessory"] for o, _c, _d in outfits} == {"none", "backpack", "bag"}
+    short = [c for _o, c, d in outfits if d["sleeves"] == "short"]
+    assert short and all(c["sleeve_low"] == c["skin"] for c in short)          # forearms show the skin
 
 
 def test_fk_mirror_rule(presets):

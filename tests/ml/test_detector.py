@@ -19,7 +19,12 @@ from deepx_addon.runtime.detections import Detection, match_detections, oks  # n
 def test_explicit_weights_win_and_must_exist(tmp_path):
     f = tmp_path / "mine.pt"
     f.write_bytes(b"not really weights")
-    assert find_weights(f) == f
+    with pytest.raises(WeightsError, match="pickle"):     # an unknown .pt is never unpickled by default
+        find_weights(f)
+    assert find_weights(f, allow_pickle=True) == f
+    onnx = tmp_path / "mine.onnx"
+    onnx.write_bytes(b"onnx")
+    assert find_weights(onnx) == onnx
     with pytest.raises(WeightsError, match="not found"):
         find_weights(tmp_path / "missing.pt")
 
@@ -42,13 +47,18 @@ def test_packaged_weights_sha_mismatch_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_offline_without_package_fails_fast_unless_a_local_file_exists(tmp_path, monkeypatch):
+    real = det_mod.packaged_weights_path()
     monkeypatch.setattr(det_mod, "packaged_weights_path", lambda: None)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("YOLO_OFFLINE", "1")
     with pytest.raises(WeightsError, match="YOLO_OFFLINE"):
         find_weights()
-    (tmp_path / "yolo11n-pose.pt").write_bytes(b"x")
-    assert find_weights().name == "yolo11n-pose.pt"
+    (tmp_path / "yolo11n-pose.pt").write_bytes(b"x")          # not the known file: not unpickled
+    with pytest.raises(WeightsError, match="sha256"):
+        find_weights()
+    if real is not None:                                          # the known file under that name is fine
+        (tmp_path / "yolo11n-pose.pt").write_bytes(real.read_bytes())
+        assert find_weights().name == "yolo11n-pose.pt"
     monkeypatch.delenv("YOLO_OFFLINE")
     (tmp_path / "yolo11n-pose.pt").unlink()
     assert str(find_weights()) == "yolo11n-pose.pt"  # online: Ultralytics' name, downloaded on load

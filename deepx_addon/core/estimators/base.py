@@ -20,6 +20,13 @@ OK, LOW_CONFIDENCE, NO_ESTIMATE, INVALID_INPUT = "ok", "low_confidence", "no_est
 # Keypoints below this confidence are "weak": used only when nothing better exists, and flagged.
 DEFAULT_MIN_CONF = 0.1
 
+# What every distance silently relies on, said in every output (results.json, predict's summary):
+# a keypoint layout cannot tell a small near person from a tall far one.
+ASSUMPTIONS = {
+    "stature": "distances assume an adult-sized person (stature about 1.72 m, SD 5 %); a shorter person "
+               "reads too far in proportion (a 1.2 m child about 40 % too far) and sigma_m does not cover it",
+}
+
 
 @dataclass
 class Estimate:
@@ -83,19 +90,10 @@ def midpoint(kp: np.ndarray, a: int, b: int, min_conf: float = 0.0):
 
 
 def reference_pixel(kp: np.ndarray) -> tuple[np.ndarray | None, str | None]:
-    """Pixel of the pelvis (mid-hip) ray, with a note when it had to be approximated."""
-    hip = midpoint(kp, L_HIP, R_HIP)
-    if hip is not None and kp[L_HIP, 2] > 0 and kp[R_HIP, 2] > 0:
-        return hip, None
-    if hip is not None:
-        return hip, "pelvis ray from one hip"
-    sh = midpoint(kp, L_SHOULDER, R_SHOULDER)
-    if sh is not None:
-        return sh, "pelvis ray approximated by the shoulders"
-    vis = kp[:, 2] > 0
-    if vis.any():
-        return kp[vis, :2].mean(0), "pelvis ray approximated by the keypoint centroid"
-    return None, None
+    """Pixel of the pelvis (mid-hip) ray, with a note when it had to be approximated (one person
+    of reference_pixels)."""
+    uv, note = reference_pixels(np.asarray(kp, float)[None])
+    return (None, None) if not np.isfinite(uv[0, 0]) else (uv[0], _NOTES[note[0]])
 
 
 def finish(depth: float, kp: np.ndarray, intr: Intrinsics, rel_sigma: float | None,
@@ -111,6 +109,68 @@ def finish(depth: float, kp: np.ndarray, intr: Intrinsics, rel_sigma: float | No
     notes = "; ".join(n for n in (reason, note) if n) or None
     sigma = None if rel_sigma is None else float(rel_sigma * dist)
     return Estimate(dist, float(depth), sigma, status, notes, tuple(float(v) for v in pos))
+
+
+_NOTES = np.array([None, "pelvis ray from one hip", "pelvis ray approximated by the shoulders",
+                   "pelvis ray approximated by the keypoint centroid"], dtype=object)
+
+
+def reference_pixels(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """reference_pixel for (n, 17, 3) keypoints at once: (n, 2) pixels (NaN: no keypoint) and the
+    (n,) note index into _NOTES (0: both hips)."""
+    pres = kp[..., 2] > 0
+    n = len(kp)
+    uv = np.full((n, 2), np.nan)
+    note = np.zeros(n, int)
+
+    def mid(a, b):
+        pa, pb = pres[:, a, None].astype(float), pres[:, b, None].astype(float)
+        s = kp[:, a, :2] * pa + kp[:, b, :2] * pb
+        return s / np.maximum(pa + pb, 1)
+
+    hips = pres[:, L_HIP] | pres[:, R_HIP]
+    both = pres[:, L_HIP] & pres[:, R_HIP]
+    sh = ~hips & (pres[:, L_SHOULDER] | pres[:, R_SHOULDER])
+    rest = ~hips & ~sh & pres.any(1)
+    uv[hips] = mid(L_HIP, R_HIP)[hips]
+    note[hips & ~both] = 1
+    uv[sh] = mid(L_SHOULDER, R_SHOULDER)[sh]
+    note[sh] = 2
+    if rest.any():
+        w = pres[rest, :, None]
+        uv[rest] = (kp[rest, :, :2] * w).sum(1) / w.sum(1)
+        note[rest] = 3
+    return uv, note
+
+
+def finish_many(depth, kp, K, rel_sigma, status, reason) -> dict:
+    """finish() for n people at once (the learned model's streaming path): arrays distance_m,
+    depth_m, sigma_m, position_m (n, 3) with NaN where there is no estimate, and status / reason
+    (object arrays) exactly as finish() would give them one by one."""
+    depth = np.asarray(depth, float)
+    n = len(depth)
+    status, reason = np.array(status, dtype=object), np.array(reason, dtype=object)
+    uv, note = reference_pixels(kp)
+    with np.errstate(all="ignore"):
+        good = np.isfinite(depth) & (depth > 0)
+        placed = good & np.isfinite(uv[:, 0])
+        xy = (uv - K[:, :2, 2]) / np.stack([K[:, 0, 0], K[:, 1, 1]], 1)
+        pos = np.concatenate([xy * depth[:, None], depth[:, None]], 1)
+        dist = np.linalg.norm(pos, axis=1)
+        placed &= np.isfinite(dist) & (dist > 0)
+    out_status = np.where(placed, status, NO_ESTIMATE)
+    out_reason = np.empty(n, dtype=object)
+    for i in range(n):
+        if not good[i]:
+            out_reason[i] = reason[i] or "estimate is not a finite positive depth"
+        elif not placed[i]:
+            out_reason[i] = "no keypoint to place the person on"
+        else:
+            out_reason[i] = "; ".join(x for x in (reason[i], _NOTES[note[i]]) if x) or None
+    nanify = lambda a: np.where(placed, a, np.nan)   # noqa: E731
+    sigma = None if rel_sigma is None else nanify(np.asarray(rel_sigma, float) * dist)
+    return {"distance_m": nanify(dist), "depth_m": nanify(depth), "sigma_m": sigma,
+            "position_m": np.where(placed[:, None], pos, np.nan), "status": out_status, "reason": out_reason}
 
 
 def segment_length(kp: np.ndarray, intr: Intrinsics, a, b) -> float:
