@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 
 from ..core.outputs import lock_folder, unlock_folder
+from ..core.runfolder import shard_key
 from ..core.records import atomic_write_text
 from ..core.progress import print_summary, printer
 from ..core.render_options import add_arguments, settings_from_args
@@ -69,8 +70,9 @@ class BatchJob:
         self.shard = parse_shard(shard)
         self.scene, self.threads, self.yolo = scene, threads, yolo
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        # one run per folder: a second one (other seed, same folder) would mix its samples in
-        self._lock = lock_folder(self.out_dir, "deepx render batch")
+        # one run per folder: a second one (other seed, same folder) would mix its samples in; the
+        # shards i/N (N > 1) of one run lock their shard only, so they run side by side
+        self._lock = lock_folder(self.out_dir, "deepx render batch", shard_key(self.shard))
         try:
             check_or_write_settings(self.out_dir, settings)
             self.removed_temps = remove_stray_temps(self.out_dir, settings, self.shard)
@@ -127,30 +129,23 @@ class BatchJob:
             self.last_id = p.id
         return self.progress()
 
-<<<<<<< HEAD
-    def finalize(self, datasets: bool = True) -> dict:
-        """Close the scene; write the dataset files and summary.json (``datasets=False``: one shard
-        of a larger job whose driver finalizes once at the end; neither is written)."""
-        if self.ctx is not None:
-            self.ctx.close()
-        fin = finalize(self.out_dir, self.settings, self.yolo) if datasets else None
-=======
     def close(self) -> None:
         """Release the output folder (finalize does it; call it when abandoning a job)."""
         unlock_folder(self._lock)
         self._lock = None
 
-    def finalize(self) -> dict:
+    def finalize(self, datasets: bool = True) -> dict:
+        """Close the scene; write the dataset files and summary.json (``datasets=False``: one shard
+        of a larger job whose driver finalizes once at the end; neither is written)."""
         if self.ctx is not None:
             self.ctx.close()
         try:
-            return self._finalize()
+            return self._finalize(datasets)
         finally:
             self.close()
 
-    def _finalize(self) -> dict:
-        fin = finalize(self.out_dir, self.settings, self.yolo)
->>>>>>> main
+    def _finalize(self, datasets: bool) -> dict:
+        fin = finalize(self.out_dir, self.settings, self.yolo) if datasets else None
         pr = self.progress()
         secs = pr.seconds
         self.summary = {
@@ -210,13 +205,8 @@ def main(argv=None) -> int:
             bpy.ops.wm.read_homefile(use_empty=True)
         scene = bpy.context.scene
         summary = run_batch(settings, args.out, args.shard, progress=printer(),
-<<<<<<< HEAD
                             scene=scene, threads=args.threads, yolo=args.yolo, datasets=not args.no_finalize)
-    except ValueError as e:
-=======
-                            scene=scene, threads=args.threads, yolo=args.yolo)
     except (ValueError, OSError) as e:   # OSError: OutputError (folder in use, not writable)
->>>>>>> main
         print(f"deepx batch: error: {e}", file=sys.stderr)
         return 2
     print_summary(summary)

@@ -96,16 +96,13 @@ def run(args) -> int:
                 except json.JSONDecodeError as e:
                     raise CliError(f"{p}:{n}: not valid JSON ({e.msg})") from None
                 bases.append(p.parent)
-<<<<<<< HEAD
-    sharded = args.ray or args.finalize_only or args.shard != "0/1"
-    if sharded:
-        return _run_sharded(args, rows, bases)
-=======
     from ..core.outputs import prepare_outputs
     # the render folders are read (images, labels): the output goes elsewhere
     read = [p for path in map(Path, args.labels) for p in ((path,) if path.is_dir() else (path, path.parent))]
     prepare_outputs(read, [args.out])
->>>>>>> main
+    sharded = args.ray or args.finalize_only or args.shard != "0/1"
+    if sharded:
+        return _run_sharded(args, rows, bases)
     try:
         detector = PoseDetector(args.weights, conf=args.conf, allow_pickle=args.allow_pickle_weights)
     except (WeightsError, ValueError) as e:

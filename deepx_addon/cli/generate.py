@@ -53,16 +53,13 @@ def run(args) -> int:
     from ..core import runfolder
     from ..core.settings import SettingsError
 
-<<<<<<< HEAD
     # a --ray driver renders nothing itself: it needs bpy only to read a --blend
     if (not args.ray or args.blend) and not args.finalize_only and importlib.util.find_spec("bpy") is None:
         raise CliError("rendering needs Blender's Python module: pip install bpy (4.2+), or run "
                        "deepx_addon.blender.batch.main() inside Blender") from None
-=======
     from ..core.outputs import prepare_outputs
     # --settings may be the run's own settings.json (a resume): it is compared there, never rewritten
     prepare_outputs([getattr(args, "blend", None)], out_dirs=[args.out])
->>>>>>> main
     base = None
     try:
         if args.finalize_only:

@@ -83,6 +83,12 @@ def parse_shard(shard) -> tuple[int, int]:
     return i, n
 
 
+def shard_key(shard) -> str | None:
+    """The folder-lock key of a shard (core/outputs.lock_folder): None for 0/1 (the whole folder)."""
+    i, n = parse_shard(shard)
+    return None if n == 1 else f"shard{i}of{n}"
+
+
 def shard_indices(count: int, shard) -> list[int]:
     i, n = parse_shard(shard)
     return list(range(i, int(count), n))

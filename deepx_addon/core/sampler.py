@@ -40,7 +40,7 @@ from .keypoints import NUM_KEYPOINTS, pelvis_of
 from .posetable import PoseTable
 from .progress import ProgressBar
 from .records import atomic_open, keypoints_from_visibility
-from .runfolder import RunFolderError, check_or_write_manifest, parse_shard
+from .runfolder import RunFolderError, check_or_write_manifest, parse_shard, shard_key
 from .settings import GeneratorSettings
 
 FORMAT = "deepx-keypoint-samples"
@@ -333,7 +333,7 @@ def generate(table: PoseTable, settings: GeneratorSettings, out_dir, shard=(0, 1
     """
     from .outputs import folder_lock
 
-    with folder_lock(out_dir, "deepx sample"):   # two runs into one folder would mix their parts
+    with folder_lock(out_dir, "deepx sample", shard_key(shard)):   # two runs into one folder would mix their parts
         return _generate(table, settings, out_dir, shard, chunk_size, progress, max_chunks, log)
 
 

@@ -44,8 +44,13 @@ def test_sample_through_ray_equals_one_process_and_resumes(tmp_path, capsys):
     generate(table, GeneratorSettings(cameras_per_pose=4, seed=5), tmp_path / "one", chunk_size=4, progress=False)
     argv = ["sample", "--pose-table", str(tmp_path / "t.npz"), "--out", str(tmp_path / "ray"),
             "--cameras-per-pose", "4", "--seed", "5", "--chunk-size", "4", *RAY]
-    assert main(argv + ["--jsonl", str(tmp_path / "ray.jsonl")]) == 0
-    assert "10 chunks by 2 Ray tasks on 1 node(s)" in capsys.readouterr().err
+    home = tmp_path / "home"                  # a fresh process with an empty HOME: Ray leaves it empty
+    home.mkdir()
+    r = subprocess.run(_cli(*argv, "--jsonl", tmp_path / "ray.jsonl"), env=dict(_env(), HOME=str(home)),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "10 chunks by 2 Ray tasks on 1 node(s)" in r.stderr
+    assert not list(home.rglob("*"))
     ref = _files(tmp_path / "one")
     assert _files(tmp_path / "ray") == ref and len(ref) == 11
     assert len((tmp_path / "ray.jsonl").read_text().splitlines()) == 160
