@@ -169,6 +169,8 @@ def session(address: str | None, num_cpus: int | None = None):
                     raise CliError(f"--ray {address or ''}: cannot start/join the cluster "
                                    f"({type(e).__name__}: {e})") from None
                 print(f"deepx: Ray's local cluster did not start ({e}); trying again", file=sys.stderr)
+        if old is not None:             # ray.init puts its own (aborting) SIGTERM handler in: ours again
+            signal.signal(signal.SIGTERM, _interrupt)
         yield ray
     finally:
         if old is not None:
