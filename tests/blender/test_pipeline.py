@@ -85,7 +85,10 @@ def test_detect_pairs_the_detector_with_rendered_truth(tmp_path):
     assert sum(r.get("person", 0) == 0 for r in rows) == 2                 # the two samples' main people
     found = [r for r in rows if r["detected"]]
     assert found, "the detector found no rendered person at 3-4 m"
+    # the main people stand in the open at 3-4 m; the realistic scene's other people may be cut by
+    # the border or hidden, so theirs need only pass detect's pairing threshold (--min-oks 0.1)
+    assert any(r["oks"] > 0.3 for r in found)
     for r in found:
-        assert r["oks"] > 0.3 and len(r["keypoints"]) == 17
+        assert r["oks"] >= 0.1 and len(r["keypoints"]) == 17
         assert r["distance_m"] > 2.5 or r["person"] > 0      # other people stand anywhere from 1.5 m
         assert np.asarray(r["gt_keypoints"]).shape == (17, 3)

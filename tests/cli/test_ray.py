@@ -26,8 +26,10 @@ RAY = ["--ray", "--ray-num-cpus", "2"]
 
 
 def _files(d: Path, skip=("summary.json",)) -> dict:
-    """relative path -> bytes of every file (summary.json holds times and differs by design)."""
-    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file() and p.name not in skip}
+    """relative path -> bytes of every file; summary.json and the per-shard summaries/ hold times and
+    which shards ran, so they differ by design."""
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file() and p.name not in skip and p.relative_to(d).parts[0] != "summaries"}
 
 
 def _cli(*argv) -> list[str]:
