@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/bench_estimate.py [--n 10] [--threads 2] [--estimator default] [--onnx]
 
-Target: <= 250 ms per image. Uses a shared real photo resized to 640x640 (or a synthetic image if
-the shared data is absent). Prints median and mean ms per image for single images, for batches of
+Target: <= 250 ms per image. Uses a real photo from examples/real resized to 640x640 (or a synthetic image if
+it is absent). Prints median and mean ms per image for single images, for batches of
 4, and (with --onnx) for the torch-free ONNX detector + estimator.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _image():
     import cv2
     import numpy as np
 
-    p = ROOT.parent / "shared" / "data" / "real" / "images" / "S1_Directions_1.54138969_000001.jpg"
+    p = ROOT / "examples" / "real" / "images" / "S1_Directions_1.54138969_000001.jpg"
     if p.exists():
         return cv2.resize(cv2.imread(str(p)), (640, 640), interpolation=cv2.INTER_AREA), p.name
     img = np.full((640, 640, 3), 120, np.uint8)

@@ -8,7 +8,10 @@ Every configuration runs in its own child process (Workbench/EEVEE abort the pro
 OpenGL/EGL context) through the real batch path (deepx_addon.blender.batch.BatchJob: pose, camera,
 light, occluders, visibility ray casts, render, PNG, label), with ``--cameras-per-pose`` cameras per
 pose as in production. The first sample (scene + mannequin build, first BVH) is timed separately;
-the rate is over the following ones. "cpu s/img" is the process's CPU time per image (all threads):
+the rate is over the following ones. "bare s" is the floor measured in the same process, interleaved:
+after every batch sample one more render of that sample's scene, nothing changed, to PNG, with
+Cycles' persistent data (only the render itself: what no batch can go below); "vs bare" = s/img / bare s (goal
+<= 1.2x at 160x160, <= 1.1x at 640x640). "cpu s/img" is the process's CPU time per image (all threads):
 on a machine shared with other work, cpu / threads estimates the wall time it would take alone.
 ``--scene both`` (default) runs each configuration with the old plain scene and with the realistic
 one (SceneSettings.realistic: HDRI, textures, clutter, several people, blur/noise/JPEG) one after
@@ -30,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {("CYCLES", 640): 1.0, ("CYCLES", 160): 6.0}
 
 
-def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp: int, realistic: bool) -> dict:
+def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp: int, realistic: bool,
+          persistent: bool = True) -> dict:
     sys.path.insert(0, str(ROOT))
     import bpy
 
@@ -49,13 +53,32 @@ def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp:
         t0 = time.perf_counter()
         job.step()
         first = time.perf_counter() - t0
+        job.ctx.scene.render.use_persistent_data = persistent      # --no-persistent: the old behaviour
         r0 = job.render_seconds
-        t1, c1 = time.perf_counter(), time.process_time()
+        # the floor, same process, same scene, interleaved with the batch (load changes hit both):
+        # after each batch sample, one bare render of that sample's scene again (nothing changed;
+        # the PNG written the same way)
+        from deepx_addon.blender.render import _quiet_stdout
+        scene = bpy.context.scene
+        dt = cpu = bare = 0.0
         while not job.finished:
+            t1, c1 = time.perf_counter(), time.process_time()
             job.step()
-        dt, cpu = time.perf_counter() - t1, time.process_time() - c1
+            dt, cpu = dt + time.perf_counter() - t1, cpu + time.process_time() - c1
+            path = scene.render.filepath
+            scene.render.filepath = str(Path(d) / "bare.png")
+            with _quiet_stdout():
+                if not persistent:      # the floor keeps its scene between renders in both modes
+                    scene.render.use_persistent_data = True
+                    bpy.ops.render.render(write_still=True)
+                tb = time.perf_counter()
+                bpy.ops.render.render(write_still=True)
+                bare += time.perf_counter() - tb
+            scene.render.filepath = path
+            scene.render.use_persistent_data = persistent
         render = job.render_seconds - r0
-    return {"engine": engine, "resolution": res, "samples": samples, "n": n, "first_s": round(first, 2),
+        bare /= n
+    return {"bare_s_per_image": round(bare, 4), "vs_bare": round(dt / n / bare, 3), "engine": engine, "resolution": res, "samples": samples, "n": n, "first_s": round(first, 2),
             "images_per_s": round(n / dt, 3), "s_per_image": round(dt / n, 4),
             "render_call_share": round(render / dt, 3), "threads": threads or os.cpu_count(),
             "cpu_s_per_image": round(cpu / n, 4),
@@ -74,12 +97,13 @@ def main(argv=None) -> int:
     p.add_argument("--scene", choices=("plain", "realistic", "both"), default="both",
                    help="SceneSettings.realistic off / on / both, alternating in one run (default both)")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--no-persistent", action="store_true", help="Cycles without persistent data (before 2 Dec 2026)")
     a = p.parse_args(argv)
     if a.child:
         eng, res = a.child[0], int(a.child[1])
         n = a.n or (12 if res >= 480 else 40)
         print("RESULT " + json.dumps(child(eng, res, n, a.samples, a.threads, a.cameras_per_pose,
-                                           a.scene == "realistic")), flush=True)
+                                           a.scene == "realistic", not a.no_persistent)), flush=True)
         return 0
     if a.only:
         configs = [(e.upper(), int(r)) for e, r in (x.split(":") for x in a.only.split(","))]
@@ -90,10 +114,11 @@ def main(argv=None) -> int:
     scenes = ("plain", "realistic") if a.scene == "both" else (a.scene,)
     configs = [(e, r, sc) for e, r in configs for sc in scenes]
     results = []
-    print(f"{'engine':<18} {'scene':<10} {'res':>5} {'img/s':>7} {'s/img':>7} {'cpu s/img':>9} {'render%':>8} {'first s':>8}  target")
+    print(f"{'engine':<18} {'scene':<10} {'res':>5} {'img/s':>7} {'s/img':>7} {'bare s':>7} {'vs bare':>7} "
+          f"{'cpu s/img':>9} {'render%':>8} {'first s':>8}  target")
     for eng, res, sc in configs:
         cmd = [sys.executable, __file__, "--child", eng, str(res), "--samples", str(a.samples),
-               "--cameras-per-pose", str(a.cameras_per_pose), "--scene", sc]
+               "--cameras-per-pose", str(a.cameras_per_pose), "--scene", sc] + (["--no-persistent"] if a.no_persistent else [])
         if a.n:
             cmd += ["-n", str(a.n)]
         if a.threads:
@@ -109,7 +134,8 @@ def main(argv=None) -> int:
         results.append(d)
         tgt = TARGETS.get((eng, res))
         mark = "" if tgt is None else (f">= {tgt:g}: " + ("met" if d["images_per_s"] >= tgt else "NOT met"))
-        print(f"{eng:<18} {sc:<10} {res:>5} {d['images_per_s']:>7.2f} {d['s_per_image']:>7.3f} {d['cpu_s_per_image']:>9.3f} "
+        print(f"{eng:<18} {sc:<10} {res:>5} {d['images_per_s']:>7.2f} {d['s_per_image']:>7.3f} {d['bare_s_per_image']:>7.3f} "
+              f"{d['vs_bare']:>6.2f}x {d['cpu_s_per_image']:>9.3f} "
               f"{100 * d['render_call_share']:>7.0f}% {d['first_s']:>8.1f}  {mark}", flush=True)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"({results[0].get('samples', a.samples)} samples, {a.cameras_per_pose} cameras per pose, "

@@ -1,6 +1,6 @@
-"""Real check of the whole pipeline (photo -> YOLO11n-pose -> estimator) on the shared real photos.
+"""Real check of the whole pipeline (photo -> YOLO11n-pose -> estimator) on the real photos in examples/real.
 
-    .venv/bin/python scripts/eval_estimate_real.py [--data ../shared/data/real] [--json out.json]
+    .venv/bin/python scripts/eval_estimate_real.py [--data examples/real] [--json out.json]
 
 See deepx_addon/ml/realphotos.py. Evaluation only: nothing is fitted on these files.
 """
@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     from deepx_addon.ml.realphotos import ESTIMATORS, evaluate_real_photos
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "real"))
+    p.add_argument("--data", default=str(ROOT / "examples" / "real"))
     p.add_argument("--estimators", default=",".join(ESTIMATORS))
     p.add_argument("--json", help="also write the per-image numbers and metrics here")
     a = p.parse_args(argv)

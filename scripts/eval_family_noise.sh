@@ -51,4 +51,4 @@ for arm in "A 0.2 10" "B 0.3 20"; do
 done
 M="$W/model_family.json,$W/model_plain.json,$W/model_detrows_A.json,$W/model_detrows_B.json"
 $X evaluate -i "$W/pairs_hold.jsonl" -e all,$M --group-by family
-$X evaluate -i ../shared/data/real/kitti_train.jsonl -e default,shoulder_hip,$M
+$X evaluate -i examples/real/kitti_train.jsonl -e default,shoulder_hip,$M

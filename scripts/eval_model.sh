@@ -15,4 +15,4 @@ $X generate --out "$W/renders_test" --count 200 --seed 4 --resolution 640 --samp
 [ -f "$W/detections_test.jsonl" ] || $X detect --labels "$W/renders_test" -o "$W/detections_test.jsonl" -q
 $X evaluate -i "$W/detections_test.jsonl" -e all,models/deepx_detmix.json --group-by family
 $X evaluate -i "$W/renders_test/labels.jsonl" -e all
-$X evaluate -i ../shared/data/real/kitti_train.jsonl -i ../shared/data/real/h36m_3dhp_images.jsonl -e all,models/deepx_detmix.json
+$X evaluate -i examples/real/kitti_train.jsonl -i examples/real/h36m_3dhp_images.jsonl -e all,models/deepx_detmix.json

@@ -2,8 +2,10 @@
 
     .venv/bin/python scripts/export_onnx.py                  # -> runs/onnx/yolo11n-pose-<sha12>.onnx
     .venv/bin/python scripts/export_onnx.py --out model.onnx --weights my.pt
+    .venv/bin/python scripts/export_onnx.py --dynamic        # -> runs/onnx/yolo11n-pose-<sha12>-640-op17-dyn.onnx
 
-Ultralytics' exporter, static 1x3x640x640 input, opset 17, no simplification (onnxslim is not
+Ultralytics' exporter, static 1x3x640x640 input (--dynamic: any height and width, which `deepx
+estimate` needs to letterbox non-square photos exactly as Ultralytics' torch predictor does), opset 17, no simplification (onnxslim is not
 installed), no NMS inside the graph (the runtime does NMS in numpy). The result is cached by the
 weights' sha256: re-running returns the existing file unless --force.
 """
@@ -26,17 +28,19 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 DEFAULT_DIR = ROOT / "runs" / "onnx"
 
 
-def cached_path(weights: Path, imgsz: int = 640, opset: int = 17, out_dir: Path = DEFAULT_DIR) -> Path:
+def cached_path(weights: Path, imgsz: int = 640, opset: int = 17, out_dir: Path = DEFAULT_DIR,
+                dynamic: bool = False) -> Path:
     from deepx_addon.ml.detector import sha256_file
-    return out_dir / f"{weights.stem}-{sha256_file(weights)[:12]}-{imgsz}-op{opset}.onnx"
+    return out_dir / f"{weights.stem}-{sha256_file(weights)[:12]}-{imgsz}-op{opset}{'-dyn' if dynamic else ''}.onnx"
 
 
-def export(weights=None, out=None, imgsz: int = 640, opset: int = 17, force: bool = False) -> Path:
+def export(weights=None, out=None, imgsz: int = 640, opset: int = 17, force: bool = False,
+           dynamic: bool = False) -> Path:
     """Export (or reuse) the ONNX file; returns its path. Raises RuntimeError when export fails."""
     from deepx_addon.ml.detector import find_weights, load_yolo
 
     w = find_weights(weights)
-    target = Path(out) if out else cached_path(w, imgsz, opset)
+    target = Path(out) if out else cached_path(w, imgsz, opset, dynamic=dynamic)
     if target.exists() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +49,7 @@ def export(weights=None, out=None, imgsz: int = 640, opset: int = 17, force: boo
         local = Path(tmp) / w.name
         shutil.copy2(w, local)
         model = load_yolo(local)
-        f = model.export(format="onnx", imgsz=imgsz, opset=opset, simplify=False, dynamic=False,
+        f = model.export(format="onnx", imgsz=imgsz, opset=opset, simplify=False, dynamic=dynamic,
                          nms=False, device="cpu", verbose=False)
         if not f or not Path(f).exists():
             raise RuntimeError(f"Ultralytics export produced no file (returned {f!r})")
@@ -62,8 +66,9 @@ def main(argv=None) -> int:
     p.add_argument("--imgsz", type=int, default=640)
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--force", action="store_true", help="export again even if the file exists")
+    p.add_argument("--dynamic", action="store_true", help="any input height/width (for deepx estimate)")
     a = p.parse_args(argv)
-    path = export(a.weights, a.out, a.imgsz, a.opset, a.force)
+    path = export(a.weights, a.out, a.imgsz, a.opset, a.force, a.dynamic)
     print(path)
     return 0
 

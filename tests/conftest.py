@@ -20,19 +20,11 @@ for _p in (ROOT, ROOT / "tests"):          # the package, and shared helpers (sy
         sys.path.insert(0, str(_p))
 
 
-def _real_data_dir() -> Path | None:
-    env = os.environ.get("DEEPX_REAL_DATA")
-    for c in ([Path(env)] if env else []) + [ROOT.parent / "shared" / "data" / "real"]:
-        if (c / "kitti_train.jsonl").exists():
-            return c
-    return None
-
-
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    d = _real_data_dir()
-    if d is None:
-        pytest.skip("shared real data (../shared/data/real) not present")
+    """The repo's own real evaluation set (examples/real, see PROVENANCE.md): always present."""
+    d = ROOT / "examples" / "real"
+    assert (d / "kitti_train.jsonl").is_file(), f"{d} is part of the repository and must exist"
     return d
 
 

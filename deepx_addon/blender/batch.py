@@ -14,7 +14,8 @@ Sharding: shard i of N renders the indices i, i+N, i+2N, ... into the same folde
 in parallel processes or on several machines sharing it). Resuming: a sample is done when its label
 ``labels/<id>.json`` exists; images (and depth/mask) are written under temporary names and moved
 into place first, the label last (all with os.replace), so a killed run leaves no half sample.
-Stray temporary files of this shard's indices are removed when a run starts.
+Stray temporary files of this shard's indices are removed when a run starts. The dataset files
+(labels.jsonl, COCO, YOLO) are written once, by the shard that completes the run (or the only one).
 
 Output folder:
     settings.json            the generator settings (a rerun with other settings is refused)
@@ -24,7 +25,8 @@ Output folder:
     labels.jsonl             every image as a core/records.py row (what `deepx evaluate` reads)
     coco_keypoints.json      COCO person-keypoints annotations (core/datasets.py)
     yolo/                    optional YOLO-pose export (core/datasets.py)
-    summary.json             counts, time, images/s of the last run
+    summaries/shard-<i>of<N>.json   each shard's counts, time, images/s (its last run)
+    summary.json             the last run's numbers plus "shards": every shard's summary
 
 The modal operator drives ``BatchJob(settings, out_dir, shard).step()`` (one sample per call);
 ``run_batch`` loops over it. Headless:
@@ -32,14 +34,19 @@ The modal operator drives ``BatchJob(settings, out_dir, shard).step()`` (one sam
     deepx generate --out DIR --count N [--engine CYCLES] [--resolution 640] [--samples 4]
                    [--shard i/N] [--seed S] [--blend scene.blend]
 
-or inside a real Blender, with the extension installed (settings from the .blend's Scene.deepx;
-arguments after ``--`` as for ``deepx generate``, minus --blend; rendered in a clean empty file
-unless --use-scene):
+Inside a real Blender (4.2+) with the extension installed, as a Blender command (settings from the
+.blend's DeepX panel, then the options; progress lines; exit status 0 only when every sample is done):
 
-    blender -b scene.blend --python-exit-code 1 --python-expr "import sys; from bl_ext.user_default.deepx_addon.blender.batch import main; sys.exit(main())" -- --out DIR --count 100
+    blender --command deepx generate --blend scene.blend --out DIR [--count 100 ...]
 
-    (from a source checkout instead of the installed extension: "import sys; sys.path.insert(0,
-    '/path/to/repo'); from deepx_addon.blender.batch import main; sys.exit(main())")
+or in the classic form, the .blend opened by Blender (rendered in a clean empty file unless
+--use-scene); ``main()`` raises SystemExit with a non-zero status on any error when Blender runs in
+the background, and --python-exit-code 1 covers errors before it runs:
+
+    blender -b scene.blend --python-exit-code 1 --python-expr "import sys; from bl_ext.user_default.deepx.blender.batch import main; sys.exit(main())" -- --out DIR --count 100
+
+(from a source checkout instead of the installed extension: "import sys; sys.path.insert(0,
+'/path/to/repo'); from deepx_addon.blender.batch import main; sys.exit(main())")
 """
 from __future__ import annotations
 
@@ -52,11 +59,39 @@ from ..core.outputs import lock_folder, unlock_folder
 from ..core.records import atomic_write_text
 from ..core.progress import print_summary, printer
 from ..core.render_options import add_arguments, settings_from_args
-from ..core.runfolder import (SUMMARY_FILE, Progress, SamplePlan, check_or_write_settings, finalize, label_path, parse_shard,
-                              label_done, plan, remove_stray_temps, shard_indices, tmp_tag)
+from ..core.runfolder import (SUMMARY_FILE, Progress, SamplePlan, check_or_write_settings, finalize, label_done,
+                              label_files, label_path, parse_shard, plan, remove_stray_temps, shard_indices, tmp_tag)
 from ..core.settings import GeneratorSettings
-from .render import RenderContext, render_sample
+from .render import RenderContext, check_render_settings, render_sample
 from .props import to_settings
+
+SHARD_SUMMARIES_DIR = "summaries"
+
+
+def preflight(settings: GeneratorSettings, user_presets=None):
+    """Check every setting before the first render (RunFolderError saying which): the settings
+    themselves, what this Blender can render, the limit preset, and that every pose preset named
+    in preset_weights exists (shipped or the user's: ``user_presets``, default Blender's user
+    folder, as in the panel). Returns (presets, limits) for the render context."""
+    from ..core.limits import JointLimits, LimitsError
+    from ..core.poses import PoseError, all_presets
+    from ..core.runfolder import RunFolderError
+    from ..core.settings import SettingsError
+    from .state import user_presets_root
+    if user_presets is None:
+        user_presets = user_presets_root(create=False)
+    try:
+        settings.validate()
+        check_render_settings(settings)
+        presets = all_presets(user_presets)
+        limits = JointLimits.load(settings.pose.limits_preset, user_presets)
+    except (SettingsError, LimitsError, PoseError, OSError) as e:
+        raise RunFolderError(str(e)) from None
+    unknown = sorted(set(settings.pose.preset_weights) - set(presets))
+    if unknown:
+        raise RunFolderError(f"PoseSettings.preset_weights names pose preset(s) {unknown} that exist neither in "
+                             f"the shipped nor in your user presets; known: {', '.join(sorted(presets))}")
+    return presets, limits
 
 
 class BatchJob:
@@ -68,6 +103,7 @@ class BatchJob:
         self.out_dir = Path(out_dir).resolve()
         self.shard = parse_shard(shard)
         self.scene, self.threads, self.yolo = scene, threads, yolo
+        self.presets, self.limits = preflight(settings, user_presets)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         # one run per folder: a second one (other seed, same folder) would mix its samples in
         self._lock = lock_folder(self.out_dir, "deepx render batch")
@@ -87,7 +123,6 @@ class BatchJob:
         self.render_seconds = 0.0
         self.t0 = time.perf_counter()
         self.ctx = None
-        self.user_presets = user_presets
         self.last_id = None
         self.summary = None
         self.tmp_tag = tmp_tag(self.shard)
@@ -103,7 +138,7 @@ class BatchJob:
     def _context(self):
         if self.ctx is None:
             self.ctx = RenderContext(self.settings, self.out_dir, self.scene, threads=self.threads,
-                                     user_presets=self.user_presets)
+                                     presets=self.presets, limits=self.limits)
         return self.ctx
 
     def render_one(self, p: SamplePlan) -> dict:
@@ -133,6 +168,10 @@ class BatchJob:
         self._lock = None
 
     def finalize(self) -> dict:
+        """Close the render context and write the dataset files (labels.jsonl, COCO, YOLO) - unless
+        other shards still miss labels: then the shard that completes the run writes them once,
+        instead of every shard rewriting the whole dataset (``deepx generate --finalize-only``
+        writes them any time)."""
         if self.ctx is not None:
             self.ctx.close()
         try:
@@ -141,7 +180,12 @@ class BatchJob:
             self.close()
 
     def _finalize(self) -> dict:
-        fin = finalize(self.out_dir, self.settings, self.yolo)
+        present = len(label_files(self.out_dir, self.settings))
+        if self.shard[1] == 1 or present == int(self.settings.count):
+            fin = finalize(self.out_dir, self.settings, self.yolo)
+        else:
+            fin = {"samples": present, "images": None, "missing": int(self.settings.count) - present, "files": {},
+                   "deferred": "other shards still render: the shard that completes the run writes the dataset"}
         pr = self.progress()
         secs = pr.seconds
         self.summary = {
@@ -154,7 +198,20 @@ class BatchJob:
             "engine": self.settings.render.engine, "resolution": list(self.settings.render.resolution),
             "samples": int(self.settings.render.samples), "dataset": fin,
         }
-        atomic_write_text(self.out_dir / SUMMARY_FILE, json.dumps(self.summary, indent=1) + "\n")
+        # one file per shard (shards run at once must not overwrite each other's numbers); summary.json
+        # is this run's numbers plus every shard's, read back from those files
+        i, n = self.shard
+        shard_file = self.out_dir / SHARD_SUMMARIES_DIR / f"shard-{i}of{n}.json"
+        shard_file.parent.mkdir(exist_ok=True)
+        atomic_write_text(shard_file, json.dumps(self.summary, indent=1) + "\n")
+        shards = {}
+        for f in sorted(shard_file.parent.glob("shard-*.json")):
+            try:
+                shards[f.stem[len("shard-"):].replace("of", "/")] = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+        total = {"shards": shards, "rendered_all_shards": sum(int(v.get("rendered", 0)) for v in shards.values())}
+        atomic_write_text(self.out_dir / SUMMARY_FILE, json.dumps({**self.summary, **total}, indent=1) + "\n")
         return self.summary
 
 
@@ -178,31 +235,68 @@ def run_batch(settings: GeneratorSettings, out_dir, shard=(0, 1), progress=None,
 # blender -b scene.blend --python-expr "...; main()" -- --out DIR ...
 
 def main(argv=None) -> int:
-    """Batch entry point inside a Blender process: settings from the open file's Scene.deepx (when
-    the DeepX properties are registered), overridden by the arguments after ``--``; rendered in a
-    clean empty file unless --use-scene. Returns the exit status (pass it to sys.exit and run
-    Blender with --python-exit-code 1 so that errors reach the shell)."""
+    """Batch entry point inside a Blender process: settings from --settings FILE, else from the open
+    file's Scene.deepx (when the DeepX properties are registered), overridden by the other arguments
+    (after ``--`` on Blender's command line); rendered in a clean empty file unless --use-scene.
+    Returns 0 on success. On an error, in a background Blender (``-b``), it raises SystemExit with
+    status 2 so that the shell sees the failure even without --python-exit-code; elsewhere (the
+    Python console) it returns 2."""
+    import bpy
+
+    code = _main(argv)
+    if code and bpy.app.background:
+        raise SystemExit(code)
+    return code
+
+
+def _main(argv=None, prog="blender -b FILE.blend --python-expr '...main()' --", blend=False) -> int:
     import argparse
 
     import bpy
 
+    from ..core.runfolder import RunFolderError
     if argv is None:
         argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
-    p = argparse.ArgumentParser(prog="blender -b FILE.blend --python-expr '...main()' --")
-    add_arguments(p, with_blend=False)
-    args = p.parse_args(argv)
+    p = argparse.ArgumentParser(prog=prog)
+    add_arguments(p, with_blend=blend)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:             # argparse printed the usage and the error
+        return int(e.code or 0)
     base = None
     try:
-        if hasattr(bpy.context.scene, "deepx"):
+        if getattr(args, "blend", None):
+            from .props import settings_from_blend
+            if not Path(args.blend).is_file():
+                raise ValueError(f"--blend file not found: {args.blend}")
+            base = settings_from_blend(args.blend, keep_scene=args.use_scene)
+        elif hasattr(bpy.context.scene, "deepx") and not args.settings:
             base = to_settings(bpy.context.scene)
         settings = settings_from_args(args, base)
         if not args.use_scene:          # settings read: render in a clean, empty file
             bpy.ops.wm.read_homefile(use_empty=True)
         scene = bpy.context.scene
-        summary = run_batch(settings, args.out, args.shard, progress=printer(),
+        print(f"deepx generate: {settings.count} samples, {settings.render.engine} "
+              f"{settings.render.resolution[0]}x{settings.render.resolution[1]}, shard {args.shard} -> {args.out}",
+              flush=True)
+        summary = run_batch(settings, args.out, args.shard, progress=None if args.quiet else printer(),
                             scene=scene, threads=args.threads, yolo=args.yolo)
-    except (ValueError, OSError) as e:   # OSError: OutputError (folder in use, not writable)
-        print(f"deepx batch: error: {e}", file=sys.stderr)
+    except (RunFolderError, ValueError, OSError, RuntimeError) as e:   # OSError: OutputError (folder in use, not writable)
+        print(f"deepx generate: error: {e}", file=sys.stderr, flush=True)
         return 2
     print_summary(summary)
-    return 0
+    return 0 if summary.get("finished", True) else 3
+
+
+def cli_command(argv) -> int:
+    """`blender --command deepx generate --blend scene.blend --out DIR ...` (bpy.utils.register_cli_command,
+    Blender 4.2+): returns the process's exit status."""
+    argv = list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: blender --command deepx generate [--blend FILE.blend] --out DIR [options]\n"
+              "       blender --command deepx generate --help", flush=True)
+        return 0 if argv else 2
+    if argv[0] != "generate":
+        print(f"deepx: unknown command {argv[0]!r}; available: generate", file=sys.stderr, flush=True)
+        return 2
+    return _main(argv[1:], prog="blender --command deepx generate", blend=True)

@@ -1,4 +1,4 @@
-"""Camera-like degradation of a render: blur, sensor noise, JPEG (numpy + Pillow; no bpy).
+"""Camera-like degradation of a render: blur, sensor noise, JPEG (numpy; Pillow for JPEG only; no bpy).
 
 ``sample_degradation(rng, scene_settings)`` draws the parameters (fixed number of draws);
 ``write_views(clean_png, outputs, params)`` writes the full image and every downscaled copy: optical
@@ -50,32 +50,43 @@ def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
-def _finish(img: np.ndarray, params: dict) -> "object":
-    from PIL import Image
-    im = Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
-    if params["jpeg_quality"] is not None:
-        buf = io.BytesIO()
-        im.save(buf, format="JPEG", quality=int(params["jpeg_quality"]))
-        buf.seek(0)
-        im = Image.open(buf).convert("RGB")
-    return im
+def _jpeg_round_trip(img: np.ndarray, params: dict) -> np.ndarray:
+    """The JPEG round trip at ``params["jpeg_quality"]`` (Pillow's encoder). A Python without Pillow
+    (a distribution Blender's) skips it and says so in ``params`` (the sample's label records it)."""
+    img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    if params["jpeg_quality"] is None:
+        return img
+    try:
+        from PIL import Image
+    except ImportError:
+        params["jpeg_skipped"] = f"quality {params['jpeg_quality']}: no Pillow in this Python"
+        params["jpeg_quality"] = None
+        return img
+    buf = io.BytesIO()
+    Image.fromarray(img, "RGB").save(buf, format="JPEG", quality=int(params["jpeg_quality"]))
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"))
 
 
-def write_views(clean_png, outputs, params: dict) -> None:
+def write_views(clean_png, outputs, params: dict, read=None) -> None:
     """outputs: [(path, (w, h))]; each written as PNG (the caller passes temporary names and
-    moves them into place). ``clean_png`` may be one of the paths (it is read first)."""
-    from PIL import Image
-    with Image.open(clean_png) as im:
-        base = np.asarray(im.convert("RGB"), np.float64)
+    moves them into place). ``clean_png`` may be one of the paths (it is read first, with ``read``:
+    a function path -> (H, W, >=3) array of 0..255 values, e.g. Blender's loader; default Pillow).
+    Resizing (area) and PNG writing are numpy (core/image.py): no Pillow needed but for JPEG."""
+    from ..core.image import area_resize, write_png
+    if read is None:
+        from PIL import Image
+        with Image.open(clean_png) as im:
+            base = np.asarray(im.convert("RGB"), np.float64)
+    else:
+        base = np.asarray(read(clean_png), np.float64)[..., :3]
     base = gaussian_blur(base, float(params["blur_px"]))
     rng = np.random.default_rng(int(params["noise_seed"]))
     if params["noise_sd"] > 0:
         base = base + rng.normal(0.0, params["noise_sd"] * 255.0, base.shape)
     H, W = base.shape[:2]
+    base8 = np.clip(np.rint(base), 0, 255)
     for path, (w, h) in outputs:
-        if (w, h) == (W, H):
-            img = base
-        else:
-            small = Image.fromarray(np.clip(np.rint(base), 0, 255).astype(np.uint8), "RGB")
-            img = np.asarray(small.resize((int(w), int(h)), Image.Resampling.BOX), np.float64)
-        _finish(img, params).save(path, format="PNG", compress_level=3)
+        img = base if (w, h) == (W, H) else area_resize(base8, (int(w), int(h)))
+        write_png(path, _jpeg_round_trip(img, params))

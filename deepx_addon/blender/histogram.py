@@ -39,4 +39,7 @@ def histogram_png(frac, path, bins: int = 18, size=(180, 180)):
     im.filepath_raw = str(path)
     im.file_format = 'PNG'
     im.save()
+    im.update()
+    if im.preview is not None:      # the panel draws the icon preview, cached until reloaded
+        im.preview.reload()
     return im

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import time
 from pathlib import Path
 
 import bpy
@@ -25,12 +26,12 @@ from ..core.cameras import sample_cameras
 from ..core.distribution import distribution_sample, preview_report
 from ..core.limits import JointLimits, LimitsError
 from ..core.paths import presets_dir
-from ..core.poses import PoseError, PosePreset, blend, sample_pose
+from ..core.poses import PoseError, PosePreset, sample_pose
 from ..core.records import atomic_write_text
-from ..core.runfolder import RunFolderError
+from ..core.runfolder import RunFolderError, shard_indices
 from ..core.settings import SettingsError
-from . import posing, scene, state
-from .batch import BatchJob
+from . import batch_child, posing, scene, state
+from .batch import BatchJob, preflight
 from .histogram import histogram_png
 from .mannequin import body_meshes, build_mannequin, get_body, remove_mannequin, update_body
 from .posing import pelvis_world
@@ -117,16 +118,14 @@ class DEEPX_OT_blend_presets(_PosesMannequin):
     bl_label = "Blend Presets"
 
     def execute(self, context):
-        dx = context.scene.deepx
-        presets = presets_or_report(self)
-        if presets is None:
+        try:
+            p = state.blend_preview(context)
+        except (PoseError, OSError) as e:
+            self.report({'ERROR'}, f"Pose presets: {e}")
             return {'CANCELLED'}
-        missing = [n for n in (dx.preset_a, dx.preset_b) if n not in presets]
-        if missing:
-            self.report({'ERROR'}, f"No pose preset {missing[0]!r}")
+        except ValueError as e:
+            self.report({'ERROR'}, str(e))
             return {'CANCELLED'}
-        p = blend(presets[dx.preset_a], presets[dx.preset_b], dx.blend_t)
-        state.apply_in_place(context, get_mannequin(context), p.rotations, p.support, p.box_height_m)
         self.report({'INFO'}, f"Pose {p.name} ({p.family})")
         return {'FINISHED'}
 
@@ -300,6 +299,34 @@ class DEEPX_OT_save_limits(Operator, ExportHelper):
         return {'FINISHED'}
 
 
+class DEEPX_OT_limit_constraints(_PosesMannequin):
+    """Add Limit Rotation constraints to the mannequin that mirror the Joint Limits list (they follow
+    later edits of the list), so posing by hand stays within the limits; or remove them"""
+    bl_idname = "deepx.limit_constraints"
+    bl_label = "Limit Rotation Constraints"
+
+    remove: BoolProperty(name="Remove", default=False)
+
+    def execute(self, context):
+        arm = get_mannequin(context)
+        if self.remove:
+            n = 0
+            for pb in arm.pose.bones:
+                c = pb.constraints.get(state.LIMIT_CONSTRAINT)
+                if c is not None:
+                    pb.constraints.remove(c)
+                    n += 1
+            self.report({'INFO'}, f"Removed {n} limit constraints")
+            return {'FINISHED'}
+        if not len(context.scene.deepx.limits):
+            bpy.ops.deepx.reset_limits()
+        if limits_or_report(self, context) is None:
+            return {'CANCELLED'}
+        n = state.refresh_limit_constraints(context, add=True)
+        self.report({'INFO'}, f"{n} bones limited by Limit Rotation constraints (the Joint Limits list)")
+        return {'FINISHED'}
+
+
 # --------------------------------------------------------------------------------------------------
 # randomisers
 
@@ -312,7 +339,8 @@ class DEEPX_OT_randomize_pose(_PosesMannequin):
     bl_idname = "deepx.randomize_pose"
     bl_label = "Random Pose"
 
-    seed: IntProperty(name="Seed", default=-1, min=-1, description="-1: a new random seed each time")
+    seed: IntProperty(name="Seed", default=-1, min=-1, options={'SKIP_SAVE'},
+                      description="-1: a new random seed each time (the seed used is shown here afterwards)")
     with_body: BoolProperty(name="Random Body", default=False,
                             description="Also draw a body (stature, proportions) from the body settings")
 
@@ -323,6 +351,7 @@ class DEEPX_OT_randomize_pose(_PosesMannequin):
         if presets is None:
             return {'CANCELLED'}
         seed = _seed(self.seed)
+        self.seed = seed               # the redo panel shows (and re-runs) the seed actually used
         rng = np.random.default_rng(seed)
         arm = get_mannequin(context)
         try:
@@ -345,7 +374,8 @@ class DEEPX_OT_randomize_camera(Operator):
     bl_label = "Random Camera"
     bl_options = {'REGISTER', 'UNDO'}
 
-    seed: IntProperty(name="Seed", default=-1, min=-1, description="-1: a new random seed each time")
+    seed: IntProperty(name="Seed", default=-1, min=-1, options={'SKIP_SAVE'},
+                      description="-1: a new random seed each time (the seed used is shown here afterwards)")
 
     @classmethod
     def poll(cls, context):
@@ -365,6 +395,7 @@ class DEEPX_OT_randomize_camera(Operator):
         W, H = (int(v) for v in settings.render.resolution)
         cs = replace(settings.camera, image_size=(W, H))   # the render path renders at render.resolution
         seed = _seed(self.seed)
+        self.seed = seed
         try:
             cams = sample_cameras(np.random.default_rng(seed), cs, pelvis, 1, facing_deg=facing)
             rig = scene.setup_scene(settings, context.scene)
@@ -424,14 +455,15 @@ class DEEPX_OT_distribution_preview(Operator):
 # batch rendering
 
 class DEEPX_OT_batch_render(Operator):
-    """Render the dataset (images + exact labels) into the output folder; Esc cancels, starting again
-    resumes where it stopped"""
+    """Render the dataset (images + exact labels) into the output folder, in a Blender process of its
+    own (your scene stays as it is); Esc cancels, starting again resumes where it stopped"""
     bl_idname = "deepx.batch_render"
     bl_label = "Render Dataset"
     bl_options = {'REGISTER'}
 
     _timer = None
     _job = None
+    _child = None
     _hidden = ()
 
     @classmethod
@@ -449,7 +481,25 @@ class DEEPX_OT_batch_render(Operator):
         if prep is None:
             return False
         settings, out, shard = prep
-        # the panel's own mannequin must not appear in the dataset's renders
+        dx = context.scene.deepx
+        try:
+            preflight(settings, state.user_presets_root(create=False))   # every setting, before anything starts
+        except RunFolderError as e:
+            self.report({'ERROR'}, f"Cannot start the batch: {e}")
+            return False
+        if batch_child.available():      # a real Blender: render in a child process, scene untouched
+            try:
+                total = len(shard_indices(settings.count, shard))
+                self._child = batch_child.ChildBatch(settings, out, shard, total)
+            except OSError as e:
+                self.report({'ERROR'}, f"Cannot start the batch: {e}")
+                return False
+            dx.batch_running = True
+            dx.batch_progress = 0.0
+            dx.batch_status = f"Rendering {self._child.total} samples in a background Blender"
+            return True
+        # Blender as a Python module (no executable to start): render here; the panel's own
+        # mannequin must not appear in the dataset's renders
         arm = get_mannequin(context)
         self._hidden = [(o.name, o.hide_render) for o in ([arm, *arm.children_recursive] if arm else [])]
         for name, _ in self._hidden:
@@ -460,7 +510,6 @@ class DEEPX_OT_batch_render(Operator):
             self._restore()
             self.report({'ERROR'}, f"Cannot start the batch: {e}")
             return False
-        dx = context.scene.deepx
         dx.batch_running = True
         dx.batch_progress = self._job.progress().fraction
         dx.batch_status = f"{self._job.skipped} done before, {len(self._job.todo)} to render"
@@ -485,15 +534,36 @@ class DEEPX_OT_batch_render(Operator):
         self._job.ctx = None
 
     def _step(self, context) -> bool:
-        """Render one sample; False when the shard is finished."""
-        pr = self._job.step()
+        """Render one sample (in-process) or look at the child; False when the shard is finished.
+        Raises RuntimeError with the child's error when it failed."""
         dx = context.scene.deepx
+        if self._child is not None:
+            rc = self._child.poll()
+            dx.batch_progress = self._child.fraction
+            dx.batch_status = f"{self._child.done}/{self._child.total} samples"
+            if rc is None:
+                return True
+            if rc != 0:
+                raise RuntimeError(f"the batch Blender failed (exit {rc}): {self._child.error_text()}")
+            return False
+        pr = self._job.step()
         dx.batch_progress = pr.fraction
         dx.batch_status = pr.text()
         return not pr.finished
 
     def _finish(self, context, cancelled: bool):
         dx = context.scene.deepx
+        if self._child is not None:
+            child, self._child = self._child, None
+            if cancelled:
+                child.cancel()
+            child.close()
+            dx.batch_running = False
+            done = child.done if cancelled else child.total
+            dx.batch_status = (f"Cancelled at {done}/{child.total}: start again to resume" if cancelled
+                               else f"Done: {child.total}/{child.total} samples in {child.out_dir}")
+            self.report({'WARNING' if cancelled else 'INFO'}, dx.batch_status)
+            return None
         summary = None
         try:
             summary = self._job.finalize()
@@ -516,7 +586,8 @@ class DEEPX_OT_batch_render(Operator):
             return {'CANCELLED'}
         try:
             while self._step(context):
-                pass
+                if self._child is not None:
+                    time.sleep(0.2)
         except Exception as e:
             self._finish(context, cancelled=True)
             self.report({'ERROR'}, f"Batch stopped: {e}")
@@ -531,7 +602,7 @@ class DEEPX_OT_batch_render(Operator):
             return {'CANCELLED'}
         wm = context.window_manager
         wm.progress_begin(0.0, 1.0)
-        self._timer = wm.event_timer_add(0.001, window=context.window)
+        self._timer = wm.event_timer_add(0.25 if self._child is not None else 0.001, window=context.window)
         wm.modal_handler_add(self)
         return {'RUNNING_MODAL'}
 
@@ -572,6 +643,7 @@ classes = (
     DEEPX_OT_reset_limits,
     DEEPX_OT_load_limits,
     DEEPX_OT_save_limits,
+    DEEPX_OT_limit_constraints,
     DEEPX_OT_randomize_pose,
     DEEPX_OT_randomize_camera,
     DEEPX_OT_distribution_preview,

@@ -1,7 +1,7 @@
 """3D Viewport > Sidebar > DeepX: the generator's settings and tools.
 
 Panels only draw Scene.deepx (props.py) and call deepx.* operators (operators.py); they compute
-nothing themselves except the settings check shown at the top (props.to_settings).
+nothing themselves except the settings check shown at the top (props.check_scene).
 """
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import bpy
 from bpy.types import Panel, UIList
 
 from ..core.settings import SettingsError
+from ..core.paths import find_preset
 from .preset_menu import DEEPX_MT_limit_presets
-from .props import to_settings
+from .props import check_scene
+from .state import user_presets_root
 
 
 def _range_row(layout, pg, prop, label):
@@ -50,7 +52,7 @@ class VIEW3D_PT_deepx(_DeepXPanel, Panel):
         col.prop(dx, "count")
         col.prop(dx, "cameras_per_pose")
         try:
-            to_settings(context.scene)
+            check_scene(context.scene)
         except SettingsError as e:
             box = layout.box()
             box.alert = True
@@ -119,12 +121,28 @@ class VIEW3D_PT_deepx_limits(_SubPanel, Panel):
         split = layout.split(factor=0.3)
         split.label(text="Bone")
         split.label(text="X  Y  Z range (°)")
+        if not len(dx.limits):
+            layout.label(text=f"Sampling from preset '{dx.pose.limits_preset}'", icon='INFO')
+            try:
+                path = str(find_preset("limits", dx.pose.limits_preset, user_presets_root(create=False)))
+            except (FileNotFoundError, OSError) as e:
+                layout.label(text=str(e)[:60], icon='ERROR')
+            else:
+                row = layout.row()
+                row.operator_context = 'EXEC_DEFAULT'
+                row.operator("deepx.load_limits", text="Show and Edit These Limits", icon='GREASEPENCIL').filepath = path
         row = layout.row()
         row.template_list("DEEPX_UL_joint_limits", "", dx, "limits", dx, "limits_index", rows=6)
-        if 0 <= dx.limits_index < len(dx.limits):
-            item = dx.limits[dx.limits_index]
+        # the fields edit the bone selected on the mannequin (pose mode), else the list's active row
+        arm = dx.mannequin
+        active = arm.data.bones.active if arm is not None and arm.type == 'ARMATURE' else None
+        i = dx.limits.find(active.name) if active is not None else -1
+        selected = i >= 0
+        i = i if selected else dx.limits_index
+        if 0 <= i < len(dx.limits):
+            item = dx.limits[i]
             col = layout.column(align=True)
-            col.label(text=f"{item.name} (degrees)")
+            col.label(text=f"{item.name} (degrees{', selected bone' if selected else ''})")
             for ax in "xyz":
                 r = col.row(align=True)
                 r.alert = getattr(item, f"{ax}_min") > getattr(item, f"{ax}_max")
@@ -134,6 +152,9 @@ class VIEW3D_PT_deepx_limits(_SubPanel, Panel):
         row.operator("deepx.reset_limits", icon='LOOP_BACK')
         row.operator("deepx.load_limits", text="", icon='FILEBROWSER')
         row.operator("deepx.save_limits", text="", icon='FILE_TICK')
+        row = layout.row(align=True)
+        row.operator("deepx.limit_constraints", text="Limit Posing by Hand", icon='CONSTRAINT_BONE')
+        row.operator("deepx.limit_constraints", text="", icon='X').remove = True
         col = layout.column()
         col.use_property_split = True
         col.prop(dx.pose, "sampling")
@@ -247,8 +268,9 @@ class VIEW3D_PT_deepx_distribution(_SubPanel, Panel):
         if img is not None:
             img.preview_ensure()
             col = layout.column(align=True)
-            col.label(text="Person size / image height")
-            col.label(text="1/256 .. 2, a tick per x2, bright tick = 1")
+            col.label(text="x: person height / image height (log)")
+            col.label(text="ticks x2 from 1/256 to 2; bright = full frame")
+            col.label(text="y: share of samples per bin (tallest = peak)")
             layout.template_icon(icon_value=img.preview.icon_id, scale=9.0)
         if dx.preview_report:
             box = layout.box()
@@ -318,7 +340,11 @@ class VIEW3D_PT_deepx_preview(_SubPanel, Panel):
         if pv is None:
             layout.label(text="Preview not registered", icon='ERROR')
             return
-        layout.operator("deepx.preview_distance", text="Predicted vs True Distance", icon='RENDER_STILL')
+        if pv.running:
+            layout.label(text=pv.progress_text or "Working ...", icon='SORTTIME')
+            layout.label(text="Esc cancels")
+        else:
+            layout.operator("deepx.preview_distance", text="Predicted vs True Distance", icon='RENDER_STILL')
         row = layout.row(align=True)
         row.prop(pv, "samples")
         row.prop(pv, "max_size", text="Size")

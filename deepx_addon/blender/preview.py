@@ -127,9 +127,10 @@ class _Overrides:
         return failed
 
 
-def render_rgb(scene, width: int, height: int, samples: int = 4) -> np.ndarray:
+def render_rgb(scene, width: int, height: int, samples: int = 4, crop=None) -> np.ndarray:
     """Render the scene camera's view with Cycles at width x height; HxWx3 uint8 RGB (top row first).
-    The scene's render settings are restored afterwards."""
+    crop: (x0, y0, x1, y1) integer pixels (top-left origin) renders only that region (Blender's
+    border + crop), an image of (y1 - y0) x (x1 - x0). The scene's render settings are restored."""
     _ensure_cycles()
     r = scene.render
     ov = _Overrides()
@@ -143,7 +144,16 @@ def render_rgb(scene, width: int, height: int, samples: int = 4) -> np.ndarray:
         ov.set(r, "resolution_percentage", 100)
         ov.set(r, "pixel_aspect_x", 1.0)
         ov.set(r, "pixel_aspect_y", 1.0)
-        ov.set(r, "use_border", False)
+        ov.set(r, "use_border", crop is not None)
+        if crop is not None:
+            x0, y0, x1, y1 = (int(v) for v in crop)
+            # Blender's border is a fraction of the frame from the bottom-left, truncated to pixels:
+            # +0.01 px lands exactly on the wanted pixel boundaries
+            ov.set(r, "use_crop_to_border", True)
+            ov.set(r, "border_min_x", (x0 + 0.01) / width)
+            ov.set(r, "border_max_x", (x1 + 0.01) / width)
+            ov.set(r, "border_min_y", (height - y1 + 0.01) / height)
+            ov.set(r, "border_max_y", (height - y0 + 0.01) / height)
         ov.set(r, "film_transparent", False)
         ov.set(r, "use_compositing", False)     # a compositor lens distortion would break K
         ov.set(r, "use_sequencer", False)
@@ -167,8 +177,9 @@ def render_rgb(scene, width: int, height: int, samples: int = 4) -> np.ndarray:
             raise PreviewError(f"the preview render failed ({result})")
         img = bpy.data.images.load(path, check_existing=False)
         w, h = img.size
-        if (w, h) != (int(width), int(height)):
-            raise PreviewError(f"the preview render is {w}x{h}, expected {width}x{height}")
+        want = (int(width), int(height)) if crop is None else (x1 - x0, y1 - y0)
+        if (w, h) != want:
+            raise PreviewError(f"the preview render is {w}x{h}, expected {want[0]}x{want[1]}")
         buf = np.empty(w * h * img.channels, np.float32)
         img.pixels.foreach_get(buf)
         rgb = buf.reshape(h, w, img.channels)[::-1, :, :3]           # Blender stores the bottom row first
@@ -193,18 +204,28 @@ def _scene_of(context_or_scene):
     return context_or_scene.scene
 
 
-def preview_distance(context_or_scene=None, *, armature=None, model=None, detector: str = "auto",
-                     model_backend: str = "auto", samples: int | None = None, max_size: int | None = None,
-                     store: bool = True, return_image: bool = False) -> dict:
-    """Render the scene camera's view, detect the mannequin, predict its distance, compare with truth.
+def person_crop(true_keypoints, width: int, height: int, pad: float = 0.35, min_side: int = 96):
+    """(x0, y0, x1, y1) integer pixels around the mannequin's projected keypoints (17 x [x, y, in]),
+    padded by ``pad`` of its larger side (at least 24 px) and at least ``min_side`` pixels, clamped
+    to the frame; None when no keypoint is in the frame (then the whole frame is used)."""
+    kp = np.asarray(true_keypoints, float)
+    on = kp[:, 2] > 0
+    if not on.any():
+        return None
+    lo, hi = kp[on, :2].min(0), kp[on, :2].max(0)
+    side = max(float((hi - lo).max()) * (1 + 2 * pad), float((hi - lo).max()) + 48.0, float(min_side))
+    c = 0.5 * (lo + hi)
+    x0, y0 = np.floor(c - side / 2).astype(int)
+    x1, y1 = np.ceil(c + side / 2).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, int(width)), min(y1, int(height))
+    return (int(x0), int(y0), int(x1), int(y1)) if x1 > x0 and y1 > y0 else None
 
-    model: None (the shipped learned model, else Sloth), "sloth"/"bbox"/"shoulder_hip", or a model
-    .json path; detector / model_backend: "auto", "onnx" or "torch"; samples / max_size default to
-    Scene.deepx_preview's (4 and 640). Returns runtime.preview.run's dict plus render_size, camera,
-    mannequin, detector, model, note, timings_s {render, detect, estimate, total} (and "image", the
-    HxWx3 RGB render, with return_image). Stores it on Scene.deepx_preview when ``store`` and that
-    property exists. Raises PreviewError (scene not ready) or BackendError (nothing to run it with).
-    """
+
+def preview_steps(context_or_scene=None, *, armature=None, model=None, detector: str = "auto",
+                  model_backend: str = "auto", samples: int | None = None, max_size: int | None = None,
+                  store: bool = True, return_image: bool = False):
+    """preview_distance in stages, for a modal operator: yields a status text before each slow step
+    ("Rendering ...", "Detecting ..."), and finally the result dict (the last item)."""
 
     t_start = time.perf_counter()
     scene = _scene_of(context_or_scene)
@@ -216,26 +237,61 @@ def preview_distance(context_or_scene=None, *, armature=None, model=None, detect
         raise PreviewError(problem)
     arm = armature or find_mannequin(scene)
     cam = scene.camera
+    yield "Loading the detector and the model"
     # load the backends first: a missing runtime is reported before a render is spent
     det, det_label = load_detector(detector)
     est, model_label, note = rp.load_distance_model(model, model_backend)
     layer = bpy.context.view_layer if scene == bpy.context.scene else scene.view_layers[0]
     layer.update()
-    W, H = render_size(scene, max_size)
-    t0 = time.perf_counter()
-    image = render_rgb(scene, W, H, samples)
-    t_render = time.perf_counter() - t0
-    R, t, K = camera_opencv(cam, W, H)
+    # the detector sees a crop around the person at the scene's own resolution (a far person stays
+    # many pixels tall); only a crop larger than max_size is scaled down
+    W, H = render_size(scene, 1 << 16)
     kw = world_keypoints(arm)
+    R, t, K = camera_opencv(cam, W, H)
+    crop = person_crop(rp.project_true_keypoints(kw, R, t, K, W, H), W, H)
+    long_side = max(crop[2] - crop[0], crop[3] - crop[1]) if crop else max(W, H)
+    if long_side > max_size:
+        W, H = render_size(scene, int(max_size * max(W, H) / long_side))
+        R, t, K = camera_opencv(cam, W, H)
+        crop = person_crop(rp.project_true_keypoints(kw, R, t, K, W, H), W, H)
+    size = (crop[2] - crop[0], crop[3] - crop[1]) if crop else (W, H)
+    yield f"Rendering {size[0]}x{size[1]} px ({samples} samples)"
+    t0 = time.perf_counter()
+    image = render_rgb(scene, W, H, samples, crop)
+    t_render = time.perf_counter() - t0
+    if crop is not None:                       # the crop is the picture of a camera with a shifted centre
+        K = K.copy()
+        K[0, 2] -= crop[0]
+        K[1, 2] -= crop[1]
+    yield "Detecting the person and estimating the distance"
     res = rp.run(image, K, R, t, kw, det, est)
     res["timings_s"]["render"] = round(t_render, 4)
     res["timings_s"]["total"] = round(time.perf_counter() - t_start, 4)
-    res.update(render_size=[W, H], samples=samples, camera=cam.name, mannequin=arm.name, detector=det_label,
-               model=model_label, note=note, camera_position=[float(v) for v in cam.matrix_world.translation])
+    res.update(render_size=[W, H], crop=list(crop) if crop else None, samples=samples, camera=cam.name,
+               mannequin=arm.name, detector=det_label, model=model_label, note=note,
+               camera_position=[float(v) for v in cam.matrix_world.translation])
     if return_image:
         res["image"] = image
     if store and pv is not None:
         store_result(pv, res)
+    yield res
+
+
+def preview_distance(context_or_scene=None, **kw) -> dict:
+    """Render the scene camera's view, detect the mannequin, predict its distance, compare with truth.
+
+    model: None (the shipped learned model, else Sloth), "sloth"/"bbox"/"shoulder_hip", or a model
+    .json path; detector / model_backend: "auto", "onnx" or "torch"; samples / max_size default to
+    Scene.deepx_preview's (4 and 640): the render is a crop around the mannequin at the scene's
+    resolution, scaled down only when the crop is larger than max_size. Returns runtime.preview.run's
+    dict (K of the crop) plus render_size, crop [x0, y0, x1, y1], camera, mannequin, detector, model,
+    note, timings_s {render, detect, estimate, total} (and "image", the RGB crop, with
+    return_image). Stores it on Scene.deepx_preview when ``store`` and that property exists. Raises
+    PreviewError (scene not ready) or BackendError (nothing to run it with).
+    """
+    res = None
+    for res in preview_steps(context_or_scene, **kw):
+        pass
     return res
 
 
@@ -387,12 +443,14 @@ class DEEPX_PG_preview(PropertyGroup):
     samples: IntProperty(name="Samples", default=4, min=1, max=256,
                          description="Cycles samples of the preview render (few: the detector needs no clean image)")
     max_size: IntProperty(name="Max Size", default=640, min=64, max=4096, subtype='PIXEL',
-                          description="The preview renders the scene's output size scaled down to this many "
-                                      "pixels on the long side")
+                          description="The preview renders a crop around the mannequin at the scene's output "
+                                      "size; a crop longer than this many pixels is scaled down")
     show_overlay: BoolProperty(name="Show Overlay", default=True, update=_overlay_update,
                                description="Draw the detected skeleton and the distances in the 3D viewport "
                                            "(when looking through the camera)")
     has_result: BoolProperty(default=False)
+    running: BoolProperty(default=False, options={'SKIP_SAVE'})
+    progress_text: StringProperty(default="", options={'SKIP_SAVE'})
     ok: BoolProperty(default=False)
     predicted_m: FloatProperty(name="Predicted", default=float("nan"), unit='LENGTH')
     sigma_m: FloatProperty(name="Sigma", default=float("nan"), unit='LENGTH')
@@ -426,24 +484,80 @@ class DEEPX_OT_preview_distance(Operator):
     def poll(cls, context):
         return _poll(cls, context)
 
-    def execute(self, context):
-        pv = getattr(context.scene, "deepx_preview", None)
-        try:
-            res = preview_distance(context)
-        except (PreviewError, BackendError) as e:
-            if pv is not None:
-                store_error(pv, str(e))
-            self.report({'ERROR'}, str(e))
-            return {'CANCELLED'}
-        finally:
-            _tag_redraw(context)
+    _timer = None
+    _steps = None
+
+    def _report(self, res) -> None:
         text = label(res)
         if res["ok"]:
             err = res["error_m"]
             self.report({'INFO'}, f"{text} (error {err:+.2f} m, {100 * res['rel_error']:+.1f} %)")
         else:
             self.report({'WARNING'}, f"{text}: {res['message']}")
+
+    def _fail(self, context, e) -> set:
+        pv = getattr(context.scene, "deepx_preview", None)
+        if pv is not None:
+            store_error(pv, str(e))
+            pv.running, pv.progress_text = False, ""
+        self.report({'ERROR'}, str(e))
+        _tag_redraw(context)
+        return {'CANCELLED'}
+
+    def execute(self, context):
+        """Synchronous (scripts, background)."""
+        try:
+            res = preview_distance(context)
+        except (PreviewError, BackendError) as e:
+            return self._fail(context, e)
+        _tag_redraw(context)
+        self._report(res)
         return {'FINISHED'}
+
+    def invoke(self, context, event):
+        """With a UI: one stage per timer tick, the status line in the panel says which; Esc cancels."""
+        if context.window is None or bpy.app.background:
+            return self.execute(context)
+        pv = context.scene.deepx_preview
+        self._steps = preview_steps(context.scene)
+        pv.running, pv.progress_text = True, "Starting"
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.05, window=context.window)
+        wm.modal_handler_add(self)
+        _tag_redraw(context)
+        return {'RUNNING_MODAL'}
+
+    def _end(self, context):
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        self._steps = None
+        pv = context.scene.deepx_preview
+        pv.running, pv.progress_text = False, ""
+        _tag_redraw(context)
+
+    def modal(self, context, event):
+        if event.type == 'ESC':
+            self._end(context)
+            self.report({'WARNING'}, "Preview cancelled")
+            return {'CANCELLED'}
+        if event.type != 'TIMER':
+            return {'PASS_THROUGH'}
+        try:
+            item = next(self._steps)
+        except (PreviewError, BackendError) as e:
+            self._end(context)
+            return self._fail(context, e)
+        except StopIteration:
+            self._end(context)
+            return {'FINISHED'}
+        if isinstance(item, dict):
+            self._end(context)
+            self._report(item)
+            return {'FINISHED'}
+        context.scene.deepx_preview.progress_text = item + " ..."
+        _tag_redraw(context)
+        return {'RUNNING_MODAL'}
 
 
 classes = (DEEPX_PG_preview, DEEPX_OT_preview_distance)

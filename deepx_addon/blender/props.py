@@ -20,7 +20,7 @@ from ..core.settings import (CAMERA_KIND_NAMES, BodySettings, CameraSettings, Ge
                              RenderSettings, SceneSettings, SettingsError)
 from ..core import rig
 from ..core.limits import JointLimits
-from .state import pose_preset_names, walk_preview
+from .state import blend_preview, pose_preset_names, refresh_limit_constraints, user_presets_root, walk_preview
 
 
 def _prob(name, default, description):
@@ -33,6 +33,20 @@ def _range(name, default, description, lo, hi, unit='NONE', step=10, precision=N
     precision = precision if precision is not None else (3 if unit == 'LENGTH' else 2)
     return FloatVectorProperty(name=name, description=description + " (min, max)", size=2, default=default,
                                min=lo, max=hi, unit=unit, step=step, precision=precision)
+
+
+# live updates: the mannequin follows the sliders (callbacks never raise into the UI)
+
+def _walk_update(self, context):
+    walk_preview(context, quiet=True)
+
+
+def _blend_update(self, context):
+    blend_preview(context, quiet=True)
+
+
+def _limit_update(self, context):
+    refresh_limit_constraints(context, bone=self.name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -70,8 +84,8 @@ class DEEPX_PG_pose(PropertyGroup):
     preset_weights: CollectionProperty(type=DEEPX_PG_preset_weight, name="Preset Weights")
     preset_weights_index: IntProperty(default=0, options={'HIDDEN'})
     p_blend: _prob("Blend Presets", PoseSettings.p_blend, "Chance of interpolating two presets")
-    stride: FloatProperty(name="Stride", default=PoseSettings.stride, min=0.0, max=3.0,
-                          description="Walk amplitude multiplier (also used by the walk preview)")
+    stride: FloatProperty(name="Stride", default=PoseSettings.stride, min=0.0, max=3.0, update=_walk_update,
+                          description="Walk amplitude multiplier (the walk preview follows live)")
     jitter_deg: FloatProperty(name="Jitter (°)", default=PoseSettings.jitter_deg, min=0.0, max=45.0,
                               description="Random tweak added to every joint (standard deviation, degrees)")
 
@@ -116,14 +130,20 @@ class DEEPX_PG_render(PropertyGroup):
 # --------------------------------------------------------------------------------------------------
 # panel state (not part of GeneratorSettings)
 
+def _angle(name):
+    """One end of a joint-limit range in degrees; an edit updates the mannequin's Limit Rotation
+    constraint of that bone when it has one."""
+    return FloatProperty(name=name, default=0.0, min=-180.0, max=180.0, precision=1, update=_limit_update)
+
+
 class DEEPX_PG_joint_limit(PropertyGroup):
     # `name` (inherited) is the bone; angles in degrees, as in the limit preset files
-    x_min: FloatProperty(name="X Min", default=0.0, min=-180.0, max=180.0, precision=1)
-    x_max: FloatProperty(name="X Max", default=0.0, min=-180.0, max=180.0, precision=1)
-    y_min: FloatProperty(name="Y Min", default=0.0, min=-180.0, max=180.0, precision=1)
-    y_max: FloatProperty(name="Y Max", default=0.0, min=-180.0, max=180.0, precision=1)
-    z_min: FloatProperty(name="Z Min", default=0.0, min=-180.0, max=180.0, precision=1)
-    z_max: FloatProperty(name="Z Max", default=0.0, min=-180.0, max=180.0, precision=1)
+    x_min: _angle("X Min")
+    x_max: _angle("X Max")
+    y_min: _angle("Y Min")
+    y_max: _angle("Y Max")
+    z_min: _angle("Z Min")
+    z_max: _angle("Z Max")
 
 
 def _pose_preset_search(self, context, edit_text):
@@ -135,8 +155,6 @@ def _pose_preset_search(self, context, edit_text):
     return [n for n in names if edit_text.lower() in n.lower()]
 
 
-def _walk_update(self, context):
-    walk_preview(context, quiet=True)
 
 
 def _kind(name, kind, description):
@@ -202,8 +220,8 @@ class DEEPX_PG_scene(PropertyGroup):
                              description="Pose preset to apply (and the blend's start)")
     preset_b: StringProperty(name="Preset B", default="sitting_box", search=_pose_preset_search,
                              description="Pose preset at the blend's end")
-    blend_t: FloatProperty(name="Blend", default=0.5, min=0.0, max=1.0, subtype='FACTOR',
-                           description="0 = preset A, 1 = preset B")
+    blend_t: FloatProperty(name="Blend", default=0.5, min=0.0, max=1.0, subtype='FACTOR', update=_blend_update,
+                           description="0 = preset A, 1 = preset B; the mannequin follows live")
     new_preset_name: StringProperty(name="Name", default="my_pose", description="Name of the pose preset to save")
     box_height_m: FloatProperty(name="Support Height", default=0.45, min=0.0, max=1.5, unit='LENGTH', precision=3,
                                 description="Height of the box sitting/kneeling presets rest on")
@@ -289,6 +307,21 @@ def to_settings(scene) -> GeneratorSettings:
     return GeneratorSettings.from_dict(d)
 
 
+def check_scene(scene) -> GeneratorSettings:
+    """to_settings plus the joint limits the sampler would use and the batch's shape: what "Settings
+    valid" means and what the batch checks (a limit with min > max is a SettingsError too)."""
+    from ..core.limits import LimitsError
+    settings = to_settings(scene)
+    try:
+        limits_from_scene(scene)
+    except LimitsError as e:
+        raise SettingsError(f"Joint limits: {e}") from None
+    if settings.count < settings.cameras_per_pose:
+        raise SettingsError(f"Count {settings.count} is below Cameras per Pose {settings.cameras_per_pose}: the "
+                            "batch would render a single pose; raise Count or lower Cameras per Pose")
+    return settings
+
+
 def _check_bounds(pg, settings) -> None:
     """Blender silently clamps out-of-range values; refuse them instead (before anything is written)."""
     def check(group, owner, name, value):
@@ -335,8 +368,11 @@ def from_settings(scene, settings: GeneratorSettings) -> None:
 
 
 def limits_from_scene(scene):
-    """The panel's joint limits as core JointLimits (LimitsError names the bone and axis)."""
+    """The panel's joint limits as core JointLimits (LimitsError names the bone and axis). A scene
+    whose list was never filled (a fresh file) samples from its limit preset's file, as the batch does."""
     dx = scene.deepx
+    if not len(dx.limits):
+        return JointLimits.load(dx.pose.limits_preset or "default", user_presets_root(create=False))
     bones = {}
     for item in dx.limits:
         axes = {}

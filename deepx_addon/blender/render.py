@@ -24,8 +24,8 @@ Label (JSON-ready dict, every array a list):
   sy, image, image_size, K, keypoints_2d, bbox), depth_image / mask_image when those passes are on.
 
 Downscaled copies (RenderSettings.downscale_levels < 1): the render resized with area (box)
-resampling to integer sizes round(W*s) x round(H*s); the exact factors sx = W'/W, sy = H'/H are
-recorded and applied to K (fx, cx by sx; fy, cy by sy) and to the keypoints, so each copy is exactly
+resampling (numpy, core/image.py: no Pillow inside Blender) to integer sizes round(W*s) x
+round(H*s); the exact factors sx = W'/W, sy = H'/H are recorded and applied to K (fx, cx by sx; fy, cy by sy) and to the keypoints, so each copy is exactly
 the picture of the same scene by a lower-resolution camera: same distance, smaller person in pixels.
 
 Depth pass: float32 OpenEXR, camera-frame Z in metres in R, G and B (background 1e10). Mask: 8-bit
@@ -107,13 +107,10 @@ class RenderContext:
     """Scene, mannequin, occluder pool and compositor passes for one generator configuration."""
 
     def __init__(self, settings: GeneratorSettings, out_dir, scene=None, threads: int | None = None,
-                 quiet: bool = True, user_presets=None):
+                 quiet: bool = True, user_presets=None, presets: dict | None = None, limits=None):
         r = settings.render
         self.quiet = quiet
-        if r.mask_pass and scn.engine_id(r.engine) != "CYCLES":
-            raise SettingsError("RenderSettings.mask_pass needs the CYCLES engine (object index pass)")
-        if (r.depth_pass or r.mask_pass) and bpy.app.version >= (5, 0, 0):
-            raise SettingsError("depth/mask passes use the Blender 4.2-4.5 compositor API; turn them off on 5.x")
+        check_render_settings(settings)
         if scene is not None and scene != bpy.context.scene:
             raise ValueError(f"render in the current scene: {scene.name!r} is not bpy.context.scene "
                              f"({bpy.context.scene.name!r}); posing evaluates the context's view layer")
@@ -124,6 +121,12 @@ class RenderContext:
         if threads:
             scn.configure_engine(self.rig.scene, r.engine, r.samples, threads=threads)
         self.scene = self.rig.scene
+        # Cycles keeps its scene (BVH, shaders, images) between renders and re-syncs only what
+        # changed: a new camera, light or occluder costs nothing measurable, a new pose one mesh
+        # (scripts/bench_render.py: batch vs bare loop). Pixels are byte-identical to fresh renders
+        # (a resumed run equals an uninterrupted one: tests/blender/test_render.py). close() restores.
+        self._persistent_before = self.scene.render.use_persistent_data
+        self.scene.render.use_persistent_data = True
         self.occluders = occlusion.occluder_pool(self.rig.collection)
         self._support = occlusion.occluder_pool(self.rig.collection, 1, prefix="DeepX_Seat_")[0]
         self.camera_settings = replace(settings.camera, image_size=tuple(int(v) for v in r.resolution))
@@ -137,8 +140,8 @@ class RenderContext:
         self.meshes = []
         self._hidden: list[str] = []
         self.state: PoseState | None = None
-        self._presets = None
-        self._limits = None
+        self._presets = presets                 # name -> PosePreset (batch.preflight's), else loaded
+        self._limits = limits
         self.user_presets = user_presets        # the user's preset folder (Blender's), or None
         self._passes = None
         self._setup_passes()
@@ -147,6 +150,7 @@ class RenderContext:
     def _pose_inputs(self):
         if self._presets is None:
             self._presets = poses.all_presets(self.user_presets)
+        if self._limits is None:
             self._limits = JointLimits.load(self.settings.pose.limits_preset, self.user_presets)
         return self._presets, self._limits
 
@@ -248,7 +252,9 @@ class RenderContext:
                         o.hide_render = True
 
     def close(self) -> None:
-        """Undo _hide_other_people (the render mannequin itself stays; the caller may remove it)."""
+        """Undo _hide_other_people and the persistent render data (the render mannequin itself
+        stays; the caller may remove it)."""
+        self.scene.render.use_persistent_data = self._persistent_before
         for name in self._hidden:
             obj = bpy.data.objects.get(name)
             if obj is not None:
@@ -317,6 +323,20 @@ class RenderContext:
             fo.base_path = str(self.out_dir / "masks") + os.sep
             nt.links.new(idm.outputs[0], fo.inputs[0])
             self._passes["mask"] = (fo, ".png")
+
+
+def check_render_settings(settings: GeneratorSettings) -> None:
+    """What this Blender cannot render, refused before anything is built or written."""
+    r = settings.render
+    if r.mask_pass and scn.engine_id(r.engine) != "CYCLES":
+        raise SettingsError("RenderSettings.mask_pass needs the CYCLES engine (object index pass)")
+    if (r.depth_pass or r.mask_pass) and bpy.app.version >= (5, 0, 0):
+        raise SettingsError("depth/mask passes use the Blender 4.2-4.5 compositor API; turn them off on 5.x")
+    for level in r.downscale_levels:
+        w, h = (int(round(v * float(level))) for v in r.resolution)
+        if float(level) < 1.0 and min(w, h) < 1:
+            raise SettingsError(f"RenderSettings.downscale_levels: {level:g} of {r.resolution[0]}x{r.resolution[1]} "
+                                "leaves no pixel")
 
 
 def _mesh_vertices(meshes) -> np.ndarray:
@@ -402,14 +422,25 @@ def scaled_view(K, keypoints_2d, bbox, width: int, height: int, level: float, fr
             "keypoints_2d": kp.tolist(), "bbox": bb}
 
 
-def downscale_image(src, dst, size) -> None:
-    """Area (box) resampling of the PNG ``src`` to integer ``size`` (w, h), written to ``dst``."""
+def read_png(path) -> np.ndarray:
+    """A PNG (8-bit) as a (H, W, C) float array of its stored values 0..255, top row first, read
+    with Blender's own image loader (no Pillow inside Blender)."""
+    im = bpy.data.images.load(str(path), check_existing=False)
     try:
-        from PIL import Image
-    except ImportError:
-        raise RuntimeError("downscale_levels < 1 need Pillow (pip install pillow) in Blender's Python") from None
-    with Image.open(src) as im:
-        im.convert("RGB").resize(tuple(size), Image.Resampling.BOX).save(dst, format="PNG", compress_level=3)
+        w, h = im.size
+        c = int(im.channels)
+        px = np.empty(w * h * c, np.float32)
+        im.pixels.foreach_get(px)
+    finally:
+        bpy.data.images.remove(im)
+    return px.reshape(h, w, c)[::-1] * 255.0
+
+
+def downscale_image(src, dst, size) -> None:
+    """Area (box) resampling of the PNG ``src`` to integer ``size`` (w, h), written as RGB PNG to ``dst``."""
+    from ..core.image import area_resize, to_uint8, write_png
+    img = read_png(src)[..., :3]
+    write_png(dst, to_uint8(area_resize(img, size)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -522,8 +553,9 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
                       kc[:, 2] > 1e-9)
         for person in label.get("others", []):      # the other people in the downscaled copies
             front = np.asarray(person["keypoints_3d_camera"], float)[:, 2] > 1e-9
+            h = person["person_height_px"]           # None: part of the person behind the camera
             person["views"] = [{k: v[k] for k in ("scale", "keypoints_2d", "bbox")} | {
-                "person_height_px": person["person_height_px"] * v["sy"]}
+                "person_height_px": None if h is None else h * v["sy"]}
                 for v in (scaled_view(K, person["keypoints_2d"], person["bbox"], W, H, lv["scale"], front)
                           for lv in label["views"])]
     except BaseException:
@@ -681,7 +713,7 @@ def _degraded_views(ctx, label, tmp, img_dir, K, kp2d, bbox, W, H, sample_id, tm
             continue
         views.append((img_dir / name, img_dir / f".{name}{tmp_tag}", v))
         outs.append((views[-1][1], tuple(v["image_size"])))
-    write_views(tmp, outs, label["degradation"])
+    write_views(tmp, outs, label["degradation"], read=read_png)
     for dst, vtmp, v in views:
         os.replace(vtmp, dst)
         v["image"] = f"images/{dst.name}"

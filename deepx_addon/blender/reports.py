@@ -1,18 +1,16 @@
 """Reading the panel for an operator: the core objects, or a report saying what is wrong (bpy)."""
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..core.limits import LimitsError
 from ..core.limits import JointLimits
-from ..core.paths import find_preset, preset_dirs
 from ..core.poses import PoseError
 from ..core.settings import SettingsError
 from . import state
-from .props import limits_from_scene, to_settings
+from .props import check_scene, limits_from_scene, to_settings
 from .state import check_output_dir, pose_presets
 
 
@@ -45,26 +43,13 @@ def limits_or_report(op, context):
     return _or_report(op, lambda: limits_from_scene(context.scene), LimitsError, "Invalid joint limits")
 
 
-def resolve_limits_setting(settings):
-    """A user limit preset name -> its file path, so the batch (which reads shipped presets by name
-    and files by path) uses exactly the set chosen in the panel."""
-    name = settings.pose.limits_preset
-    try:
-        path = find_preset("limits", name, state.user_presets_root())
-    except FileNotFoundError as e:
-        raise ValueError(f"PoseSettings.limits_preset: {e}") from None
-    if name.endswith(".json") or path.parent == preset_dirs("limits")[0]:
-        return settings
-    return replace(settings, pose=replace(settings.pose, limits_preset=str(path)))
-
-
 def check_limits_saved(context, settings) -> None:
     """Refuse a batch whose panel limits differ from the preset file it would read."""
     if not len(context.scene.deepx.limits):
         return
     panel = limits_from_scene(context.scene)
     name = settings.pose.limits_preset
-    disk = JointLimits.load(name)
+    disk = JointLimits.load(name, state.user_presets_root(create=False))   # shipped or the user's
     if not np.allclose(panel.array, disk.array, atol=1e-3):
         raise ValueError(f"The joint limits in the panel differ from the limit preset {Path(name).stem!r}: "
                          "save them as a preset (Joint Limits > +) or reload the preset, then render")
@@ -73,7 +58,8 @@ def check_limits_saved(context, settings) -> None:
 def prepare_batch(op, context):
     """(settings, out_dir, shard) or None after reporting why not."""
     dx = context.scene.deepx
-    settings = settings_or_report(op, context)
+    # check_scene: the settings, the limits the sampler would use, count >= cameras per pose
+    settings = _or_report(op, lambda: check_scene(context.scene), SettingsError, "Invalid setting")
     if settings is None:
         return None
     if not 0 <= dx.shard_index < dx.shards:
@@ -81,7 +67,6 @@ def prepare_batch(op, context):
         return None
     try:
         out = check_output_dir(dx.output_dir)
-        settings = resolve_limits_setting(settings)
         check_limits_saved(context, settings)
     except (ValueError, LimitsError) as e:
         op.report({'ERROR'}, str(e))

@@ -114,7 +114,8 @@ def configure_engine(scene, engine: str = "CYCLES", samples: int = 4, *, max_bou
         r.engine = "CYCLES"
         c = scene.cycles
         c.device = "CPU"
-        c.feature_set = "SUPPORTED"
+        if hasattr(c, "feature_set"):           # gone in Blender 5.0
+            c.feature_set = "SUPPORTED"
         c.samples = max(1, int(samples))
         c.use_adaptive_sampling = False
         c.use_denoising = False

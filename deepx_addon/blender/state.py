@@ -107,6 +107,65 @@ def walk_preview(context, quiet=False) -> str | None:
         return str(e)
 
 
+def blend_preview(context, quiet=False):
+    """Pose the mannequin between Preset A and B at the Blend slider (its update callback and the
+    Blend Presets operator). Returns the blended PosePreset; None (quiet) or raises on an error."""
+    try:
+        arm = get_mannequin(context)
+        if arm is None:
+            raise ValueError("no mannequin: create it first (DeepX > Mannequin)")
+        dx = context.scene.deepx
+        presets = pose_presets()
+        missing = [n for n in (dx.preset_a, dx.preset_b) if n not in presets]
+        if missing:
+            raise ValueError(f"No pose preset {missing[0]!r}")
+        p = poses.blend(presets[dx.preset_a], presets[dx.preset_b], dx.blend_t)
+        apply_in_place(context, arm, p.rotations, p.support, p.box_height_m)
+        return p
+    except Exception as e:   # an update callback must not raise into the UI
+        if not quiet:
+            raise
+        print(f"DeepX blend preview: {e}")
+        return None
+
+
+LIMIT_CONSTRAINT = "DeepX Limit"
+
+
+def refresh_limit_constraints(context, bone: str | None = None, add: bool = False) -> int:
+    """Make the mannequin's Limit Rotation constraints mirror the Joint Limits list (local space,
+    the same Euler XYZ degrees the sampler uses), for one bone or all; only bones that already have
+    one unless ``add``. Returns the number of constraints set. Never raises (update callback)."""
+    try:
+        arm = get_mannequin(context)
+        dx = context.scene.deepx
+        if arm is None or not len(dx.limits):
+            return 0
+        items = ([dx.limits[bone]] if bone in dx.limits else []) if bone else list(dx.limits)
+        n = 0
+        for item in items:
+            pb = arm.pose.bones.get(item.name)
+            if pb is None:
+                continue
+            c = pb.constraints.get(LIMIT_CONSTRAINT)
+            if c is None:
+                if not add:
+                    continue
+                c = pb.constraints.new('LIMIT_ROTATION')
+                c.name = LIMIT_CONSTRAINT
+            c.owner_space = 'LOCAL'
+            for ax in "xyz":
+                lo, hi = getattr(item, f"{ax}_min"), getattr(item, f"{ax}_max")
+                setattr(c, f"use_limit_{ax}", True)
+                setattr(c, f"min_{ax}", math.radians(min(lo, hi)))
+                setattr(c, f"max_{ax}", math.radians(max(lo, hi)))
+            n += 1
+        return n
+    except Exception as e:
+        print(f"DeepX limit constraints: {e}")
+        return 0
+
+
 def check_output_dir(text: str) -> Path:
     """The batch output folder as an absolute, writable path, or ValueError saying what is wrong."""
     if not text or not text.strip():

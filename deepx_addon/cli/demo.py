@@ -1,18 +1,9 @@
-"""deepx demo: the main job: every estimator on the shared real people, as a comparison table."""
+"""deepx demo: the main job: every estimator on the repo's real people, as a comparison table."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-HELP = "run every estimator on the shared real data and print the comparison"
-
-
-def real_data_dir() -> Path | None:
-    env = os.environ.get("DEEPX_REAL_DATA")
-    cands = [Path(env)] if env else []
-    root = Path(__file__).resolve().parents[2]
-    cands += [root.parent / "shared" / "data" / "real", Path.cwd().parent / "shared" / "data" / "real"]
-    return next((c for c in cands if (c / "kitti_train.jsonl").exists()), None)
+HELP = "run every estimator on the real people in examples/real and print the comparison"
 
 
 def synthetic_people(out: Path, n_poses: int = 300, seed: int = 2026) -> None:
@@ -41,18 +32,20 @@ def synthetic_people(out: Path, n_poses: int = 300, seed: int = 2026) -> None:
 
 def add_arguments(p):
     p.add_argument("--data", help="folder with kitti_train.jsonl and h36m_3dhp_images.jsonl "
-                                  "(default: ../shared/data/real or $DEEPX_REAL_DATA)")
+                                  "(default: the repo's examples/real or $DEEPX_REAL_DATA)")
     p.add_argument("--out", default="runs/demo", help="folder for the JSON metrics and plots")
 
 
 def run(args) -> int:
+    from ..core.paths import real_data_dir
     from ..ml import registry
     from .errors import CliError
     from .evaluate import evaluate_files
 
     data = Path(args.data) if args.data else real_data_dir()
-    if data is None or not (data / "kitti_train.jsonl").exists():
-        raise CliError("shared real data not found; pass --data or set DEEPX_REAL_DATA")
+    if not (data / "kitti_train.jsonl").exists():
+        raise CliError(f"real data not found: {data / 'kitti_train.jsonl'} is missing; "
+                       "pass --data or set DEEPX_REAL_DATA")
     files = [str(data / f) for f in ("kitti_train.jsonl", "h36m_3dhp_images.jsonl") if (data / f).exists()]
     from ..core.outputs import prepare_outputs
     prepare_outputs([data], out_dirs=[args.out])   # the demo reads the data folder and writes only --out

@@ -109,6 +109,12 @@ def dumps(doc) -> str:
                   lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
 
 
+def args_imgsz(detector) -> int:
+    """The detector's input size (torch: an int; the ONNX graph: (height, width), square)."""
+    size = detector.imgsz
+    return int(size if isinstance(size, int) else max(size))
+
+
 def _summary_line(d: dict) -> str:
     if d.get("kind") == "video":
         parts = [f"track {t['track_id']}: {t['distance_m']} m (median of {t['n_estimated']}/{t['n_frames']} frames)"
@@ -164,8 +170,8 @@ def run(args) -> int:
         files = [records[i] for i in sorted(records)]
         counts = Counter(d["status"] for d in files)
         return {"version": 1, "complete": complete, "estimator": est.estimator_name,
-                "detector": {"weights": path_text(est.detector.weights), "conf": args.conf,
-                             "imgsz": est.detector.imgsz},
+                "detector": {"weights": path_text(getattr(est.detector, "weights", None) or est.detector.path),
+                             "conf": args.conf, "imgsz": args_imgsz(est.detector)},
                 "camera_arg": camera, "assumptions": ASSUMPTIONS,
                 "summary": dict(sorted(counts.items())), "files": files}
 

@@ -44,7 +44,7 @@ def run(args) -> int:
     from .errors import CliError
 
     import importlib.util
-    if importlib.util.find_spec("bpy") is None:   # the Blender layer imports it; say so before it fails
+    if "bpy" not in sys.modules and importlib.util.find_spec("bpy") is None:   # say so before it fails
         raise CliError("rendering needs Blender's Python module: pip install bpy (4.2+), or run "
                        "deepx_addon.blender.batch.main() inside Blender") from None
     from ..blender import batch, props

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
+from ..runtime.threads import passive_wait
 from .errors import CliError
 
 # sub-command name -> module (relative to this package) providing HELP, add_arguments(p), run(args)
@@ -36,6 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    passive_wait()   # before any command imports torch: its threads must not spin on a shared machine
+    code = _run(argv)
+    if argv is None and "bpy" in sys.modules:
+        # The console command (not a call from Python): bpy as a module can crash while the
+        # interpreter tears down (exit 139 after a correct, finished run, e.g. generate --blend).
+        # Everything is written and flushed: leave with the real status before that teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(argv) -> int:
     from ..core.offline import keep_offline
     from ..core.outputs import OutputError
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .keypoints import COCO_KEYPOINTS, FLIP_INDEX, NUM_KEYPOINTS, SKELETON
-from .records import atomic_write_text
+from .records import atomic_open, atomic_write_text
 
 CATEGORY = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_KEYPOINTS),
             "skeleton": [[a + 1, b + 1] for a, b in SKELETON]}      # COCO's skeleton is 1-based
@@ -51,7 +51,7 @@ def _visibility(sample: dict, where: str) -> np.ndarray:
         raise DatasetError(f"{where}: keypoints must be {NUM_KEYPOINTS} x [x, y, conf], got shape {list(kp.shape)}")
     if sample.get("visibility") is not None:
         v = np.asarray(sample["visibility"])
-        if v.shape != (NUM_KEYPOINTS,) or not np.isin(v, (0, 1, 2)).all():
+        if v.shape != (NUM_KEYPOINTS,) or not ((v == 0) | (v == 1) | (v == 2)).all():
             raise DatasetError(f"{where}: visibility must be {NUM_KEYPOINTS} codes in 0/1/2")
         return v.astype(int)
     return np.where(kp[:, 2] > 0, 2, 0)
@@ -82,8 +82,14 @@ def _file_name(image_path, sample: dict, image_root) -> str:
         return str(sample.get("image") or sample["id"])
     p = Path(image_path)
     if image_root is not None:
+        root = Path(image_root)
+        if p.is_absolute() == root.is_absolute() and ".." not in p.parts:
+            try:      # plainly below the root (the render path's own files): no file-system look-ups
+                return p.relative_to(root).as_posix()
+            except ValueError:
+                pass
         try:
-            return p.resolve().relative_to(Path(image_root).resolve()).as_posix()
+            return p.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
             raise DatasetError(f"image {p} is not under image_root {image_root}") from None
     return p.as_posix()
@@ -91,9 +97,11 @@ def _file_name(image_path, sample: dict, image_root) -> str:
 
 # ---- COCO ----------------------------------------------------------------------------------------
 
-def coco_from_samples(items, *, image_root=None, info: dict | None = None) -> dict:
-    """The COCO keypoints dict for ``items`` ((image_path, sample) pairs); see the module doc."""
-    images, annotations, by_name = [], [], {}
+def _coco_entries(items, image_root=None, stream: bool = False):
+    """("image", dict) and ("annotation", dict) pairs for ``items``, in file order. stream=True keeps
+    only the current image in memory (flat memory for any number of samples): samples of one image
+    must then come together, and an image name seen before raises."""
+    by_name, seen, last, n_images, n = {}, set(), None, 0, -1
     for n, (image_path, sample) in enumerate(items):
         if not isinstance(sample, dict) or sample.get("id") is None:
             raise DatasetError(f"item {n}: sample must be a dict with an id")
@@ -103,13 +111,21 @@ def coco_from_samples(items, *, image_root=None, info: dict | None = None) -> di
         kp = np.asarray(sample["keypoints"], dtype=float)
         name = _file_name(image_path, sample, image_root)
         K = np.asarray(sample.get("K"), dtype=float).tolist() if sample.get("K") is not None else None
-        img = by_name.get(name)
+        img = (last if last is not None and last["file_name"] == name else None) if stream else by_name.get(name)
         if img is None:
-            img = {"id": len(images) + 1, "file_name": name, "width": w, "height": h, "K": K}
+            if stream and name in seen:
+                raise DatasetError(f"{where}: image {name!r} comes again after other images (a streamed COCO "
+                                   "file needs the samples of one image together)")
+            n_images += 1
+            img = {"id": n_images, "file_name": name, "width": w, "height": h, "K": K}
             if sample.get("camera") is not None:
                 img["camera"] = sample["camera"]
-            by_name[name] = img
-            images.append(img)
+            if stream:
+                seen.add(name)
+            else:
+                by_name[name] = img
+            last = img
+            yield "image", img
         elif (img["width"], img["height"]) != (w, h) or img["K"] != K or img.get("camera") != sample.get("camera"):
             raise DatasetError(f"{where}: image {name!r} was given with a different size, K or camera before")
         flat = []
@@ -117,7 +133,7 @@ def coco_from_samples(items, *, image_root=None, info: dict | None = None) -> di
             flat += [x, y, v] if v > 0 else [0.0, 0.0, 0]
         box = _bbox_xyxy(sample, kp, vis)
         bbox = [0.0, 0.0, 0.0, 0.0] if box is None else [box[0], box[1], box[2] - box[0], box[3] - box[1]]
-        ann = {"id": len(annotations) + 1, "image_id": img["id"], "category_id": 1, "iscrowd": 0,
+        ann = {"id": n + 1, "image_id": img["id"], "category_id": 1, "iscrowd": 0,
                "keypoints": flat, "num_keypoints": int((vis > 0).sum()), "bbox": bbox,
                "area": float(sample["area"]) if sample.get("area") is not None else bbox[2] * bbox[3],
                "segmentation": [], "sample_id": str(sample["id"])}
@@ -128,9 +144,20 @@ def coco_from_samples(items, *, image_root=None, info: dict | None = None) -> di
                 ann[k] = v
         if sample.get("area") is not None:
             ann["area_given"] = True
-        annotations.append(ann)
-    return {"info": {"description": "DeepX synthetic people", **(info or {})}, "licenses": [],
-            "images": images, "annotations": annotations, "categories": [CATEGORY]}
+        yield "annotation", ann
+
+
+def _coco_info(info: dict | None) -> dict:
+    return {"description": "DeepX synthetic people", **(info or {})}
+
+
+def coco_from_samples(items, *, image_root=None, info: dict | None = None) -> dict:
+    """The COCO keypoints dict for ``items`` ((image_path, sample) pairs); see the module doc."""
+    lists = {"image": [], "annotation": []}
+    for kind, entry in _coco_entries(items, image_root):
+        lists[kind].append(entry)
+    return {"info": _coco_info(info), "licenses": [], "images": lists["image"], "annotations": lists["annotation"],
+            "categories": [CATEGORY]}
 
 
 def write_coco(path, items, *, image_root=None, info: dict | None = None) -> dict:
@@ -138,6 +165,29 @@ def write_coco(path, items, *, image_root=None, info: dict | None = None) -> dic
     d = coco_from_samples(items, image_root=image_root, info=info)
     atomic_write_text(path, json.dumps(d, allow_nan=False, separators=(",", ":")))
     return d
+
+
+def write_coco_stream(path, items, *, image_root=None, info: dict | None = None) -> int:
+    """write_coco's bytes with flat memory: entries are encoded one at a time (annotations go to a
+    temporary file until the image list is complete). The samples of one image must come together.
+    Returns the number of annotations."""
+    enc = lambda x: json.dumps(x, allow_nan=False, separators=(",", ":"))   # noqa: E731
+    n_ann = 0
+    with atomic_open(path) as fh, tempfile.TemporaryFile("w+", encoding="utf-8", dir=Path(path).parent) as anns:
+        fh.write('{"info":' + enc(_coco_info(info)) + ',"licenses":[],"images":[')
+        n_img = 0
+        for kind, entry in _coco_entries(items, image_root, stream=True):
+            if kind == "image":
+                fh.write(("," if n_img else "") + enc(entry))
+                n_img += 1
+            else:
+                anns.write(("," if n_ann else "") + enc(entry))
+                n_ann += 1
+        fh.write('],"annotations":[')
+        anns.seek(0)
+        shutil.copyfileobj(anns, fh, 1 << 20)
+        fh.write('],"categories":[' + enc(CATEGORY) + "]}")
+    return n_ann
 
 
 def read_coco(path) -> list[tuple[str, dict]]:
@@ -234,12 +284,16 @@ def _place(src: Path, dst: Path, mode: str) -> None:
         raise
 
 
-def write_yolo_pose(out_dir, items, *, val_fraction: float = 0.1, mode: str = "copy") -> dict:
+def write_yolo_pose(out_dir, items, *, val_fraction: float = 0.1, mode: str = "copy", split_by=None,
+                    stream: bool = False) -> dict:
     """Ultralytics YOLO-pose dataset under ``out_dir``.
 
-    ``items``: (image_path, sample) pairs, split into train/val by a stable hash of the image name
-    (``val_fraction``), or a dict {"train": items, "val": items} for an explicit split.
+    ``items``: (image_path, sample) pairs, split into train/val by ``split_by(image_path, sample)``
+    when given, else by a stable hash of the image name (``val_fraction``); or a dict {"train":
+    items, "val": items} for an explicit split.
     ``mode``: "copy", "hardlink" (falls back to copy across file systems) or "symlink".
+    ``stream``: write each image as soon as its samples are read (flat memory; the samples of one
+    image must come together, an image seen before raises).
     Returns counts: images and persons per split, persons skipped (no box in the image).
     """
     if mode not in ("copy", "hardlink", "symlink"):
@@ -247,34 +301,47 @@ def write_yolo_pose(out_dir, items, *, val_fraction: float = 0.1, mode: str = "c
     if not 0.0 <= val_fraction <= 1.0:
         raise DatasetError(f"val_fraction must be in [0, 1], got {val_fraction}")
     out = Path(out_dir)
-    groups: dict[tuple[str, str], dict] = {}           # (split, file name) -> {"src", "lines"}
     explicit = isinstance(items, dict)
     if explicit and set(items) - {"train", "val"}:
         raise DatasetError(f"split names must be train and val, got {sorted(items)}")
-    pairs = [(sp, it) for sp, its in items.items() for it in its] if explicit else [(None, it) for it in items]
-    skipped = 0
+    pairs = ((sp, it) for sp, its in items.items() for it in its) if explicit else ((None, it) for it in items)
+    counts = {"train": {"images": 0, "persons": 0}, "val": {"images": 0, "persons": 0}, "skipped_persons": 0}
+
+    def write(key, g):
+        split, name = key
+        _place(g["src"], out / "images" / split / name, mode)
+        atomic_write_text(out / "labels" / split / (Path(name).stem + ".txt"), "".join(l + "\n" for l in g["lines"]))
+        counts[split]["images"] += 1
+        counts[split]["persons"] += len(g["lines"])
+
+    groups: dict[tuple[str, str], dict] = {}           # (split, file name) -> {"src", "lines"}
+    seen: set = set()
     for n, (split, (image_path, sample)) in enumerate(pairs):
         if image_path is None:
             raise DatasetError(f"item {n}: YOLO needs an image file (got None)")
         src = Path(image_path)
         if not src.is_file():
             raise DatasetError(f"item {n}: image {src} does not exist")
-        split = split or split_of(src.name, val_fraction)
+        split = split or (split_by(src, sample) if split_by else split_of(src.name, val_fraction))
         key = (split, src.name)
+        if stream and key not in groups:
+            for k, g in groups.items():
+                write(k, g)
+            groups.clear()
+            if key in seen:
+                raise DatasetError(f"item {n}: image {src.name!r} comes again after other images (stream=True "
+                                   "needs the samples of one image together)")
+            seen.add(key)
         g = groups.setdefault(key, {"src": src, "lines": []})
         if g["src"].resolve() != src.resolve():
             raise DatasetError(f"item {n}: two different images named {src.name!r} ({g['src']} and {src}) in {split}")
         line = yolo_label_line(sample, f"item {n} (sample {sample.get('id')!r})")
         if line is None:
-            skipped += 1
+            counts["skipped_persons"] += 1
         else:
             g["lines"].append(line)
-    counts = {"train": {"images": 0, "persons": 0}, "val": {"images": 0, "persons": 0}, "skipped_persons": skipped}
-    for (split, name), g in groups.items():
-        _place(g["src"], out / "images" / split / name, mode)
-        atomic_write_text(out / "labels" / split / (Path(name).stem + ".txt"), "".join(l + "\n" for l in g["lines"]))
-        counts[split]["images"] += 1
-        counts[split]["persons"] += len(g["lines"])
+    for k, g in groups.items():
+        write(k, g)
     for split in ("train", "val"):
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,13 @@ def models_dir() -> Path:
     return Path(env) if env else _data_dir("models")
 
 
+def real_data_dir() -> Path:
+    """The small real evaluation set the demo and tests use (examples/real in the repo; see its
+    PROVENANCE.md), or $DEEPX_REAL_DATA. Not shipped in the extension."""
+    env = os.environ.get("DEEPX_REAL_DATA")
+    return Path(env) if env else PACKAGE_DIR.parent / "examples" / "real"
+
+
 def default_model_path() -> Path | None:
     """The shipped learned model NAME.json: in <package>/models, <repo>/models, then
     $DEEPX_MODELS_DIR; None when there is none (callers fall back to a geometric rule)."""

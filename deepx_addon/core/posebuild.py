@@ -18,7 +18,7 @@ import numpy as np
 
 from . import rig
 from .limits import JointLimits
-from .posetable import PoseTable
+from .posetable import PoseTable, StringColumn
 from .poses import load_presets, pose_seed_for, sample_row
 from .settings import GeneratorSettings
 
@@ -94,7 +94,7 @@ def make_table(rows: Rows, A, T, settings: GeneratorSettings, seed: int, backend
         keypoints=kp.astype(np.float32),
         stature_m=np.array([b["stature_m"] for b in rows.bodies], np.float32),
         family=np.array(rows.family, dtype=str) if n else np.zeros(0, dtype=str),
-        recipe=np.array([json.dumps(r, sort_keys=True) for r in rows.recipes], dtype=str) if n else np.zeros(0, dtype=str),
+        recipe=StringColumn([json.dumps(r, sort_keys=True) for r in rows.recipes]),
         pose_seed=rows.pose_seed,
         body={k: np.array([b[k] for b in rows.bodies], np.float32) for k in keys},
         meta={"settings": settings.to_dict(), "seed": seed, "n": n, "backend": backend,

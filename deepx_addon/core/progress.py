@@ -74,6 +74,9 @@ def print_summary(s: dict, stream=None) -> None:
     print(f"shard {s['shard']}: rendered {s['rendered']} samples ({s['images']} images) in {s['seconds']:.1f} s "
           f"= {s['images_per_s']:.2f} images/s; {s['done_before']} were done before"
           + ("" if s["finished"] else " (stopped early: rerun to resume)"), file=stream)
+    if ds.get("deferred"):
+        print(f"dataset {s['out_dir']}: {ds['samples']}/{s['count']} samples so far; {ds['deferred']}", file=stream)
+        return
     print(f"dataset {s['out_dir']}: {ds['samples']}/{s['count']} samples, {ds['images']} images"
           + (f", {ds['missing']} still missing (other shards?)" if ds["missing"] else "")
           + f"; files: {', '.join(ds['files'].values())}", file=stream)

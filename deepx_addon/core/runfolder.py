@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -189,21 +191,45 @@ def label_path(out_dir, sid: str) -> Path:
     return Path(out_dir) / LABELS_DIR / f"{sid}.json"
 
 
-def load_labels(out_dir, count: int | None = None) -> list[dict]:
-    """All labels of a folder (all shards), in index order; only indices < count when given."""
+def label_files(out_dir, settings: GeneratorSettings | None = None) -> list[tuple[int, Path]]:
+    """(index, path) of every label present (all shards), in index order, without reading them:
+    the index comes from the file name (sample_id); with ``settings`` only indices < count."""
     d = Path(out_dir) / LABELS_DIR
     out = []
-    for p in sorted(d.glob("*.json")) if d.is_dir() else []:
-        if p.name.startswith("."):
-            continue
-        try:
-            lab = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise RunFolderError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
-        if count is None or int(lab.get("index", 0)) < count:
-            out.append(lab)
-    out.sort(key=lambda lab: int(lab.get("index", 0)))
+    if not d.is_dir():
+        return out
+    C = int(settings.cameras_per_pose) if settings is not None else None
+    with os.scandir(d) as it:
+        for e in it:
+            if e.name.startswith(".") or not e.name.endswith(".json"):
+                continue
+            idx = _id_to_index(e.name[:-5], C) if C else None
+            if idx is None:                       # not one of our names: its index is inside
+                idx = int(_read_label(Path(e.path)).get("index", 0))
+            if settings is None or idx < int(settings.count):
+                out.append((idx, Path(e.path)))
+    out.sort(key=lambda t: (t[0], t[1].name))
     return out
+
+
+def _read_label(p: Path) -> dict:
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise RunFolderError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def iter_labels(out_dir, settings: GeneratorSettings | None = None) -> Iterator[dict]:
+    """The labels of label_files(), read one at a time (memory does not grow with the run)."""
+    for _, p in label_files(out_dir, settings):
+        yield _read_label(p)
+
+
+def load_labels(out_dir, count: int | None = None) -> list[dict]:
+    """All labels of a folder (all shards), in index order; only indices < count when given."""
+    labels = [_read_label(p) for _, p in label_files(out_dir)]
+    labels.sort(key=lambda lab: int(lab.get("index", 0)))
+    return [lab for lab in labels if count is None or int(lab.get("index", 0)) < count]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -296,42 +322,40 @@ def finalize(out_dir, settings: GeneratorSettings | None = None, yolo: bool = Fa
     """Write labels.jsonl, coco_keypoints.json (and yolo/) from every label present (all shards).
 
     Safe to call from any shard at any time (atomic writes; the last call wins); the files cover
-    the labels present then. Returns {"samples", "images", "missing", "files"}."""
+    the labels present then. One pass over the label files, one label in memory at a time: memory
+    stays flat however large the run (scripts/bench_finalize.py). Returns {"samples", "images",
+    "missing", "files"}."""
+    from . import datasets
+    from .records import atomic_open
     out_dir = Path(out_dir)
     if settings is None:
         settings = GeneratorSettings.from_dict(json.loads((out_dir / SETTINGS_FILE).read_text())["settings"])
-    labels = load_labels(out_dir, settings.count)
-    rows = [r for lab in labels for r in label_to_records(lab)]
-    from .records import write_jsonl
-    write_jsonl(out_dir / RECORDS_FILE, rows)
-    files = {"records": RECORDS_FILE}
-    items = [(out_dir / r["image"], r) for r in rows]
-    files.update(_write_datasets(out_dir, items, yolo))
-    return {"samples": len(labels), "images": len(rows), "missing": int(settings.count) - len(labels), "files": files}
+    n = {"samples": 0, "images": 0}
+
+    def items(fh):
+        for lab in iter_labels(out_dir, settings):
+            n["samples"] += 1
+            for r in label_to_records(lab):
+                fh.write(json.dumps(r, allow_nan=False) + "\n")
+                n["images"] += 1
+                yield out_dir / r["image"], r
+
+    with atomic_open(out_dir / RECORDS_FILE) as fh:
+        datasets.write_coco_stream(out_dir / COCO_FILE, items(fh), image_root=out_dir, info={"source": FORMAT})
+    files = {"records": RECORDS_FILE, "coco": COCO_FILE}
+    if yolo:   # a second pass over the labels: the YOLO split is by pose (no pose in both splits)
+        rows = (r for lab in iter_labels(out_dir, settings) for r in label_to_records(lab))
+        datasets.write_yolo_pose(out_dir / "yolo", ((out_dir / r["image"], r) for r in rows), mode="hardlink",
+                                 split_by=lambda _path, r: _pose_split(r.get("pose_index")), stream=True)
+        files["yolo"] = "yolo"
+    return {"samples": n["samples"], "images": n["images"], "missing": int(settings.count) - n["samples"],
+            "files": files}
 
 
 def _pose_split(pose_index) -> str:
     """'val' for a stable YOLO_VAL_FRACTION of the poses (hash of the pose index), else 'train'."""
     h = int.from_bytes(hashlib.sha1(f"pose{pose_index}".encode()).digest()[:8], "big") / 2.0 ** 64
     return "val" if h < YOLO_VAL_FRACTION else "train"
-
-
-def _write_datasets(out_dir: Path, items, yolo: bool) -> dict:
-    """COCO keypoints JSON and the optional YOLO-pose export (core/datasets.py). The YOLO split is
-    by pose (a stable hash of the pose id), so no pose is in both train and val."""
-    from . import datasets
-    files = {}
-    datasets.write_coco(out_dir / COCO_FILE, items, image_root=out_dir, info={"source": FORMAT})
-    files["coco"] = COCO_FILE
-    if yolo:
-        split = {"train": [], "val": []}
-        for path, sample in items:
-            split[_pose_split(sample.get("pose_index"))].append((path, sample))
-        datasets.write_yolo_pose(out_dir / "yolo", split, mode="hardlink")
-        files["yolo"] = "yolo"
-    return files
-
-
 
 
 @dataclass

@@ -165,7 +165,7 @@ class SampleBatch:
         body = {k: np.round(np.asarray(v, np.float64), 5).tolist() for k, v in self.body.items()}
         fam, ps, ss = self.family.tolist(), self.pose_seed.tolist(), self.sample_seed.tolist()
         pi, ci = self.pose_index.tolist(), self.camera_index.tolist()
-        recipe = np.asarray(table.recipe)[self.pose_index].tolist() if table is not None else None
+        recipe = table.recipe.take(self.pose_index) if table is not None else None
         size = [int(v) for v in np.asarray(self.image_size)]
         ids = self.record_ids()
         out = []

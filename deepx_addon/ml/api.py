@@ -400,6 +400,23 @@ def summarize_track(tid: int, items: list[tuple[int, PersonResult]], intr: Intri
     return t
 
 
+def default_detector(weights=None, conf: float = 0.25, imgsz: int = 640, device: str = "cpu",
+                     allow_pickle: bool = False):
+    """YOLO11n-pose on ONNX Runtime when a dynamic-shape ONNX of the default weights is found
+    (runtime/detector.find_pose_onnx(dynamic=True)) and nothing else was asked for: no torch or
+    Ultralytics import, seconds less at start. It letterboxes like Ultralytics' torch predictor
+    (minimum rectangle) and its detections agree with it to < 0.001 px (tests/runtime/test_onnx.py).
+    Otherwise (other weights or device, no file, no onnxruntime) Ultralytics on torch."""
+    from ..runtime.detector import find_pose_onnx, module_available
+
+    if weights is None and device == "cpu" and module_available("onnxruntime"):
+        path = find_pose_onnx(dynamic=True)
+        if path is not None:
+            from ..runtime.pose_onnx import OnnxPoseDetector
+            return OnnxPoseDetector(path, conf=conf, imgsz=imgsz, rect=True)
+    return PoseDetector(weights=weights, conf=conf, imgsz=imgsz, device=device, allow_pickle=allow_pickle)
+
+
 class DistanceEstimator:
     """YOLO11n-pose + a keypoint-to-distance estimator: photos (and videos) in, distances out.
 
@@ -426,8 +443,8 @@ class DistanceEstimator:
             from . import registry
             self.estimator = registry.build(str(estimator), quiet=quiet)
         self.estimator_name = getattr(self.estimator, "name", type(self.estimator).__name__)
-        self.detector = detector or PoseDetector(weights=weights, conf=conf, imgsz=imgsz, device=device,
-                                                 allow_pickle=allow_pickle)
+        self.detector = detector or default_detector(weights, conf, imgsz, device, allow_pickle)
+        self._tracker = self.detector if hasattr(self.detector, "track_frame") else None
         self.min_box_px = min_box_px
         self._sloth = SlothEstimator()
 
@@ -578,7 +595,9 @@ class DistanceEstimator:
         intr, cam_note = None, None
         per_track: dict[int, list[tuple[int, PersonResult]]] = {}
 
-        self.detector.reset_tracks()
+        if self._tracker is None:   # tracking is Ultralytics' (torch): loaded for the first video only
+            self._tracker = PoseDetector(conf=self.detector.conf, imgsz=self.detector.imgsz[1])
+        self._tracker.reset_tracks()
         try:
             i = -1
             while max_frames is None or vr.n_frames < max_frames:
@@ -597,7 +616,7 @@ class DistanceEstimator:
                         intr, cam_note = None, f"camera: {e}"
                     vr.camera = intr
                 try:
-                    dets = self.detector.track_frame(frame)
+                    dets = self._tracker.track_frame(frame)
                 except Exception as e:  # noqa: BLE001 - a bad frame is skipped, the video goes on
                     print(f"deepx: {p} frame {i}: detector failed ({type(e).__name__}: {e})", file=sys.stderr)
                     dets = []

@@ -91,10 +91,12 @@ def model_paths(stem) -> tuple[Path, Path]:
 
 
 def save_model(net: DistanceNet, stem, meta: dict) -> Path:
-    """Write NAME.safetensors then NAME.json (each atomically); returns the JSON path."""
+    """Write NAME.safetensors then NAME.json (each atomically); returns the JSON path. A NAME.onnx
+    already there holds other weights: it is removed (the runtime would prefer it; export again)."""
     from safetensors.torch import save as st_save
 
     json_path, st_path = model_paths(stem)
+    json_path.with_suffix(".onnx").unlink(missing_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
     blob = st_save(tensors, metadata={"format": MODEL_FORMAT, "json": json_path.name})
     atomic_write_bytes(st_path, blob)

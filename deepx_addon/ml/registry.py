@@ -12,12 +12,12 @@ def names() -> list[str]:
     return (["default"] if default_model_path() else []) + list(GEOMETRIC)
 
 
-def build(name: str, quiet: bool = False, backend: str = "torch") -> Estimator:
+def build(name: str, quiet: bool = False, backend: str = "auto") -> Estimator:
     """'bbox' | 'shoulder_hip' | 'sloth' | 'default' (the learned model) | a model .json path.
 
     backend of a learned model: "torch", "onnx", or "auto": ONNX Runtime when NAME.onnx exists and
     onnxruntime is installed (the same network, outputs equal to ~1e-6; 3x faster per row on these
-    CPUs and no torch start-up: what the streaming commands predict and evaluate use), else torch."""
+    CPUs and no torch start-up: the default; runtime/model.auto_backend), else torch."""
     if name in GEOMETRIC:
         return GEOMETRIC[name]()
     if name == "default" or name.endswith(".json"):
@@ -29,10 +29,6 @@ def build(name: str, quiet: bool = False, backend: str = "torch") -> Estimator:
             return GEOMETRIC["sloth"]()
         if not path.exists():
             raise ValueError(f"model file not found: {path}")
-        from ..runtime.model import LearnedEstimator  # torch is imported only when a model is used
-        if backend == "auto":
-            import importlib.util
-            fast = path.with_suffix(".onnx").is_file() and importlib.util.find_spec("onnxruntime") is not None
-            backend = "onnx" if fast else "torch"
+        from ..runtime.model import LearnedEstimator  # "auto": no torch import when NAME.onnx is there
         return LearnedEstimator.load(path, backend=backend)
     raise ValueError(f"unknown estimator {name!r}; choose from {', '.join(names())} or a model .json path")

@@ -313,6 +313,7 @@ class TrainResult:
     data_recipe: dict
     wall_s: float
     noise_model: dict | None
+    loop_s: float = 0.0          # the training steps alone (wall_s also holds data preparation)
 
 
 def evaluate(net: DistanceNet, x: np.ndarray, t: np.ndarray, families=None, chunk: int = 65536) -> dict:
@@ -339,6 +340,50 @@ def evaluate(net: DistanceNet, x: np.ndarray, t: np.ndarray, families=None, chun
         m["median_rel_by_family"] = {str(f): float(np.median(np.abs(rel[families == f])))
                                      for f in sorted(set(families.tolist()))}
     return m
+
+
+def prefetch(gen, depth: int = 2):
+    """Iterate ``gen`` in a background thread, up to ``depth`` items ahead (numpy and torch release
+    the GIL in their kernels, so preparing the next batch overlaps training on this one). An
+    exception in ``gen`` is raised here; leaving the loop early stops the thread."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for item in gen:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as e:   # noqa: BLE001 - handed to the consumer
+            put(e)
+
+    t = threading.Thread(target=work, name="deepx-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
 
 
 def _lr_lambda(cfg: TrainConfig):
@@ -408,22 +453,31 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
         n_det = min(n_det, int(cfg.detector_max_repeats * len(det_train) / cfg.steps))
         print(f"train: {n_det} detector rows per batch ({len(det_train)} rows, each used <= "
               f"{cfg.detector_max_repeats:g} times)", file=log)
-    det_order, det_pos = np.empty(0, np.int64), 0
     pool = train_idx[data.clean[train_idx]] if n_det else train_idx
-    order, pos, epoch = np.empty(0, np.int64), 0, 0
+
+    def batches():
+        """(step, epoch, features, targets) in step order; the only user of rng_train."""
+        order, pos, epoch = np.empty(0, np.int64), 0, 0
+        det_order, det_pos = np.empty(0, np.int64), 0
+        for step in range(1, cfg.steps + 1):
+            if pos + cfg.batch_size - n_det > len(order):
+                order, pos, epoch = rng_train.permutation(pool), 0, epoch + 1
+            idx = order[pos:pos + cfg.batch_size - n_det]
+            pos += cfg.batch_size - n_det
+            if n_det:
+                if det_pos + n_det > len(det_order):       # every detector row once per pass
+                    det_order, det_pos = np.concatenate([det_order[det_pos:], rng_train.permutation(det_train)]), 0
+                idx = np.concatenate([idx, det_order[det_pos:det_pos + n_det]])
+                det_pos += n_det
+            idx = np.sort(idx)
+            xb, tb, _ = prepare(data, idx, rng_train, cfg, noise, flip=cfg.flip)
+            yield step, epoch, xb, tb
+
     ema = None
-    for step in range(1, cfg.steps + 1):
-        if pos + cfg.batch_size - n_det > len(order):
-            order, pos, epoch = rng_train.permutation(pool), 0, epoch + 1
-        idx = order[pos:pos + cfg.batch_size - n_det]
-        pos += cfg.batch_size - n_det
-        if n_det:
-            if det_pos + n_det > len(det_order):       # every detector row once per pass
-                det_order, det_pos = np.concatenate([det_order[det_pos:], rng_train.permutation(det_train)]), 0
-            idx = np.concatenate([idx, det_order[det_pos:det_pos + n_det]])
-            det_pos += n_det
-        idx = np.sort(idx)
-        xb, tb, _ = prepare(data, idx, rng_train, cfg, noise, flip=cfg.flip)
+    t_loop = time.time()
+    # the next batches are prepared (numpy: noise, features) in a thread while torch trains on this
+    # one; one producer in step order draws the same random numbers: results are unchanged
+    for step, epoch, xb, tb in prefetch(batches(), depth=2):
         if len(tb) == 0:
             continue
         net.train()
@@ -449,6 +503,7 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
             bar.update(step, f"loss {ema:.3f}{v} ep {epoch}")
     if bar:
         bar.close()
+    loop_s = time.time() - t_loop
     metrics = evaluate(net, x_val, t_val, fam_val)
     metrics["coverage"] = float(len(t_val) / max(len(val_idx), 1))
     metrics["initial_val_nll"] = hist["val_nll"][0] if hist["val_nll"] else None
@@ -457,7 +512,7 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
               "families": {str(k): int(v) for k, v in zip(*np.unique(data.family, return_counts=True))},
               "sources": data.sources}
     net.eval()
-    return TrainResult(net, cfg, hist, metrics, recipe, time.time() - t0, noise.to_dict() if noise else None)
+    return TrainResult(net, cfg, hist, metrics, recipe, time.time() - t0, noise.to_dict() if noise else None, loop_s)
 
 
 # ---- outputs ------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ def backend(name: str) -> type:
 
 
 POSE_ONNX_NAME = "yolo11n-pose.onnx"      # the name build.py gives it inside the extension's models/
+POSE_ONNX_DYNAMIC_NAME = "yolo11n-pose-dyn.onnx"   # any input size (export_onnx.py --dynamic): deepx estimate
 
 
 class BackendError(RuntimeError):
@@ -56,26 +57,30 @@ def module_available(name: str) -> bool:
         return False
 
 
-def find_pose_onnx(explicit=None) -> Path | None:
+def find_pose_onnx(explicit=None, dynamic: bool = False) -> Path | None:
     """The YOLO11n-pose ONNX file: ``explicit``, else $DEEPX_POSE_ONNX, else <models>/yolo11n-pose.onnx
     (inside the extension: build.py puts it there), else the newest export cached by
-    scripts/export_onnx.py in <repo>/runs/onnx/ (a source checkout)."""
+    scripts/export_onnx.py in <repo>/runs/onnx/ (a source checkout). ``dynamic``: the graph with any
+    input size instead ($DEEPX_POSE_ONNX_DYNAMIC, <models>/yolo11n-pose-dyn.onnx, the cached
+    ``--dynamic`` export)."""
     if explicit is not None:
         p = Path(explicit)
         if not p.is_file():
             raise BackendError(f"pose ONNX file not found: {p}")
         return p
-    env = os.environ.get("DEEPX_POSE_ONNX")
+    var, name = ("DEEPX_POSE_ONNX_DYNAMIC", POSE_ONNX_DYNAMIC_NAME) if dynamic else ("DEEPX_POSE_ONNX", POSE_ONNX_NAME)
+    env = os.environ.get(var)
     if env:
         p = Path(env)
         if not p.is_file():
-            raise BackendError(f"$DEEPX_POSE_ONNX names a missing file: {p}")
+            raise BackendError(f"${var} names a missing file: {p}")
         return p
     for d in (models_dir(), PACKAGE_DIR / "models"):
-        if (d / POSE_ONNX_NAME).is_file():
-            return d / POSE_ONNX_NAME
+        if (d / name).is_file():
+            return d / name
     cache = PACKAGE_DIR.parent / "runs" / "onnx"          # a source checkout: scripts/export_onnx.py's cache
-    found = list(cache.glob("yolo11n-pose-*-640-op17.onnx")) if cache.is_dir() else []
+    pattern = f"yolo11n-pose-*-640-op17{'-dyn' if dynamic else ''}.onnx"
+    found = list(cache.glob(pattern)) if cache.is_dir() else []
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .detections import Detection
 from .detector import PoseBackend
+from .threads import ort_session_options
 
 PAD_VALUE = 114
 
@@ -76,13 +77,18 @@ def resize_bilinear(img: np.ndarray, new_w: int, new_h: int) -> np.ndarray:
     return out if img.ndim == 3 else out[:, :, 0]
 
 
-def letterbox(img: np.ndarray, size: int | tuple[int, int] = 640) -> tuple[np.ndarray, dict]:
-    """Ultralytics' LetterBox(auto=False, center=True): (S_h x S_w x 3 image, params to undo it)."""
+def letterbox(img: np.ndarray, size: int | tuple[int, int] = 640, stride: int | None = None) -> tuple[np.ndarray, dict]:
+    """Ultralytics' LetterBox(auto=False, center=True): (S_h x S_w x 3 image, params to undo it).
+    With ``stride``, LetterBox(auto=True): the minimum rectangle, each side padded only up to a
+    multiple of the stride (Ultralytics' torch predictor on one image; needs a dynamic-shape graph)."""
     sh, sw = (size, size) if isinstance(size, int) else size
     h, w = img.shape[:2]
     r = min(sh / h, sw / w)
     new_w, new_h = max(round(w * r), 1), max(round(h * r), 1)
-    dw, dh = (sw - new_w) / 2, (sh - new_h) / 2
+    dw, dh = sw - new_w, sh - new_h
+    if stride:
+        dw, dh = dw % stride, dh % stride
+    dw, dh = dw / 2, dh / 2
     top, bottom = round(dh - 0.1), round(dh + 0.1)
     left, right = round(dw - 0.1), round(dw + 0.1)
     resized = resize_bilinear(img, new_w, new_h) if (new_w, new_h) != (w, h) else img
@@ -192,22 +198,25 @@ class OnnxPoseDetector(PoseBackend):
     images (one or a list; paths or HxWx3 arrays, BGR unless rgb=True) -> list of list[Detection]."""
 
     def __init__(self, onnx_path, conf: float = 0.25, iou: float = 0.7, max_det: int = 300, nms: str = "numpy",
-                 threads: int | None = None):
+                 threads: int | None = None, imgsz: int = 640, rect: bool | None = None):
         import onnxruntime as ort
 
         p = Path(onnx_path)
         if not p.is_file():
             raise FileNotFoundError(f"ONNX model not found: {p} (make one with scripts/export_onnx.py)")
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(p), ort_session_options(threads), providers=["CPUExecutionProvider"])
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
-        shape = inp.shape  # [1, 3, H, W]; static export
-        if not (isinstance(shape[2], int) and isinstance(shape[3], int)):
-            raise ValueError(f"{p}: expected a static input shape, got {shape} (export with dynamic=False)")
-        self.imgsz = (int(shape[2]), int(shape[3]))
+        shape = inp.shape  # [1, 3, H, W] (static export) or symbolic H, W (scripts/export_onnx.py --dynamic)
+        dynamic = not (isinstance(shape[2], int) and isinstance(shape[3], int))
+        # rect: Ultralytics' "minimum rectangle" letterbox, what its torch predictor does for one image
+        # (a 640 x 480 photo stays 640 x 480); only a dynamic graph takes it. Default: rect when possible.
+        self.rect = dynamic if rect is None else bool(rect)
+        if self.rect and not dynamic:
+            raise ValueError(f"{p}: rect letterboxing needs a dynamic-shape graph (scripts/export_onnx.py --dynamic)")
+        self.imgsz = (imgsz, imgsz) if dynamic else (int(shape[2]), int(shape[3]))
+        meta = self.session.get_modelmeta().custom_metadata_map     # Ultralytics writes its stride there
+        self.stride = int(meta.get("stride", 32)) if self.rect else None
         out = self.session.get_outputs()[0].shape
         self.n_kpt = (int(out[1]) - 5) // 3 if isinstance(out[1], int) else 17
         if nms not in ("numpy", "cv2"):
@@ -215,7 +224,7 @@ class OnnxPoseDetector(PoseBackend):
         self.path, self.conf, self.iou, self.max_det, self.nms = p, conf, iou, max_det, nms
 
     def preprocess(self, img_bgr: np.ndarray) -> tuple[np.ndarray, dict]:
-        lb, params = letterbox(img_bgr, self.imgsz)
+        lb, params = letterbox(img_bgr, self.imgsz, self.stride)
         x = lb[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
         return np.ascontiguousarray(x), params
 

@@ -1,4 +1,8 @@
-"""The Blender tests' own process (the Makefile runs tests/blender separately).
+"""The Blender tests' own process (the Makefile runs tests/blender separately), with the bpy module
+(`make test`) or inside a real Blender (`make test-blender`: pytest-blender re-runs pytest in the
+Blender of scripts/install_blender.sh). Tests that need a `blender` executable skip under the bpy
+module; tests that need packages a distribution Blender's Python lacks (torch, onnxruntime,
+matplotlib) skip inside it, with the reason.
 
 bpy (4.2, as a Python module) can crash during interpreter teardown once torch and onnxruntime
 are loaded in the same process (test_preview.py compares the torch and ONNX backends): every test
@@ -35,3 +39,18 @@ def addon(bpy_module):
     yield bpy_module
     deepx_addon.unregister()
     bpy_module.ops.wm.read_factory_settings(use_empty=True)
+
+
+@pytest.fixture
+def bpy(addon, clean_blender):
+    """bpy with the add-on registered, in an empty scene (reset after the test too)."""
+    return clean_blender
+
+
+@pytest.fixture(scope="session")
+def blender_exe(bpy_module) -> str:
+    """The running Blender's own executable (a real Blender only)."""
+    exe = bpy_module.app.binary_path
+    if not exe:
+        pytest.skip("needs a real Blender executable (bpy as a module has none): run `make test-blender`")
+    return exe

@@ -16,11 +16,6 @@ import pytest
 pytestmark = pytest.mark.blender
 
 
-@pytest.fixture
-def bpy(addon, clean_blender):
-    return clean_blender
-
-
 def _props():
     from deepx_addon.blender import props
     return props
@@ -233,6 +228,11 @@ def exercise_operators(bpy, tmp_path: Path, pkg) -> dict:
     kp = np.asarray(pkg.posing.world_keypoints(arm))
     assert kp[:, 2].min() > 0.0 and kp[:, 2].max() < 1.6          # standing, 1.6 m tall
     done["create_mannequin"] = 1
+    assert bpy.ops.deepx.limit_constraints() == {'FINISHED'}
+    assert "DeepX Limit" in arm.pose.bones["thigh_L"].constraints
+    assert bpy.ops.deepx.limit_constraints(remove=True) == {'FINISHED'}
+    assert not any(len(pb.constraints) for pb in arm.pose.bones)
+    done["limit_constraints"] = 1
 
     presets = core_poses.load_presets()
     assert bpy.ops.deepx.apply_pose(preset="sitting_box") == {'FINISHED'}
@@ -337,7 +337,7 @@ def exercise_operators(bpy, tmp_path: Path, pkg) -> dict:
     labels = sorted((out / "labels").glob("*.json"))
     assert len(labels) == 2 and len(list((out / "images").glob("*.png"))) == 2
     run = json.loads((out / "settings.json").read_text())
-    assert "Test_Hips.json" in json.dumps(run)
+    assert run["settings"]["pose"]["limits_preset"] == "Test_Hips"    # the user's preset, by name
     assert arm.hide_render is False and dx.batch_running is False
     assert [o for o in scene.objects if o.type == 'ARMATURE'] == [arm]     # the batch's own mannequin is gone
     labels[1].unlink()                                              # as if cancelled before the last sample

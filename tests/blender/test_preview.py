@@ -21,7 +21,7 @@ pytestmark = pytest.mark.blender
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST_M = 6.0
-W0, H0 = 960, 720          # the scene's render size; the preview renders 640 x 480
+W0, H0 = 960, 720          # the scene's render size; the preview renders a crop around the person
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +88,13 @@ def test_preview_true_distance_detection_and_prediction(previewed, bpy_module):
     # the true distance is the geometry: camera centre -> pelvis (mid-hip)
     assert np.linalg.norm(np.array(cam.matrix_world.translation) - pel) == pytest.approx(DIST_M, abs=1e-4)
     assert abs(res["true_m"] - DIST_M) < 1e-3
-    # the render is the scene's size capped at 640 px; K, R, t reproduce Blender's own projection
-    assert res["render_size"] == [640, 480] and res["image"].shape == (480, 640, 3)
+    # the render is a crop around the person at the scene's size; K (of the crop), R, t reproduce
+    # Blender's own projection shifted by the crop's corner
+    x0, y0, x1, y1 = res["crop"]
+    assert res["render_size"] == [W0, H0] and res["image"].shape == (y1 - y0, x1 - x0, 3)
+    assert 0 <= x0 < x1 <= W0 and 0 <= y0 < y1 <= H0 and (x1 - x0) * (y1 - y0) < W0 * H0 / 2
     from deepx_addon.blender.posing import world_keypoints
-    blender_px = project_with_blender(cam, world_keypoints(scene.deepx.mannequin)) * (640 / W0)
+    blender_px = project_with_blender(cam, world_keypoints(scene.deepx.mannequin)) - [x0, y0]
     assert np.abs(np.asarray(res["true_keypoints"])[:, :2] - blender_px).max() < 0.01
     # the detector found the mannequin, and the prediction is near the truth
     assert res["n_people"] >= 1 and res["score"] > 0.5 and res["oks"] > 0.1
@@ -309,3 +312,29 @@ def test_build_bundles_wheels_and_onnx_files(tmp_path, monkeypatch, bpy_module):
     monkeypatch.setattr(b.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "offline"))
     with pytest.raises(b.BuildError, match=r"no onnxruntime .* wheel for linux-x64 / Python 3.13"):
         fetch(("linux-x64",), ("3.13",), cache=cache)
+
+
+@pytest.mark.parametrize("preset, dist", [("standing", 30.0), ("standing", 45.0), ("hands_up", 22.0)])
+def test_preview_finds_far_people(addon, pose_onnx, preset, dist):
+    """Issue 10 item 6: at 640 px of the whole frame nobody was found beyond ~15-20 m; the crop
+    around the person keeps them many pixels tall."""
+    from deepx_addon.blender.posing import pelvis_world
+    from deepx_addon.blender.preview import preview_steps
+    from deepx_addon.blender.scene import set_camera, setup_scene
+    from deepx_addon.core.cameras import intrinsics_from_hfov, look_at
+    bpy = addon
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    assert bpy.ops.deepx.create_mannequin() == {'FINISHED'}
+    assert bpy.ops.deepx.apply_pose(preset=preset) == {'FINISHED'}
+    rig = setup_scene()
+    pel = pelvis_world(scene.deepx.mannequin)
+    d = np.array([1.0, -6.0, 0.3])
+    R, t = look_at(pel + d / np.linalg.norm(d) * dist, pel)
+    set_camera(rig.camera, intrinsics_from_hfov(50.0, 1920, 1080), R, t, 1920, 1080)
+    # the modal operator's stages: a status text before each slow step, then the result
+    items = list(preview_steps(bpy.context, detector="onnx"))
+    *stages, res = items
+    assert [s.split()[0] for s in stages] == ["Loading", "Rendering", "Detecting"]
+    assert res["n_people"] >= 1 and res["ok"], res["message"]
+    assert abs(res["predicted_m"] / res["true_m"] - 1) < 0.35

@@ -43,15 +43,15 @@ def _look_at(position, target, roll_deg=0.0):
 
 
 def _read(path) -> np.ndarray:
-    from PIL import Image
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.int16)
+    """RGB pixels read by Blender itself (a real Blender's Python has no Pillow)."""
+    from deepx_addon.blender.render import read_png
+    return np.rint(read_png(path)[..., :3]).astype(np.int16)
 
 
 def _files(d: Path) -> dict:
-    """Relative path -> bytes of every dataset file (summary.json holds timings: left out)."""
+    """Relative path -> bytes of every dataset file (summary.json and summaries/ hold timings: left out)."""
     return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
-            if p.is_file() and p.name != "summary.json"}
+            if p.is_file() and p.name != "summary.json" and p.parent.name != "summaries"}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -232,8 +232,11 @@ def test_kill_and_resume_gives_the_same_dataset(dataset, bpy_module, tmp_path):
     assert _same_dataset(ref, stopped)
 
     sharded = tmp_path / "sharded"
-    run_batch(s, sharded, shard="1/2")
+    summary = run_batch(s, sharded, shard="1/2")
     assert sorted(p.stem for p in (sharded / "labels").glob("*.json")) == ["p000000-c001", "p000001-c001"]
+    # the shard that does not complete the run leaves the dataset files to the one that does
+    assert summary["dataset"]["missing"] == 2 and "deferred" in summary["dataset"]
+    assert not (sharded / "labels.jsonl").exists() and not (sharded / "coco_keypoints.json").exists()
     run_batch(s, sharded, shard=(0, 2))
     assert _same_dataset(ref, sharded)
 
@@ -384,10 +387,16 @@ def test_cli_generate_from_blend(bpy_module, tmp_path, capsys):
 @pytest.mark.slow
 def test_workbench_in_a_subprocess(tmp_path):
     """Workbench needs EGL and aborts the process without it: always exercise it in a child."""
+    import bpy
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-m", "deepx_addon.cli", "generate", "--out", str(tmp_path / "wb"),
-                        "--count", "1", "--engine", "BLENDER_WORKBENCH", "--resolution", "64", "-q"],
-                       cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=240)
+    args = ["--out", str(tmp_path / "wb"), "--count", "1", "--engine", "BLENDER_WORKBENCH", "--resolution", "64", "-q"]
+    if bpy.app.binary_path:       # a real Blender: a child Blender runs the batch (its Python has no bpy module)
+        cmd = [bpy.app.binary_path, "-b", "--factory-startup", "--python-exit-code", "1", "--python-expr",
+               f"import sys; sys.path.insert(0, {str(ROOT)!r}); from deepx_addon.blender.batch import main; "
+               "sys.exit(main())", "--", *args]
+    else:
+        cmd = [sys.executable, "-m", "deepx_addon.cli", "generate", *args]
+    r = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=240)
     if r.returncode == 2 and "cannot render here" in r.stderr:
         pytest.skip(f"no OpenGL/EGL here: {r.stderr.strip()[-200:]}")
     assert r.returncode == 0, r.stderr[-2000:]

@@ -11,7 +11,7 @@ ESTIMATORS = ["bbox", "shoulder_hip", "sloth", "default"]
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
-def test_predict_one_row_per_input_row_on_shared_files(real_data, tmp_path, estimator):
+def test_predict_one_row_per_input_row_on_real_files(real_data, tmp_path, estimator):
     for name in ("kitti_train.jsonl", "h36m_3dhp_images.jsonl"):
         src = real_data / name
         out = tmp_path / f"{estimator}_{name}"
@@ -63,7 +63,7 @@ def test_evaluate_prints_table_writes_json_and_plot(real_data, tmp_path, capsys)
     assert "shoulder_hip" in out and "10-20m" in out
     rep = json.loads(js.read_text())
     sh = rep["estimators"]["shoulder_hip"]["distance"]["all"]
-    # the sanity anchor of the shared data's README: 1.34 m ALE, 8.1 % mean relative error
+    # the sanity anchor of examples/real/PROVENANCE.md: 1.34 m ALE, 8.1 % mean relative error
     assert sh["ale_m"] == pytest.approx(1.34, abs=0.01) and sh["mean_rel"] == pytest.approx(0.081, abs=0.001)
     assert png.stat().st_size > 10_000
 

@@ -326,3 +326,17 @@ def test_one_preset_look_up_sees_the_users_folder(tmp_path):
     (tmp_path / "poses" / "my_pose.json").write_text(json.dumps({**stand, "name": "my_pose"}))
     assert "my_pose" in poses.all_presets(tmp_path) and "my_pose" not in poses.all_presets()
     assert set(poses.all_presets()) == set(poses.load_presets())
+
+
+def test_string_column_is_a_compact_str_array():
+    """PoseTable.recipe: UTF-8 buffer + offsets (core/posetable.StringColumn), used like a str array."""
+    from deepx_addon.core.posetable import StringColumn
+    strings = ['{"a": 1}', "", "é" * 300, '{"b": [1, 2]}']
+    col = StringColumn(np.array(strings))
+    assert len(col) == 4 and col.tolist() == strings and col[-1] == strings[-1] and col[2] == strings[2]
+    assert col[[3, 0, 3]].tolist() == [strings[3], strings[0], strings[3]] and col.take([1, 1]) == ["", ""]
+    assert col[np.array([True, False, True, False])].tolist() == [strings[0], strings[2]]
+    np.testing.assert_array_equal(np.asarray(col), np.array(strings))
+    assert col.nbytes < np.array(strings).nbytes / 3
+    with pytest.raises(IndexError):
+        col[4]

@@ -169,3 +169,24 @@ def test_yolo_explicit_split_links_and_errors(samples, tmp_path):
     bad.write_text("0 0.5 0.5 0.1\n")
     with pytest.raises(D.DatasetError, match="bad.txt:1"):
         D.read_yolo_labels(bad)
+
+
+def test_streamed_writers_give_the_same_files(samples, tmp_path):
+    """write_coco_stream / write_yolo_pose(stream=True) (what a render run's finalize uses, flat
+    memory) write the bytes of the in-memory writers; an image coming back later is refused."""
+    imgs = _fake_images(tmp_path, len(samples) - 1)
+    items = [(p, _without_image(r)) for p, r in _items_with_a_shared_image(samples, imgs)]
+    D.write_coco(tmp_path / "a.json", items, image_root=tmp_path, info={"x": 1})
+    assert D.write_coco_stream(tmp_path / "b.json", iter(items), image_root=tmp_path, info={"x": 1}) == len(items)
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    D.write_yolo_pose(tmp_path / "ya", items, val_fraction=0.3)
+    D.write_yolo_pose(tmp_path / "yb", iter(items), val_fraction=0.3, stream=True)
+    files = lambda d: {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))   # noqa: E731
+                       if p.is_file() and p.name != "data.yaml"}
+    assert files(tmp_path / "ya") == files(tmp_path / "yb") and files(tmp_path / "ya")
+    back = items[1:] + items[:1] + [items[1]]                    # image of item 1 again, after others
+    with pytest.raises(D.DatasetError, match="comes again"):
+        D.write_coco_stream(tmp_path / "c.json", back, image_root=tmp_path)
+    assert not (tmp_path / "c.json").exists()
+    with pytest.raises(D.DatasetError, match="comes again"):
+        D.write_yolo_pose(tmp_path / "yc", back, stream=True)

@@ -92,3 +92,4 @@ def test_sloth_track_median_beats_single_noisy_frames():
     with pytest.raises(ValueError):
         sloth.estimate_track(frames, mode="mean")
     assert sloth.estimate_track([]).status == NO_ESTIMATE
+

@@ -59,7 +59,7 @@ def test_bad_lines_are_reported_with_line_numbers_not_dropped(tmp_path):
         read_jsonl(p)
 
 
-def test_shared_real_files_parse(real_data):
+def test_real_files_parse(real_data):
     kitti = read_jsonl(real_data / "kitti_train.jsonl")
     h36m = read_jsonl(real_data / "h36m_3dhp_images.jsonl")
     assert len(kitti) == 331 and len(h36m) == 8

@@ -272,6 +272,40 @@ def test_onnx_export_matches_torch_and_runs_without_torch(trained, estimator, tm
 
 
 @pytest.mark.torch
+def test_shipped_model_runs_on_onnx_by_default_and_agrees_with_torch(real_data, tmp_path):
+    """registry.build picks ONNX Runtime when NAME.onnx is there (no torch import: cold start), with
+    the torch network's numbers to float32 rounding; a retrained model loses its stale .onnx."""
+    pytest.importorskip("onnxruntime")
+    from deepx_addon.core.paths import default_model_path
+    from deepx_addon.core.records import read_jsonl
+    from deepx_addon.ml import registry
+    from deepx_addon.ml.model import load_model, save_model
+    from deepx_addon.runtime.model import LearnedEstimator, OnnxRunner
+
+    path = default_model_path()
+    est = registry.build("default")
+    assert isinstance(est.runner, OnnxRunner)
+    recs = list(read_jsonl(real_data / "kitti_train.jsonl"))
+    kp, K = np.stack([r.keypoints for r in recs]), np.stack([r.K for r in recs])
+    a = est.predict_arrays(kp, K)
+    b = LearnedEstimator.load(path, backend="torch").predict_arrays(kp, K)
+    np.testing.assert_array_equal(a["status"], b["status"])
+    np.testing.assert_allclose(a["distance_m"], b["distance_m"], rtol=1e-6)
+    np.testing.assert_allclose(a["sigma_m"], b["sigma_m"], rtol=1e-5)
+    code = ("import sys\nfrom deepx_addon.cli.main import main\n"
+            f"assert main(['predict', '-i', {str(real_data / 'h36m_3dhp_images.jsonl')!r}, '-o', "
+            f"{str(tmp_path / 'o.jsonl')!r}]) == 0\nprint('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "False", out.stderr
+    net, doc = load_model(path)
+    meta = {k: v for k, v in doc.items() if k not in ("format", "format_version", "name", "weights",
+                                                      "weights_sha256", "architecture", "normalisation")}
+    (tmp_path / "m.onnx").write_bytes(path.with_suffix(".onnx").read_bytes())
+    save_model(net, tmp_path / "m", meta)
+    assert not (tmp_path / "m.onnx").exists() and registry.build(str(tmp_path / "m.json")).runner.__class__.__name__ == "TorchRunner"
+
+
+@pytest.mark.torch
 def test_evaluation_uses_batched_records(estimator, tmp_path):
     from deepx_addon.core.evaluation import evaluate_predictions, predict_file
     from deepx_addon.core.records import write_jsonl

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,19 +75,23 @@ def test_numpy_nms_equals_the_torch_shim_reference():
             assert set(pose_onnx.nms_cv2(boxes, scores, thr).tolist()) == set(ref.tolist())
 
 
-# ---- against the torch detector on the shared real photos ----------------------------------------------
-@pytest.fixture(scope="module")
-def onnx_path():
+# ---- against the torch detector on the real photos (examples/real) ----------------------------------------------
+def _export(dynamic: bool):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("torch")
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
         import export_onnx
-        return export_onnx.export()  # cached under runs/onnx/ by the weights' sha256
+        return export_onnx.export(dynamic=dynamic)  # cached under runs/onnx/ by the weights' sha256
     except Exception as e:  # noqa: BLE001 - export needs ultralytics + onnx; skip with the reason
         pytest.skip(f"ONNX export impossible here: {type(e).__name__}: {e}")
     finally:
         sys.path.remove(str(ROOT / "scripts"))
+
+
+@pytest.fixture(scope="module")
+def onnx_path():
+    return _export(dynamic=False)
 
 
 @pytest.mark.slow
@@ -109,3 +114,43 @@ def test_onnx_equals_torch_on_real_photos(onnx_path, real_data):
     rgb = images[0][:, :, ::-1].astype(np.float32) / 255.0
     f = pose_onnx.OnnxPoseDetector(onnx_path).detect(rgb, rgb=True)[0]
     assert len(f) == len(onnx_dets[0]) and np.allclose(f[0].keypoints, onnx_dets[0][0].keypoints, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def dynamic_onnx_path():
+    return _export(dynamic=True)     # any input size: deepx estimate's default detector
+
+
+def test_rect_letterbox_pads_to_the_stride_only():
+    lb, params = pose_onnx.letterbox(np.zeros((375, 1242, 3), np.uint8), 640, stride=32)
+    assert lb.shape == (224, 640, 3) and (params["pad_x"], params["pad_y"]) == (0, 15)
+    assert pose_onnx.letterbox(np.zeros((480, 640, 3), np.uint8), 640, stride=32)[0].shape == (480, 640, 3)
+
+
+@pytest.mark.slow
+def test_dynamic_onnx_equals_ultralytics_rect_and_estimate_uses_it(dynamic_onnx_path, onnx_path, real_data):
+    """`deepx estimate`'s default detector: the dynamic graph letterboxed to the minimum rectangle gives
+    Ultralytics' torch detections (its default rect predictor), wide images included, without torch."""
+    from deepx_addon.ml.detector import PoseDetector, read_image
+
+    rows = [json.loads(line) for line in open(real_data / "h36m_3dhp_images.jsonl", encoding="utf-8")][:4]
+    images = [read_image(real_data / r["image"]) for r in rows]
+    images += [np.ascontiguousarray(images[0][200:575]), np.ascontiguousarray(images[1][:600, :])]  # wide crops
+    torch_dets = PoseDetector(batch=1).detect(images)
+    onnx_det = pose_onnx.OnnxPoseDetector(dynamic_onnx_path)
+    assert onnx_det.rect and onnx_det.stride == 32
+    onnx_dets = onnx_det.detect(images)
+    assert sum(len(d) for d in torch_dets) >= len(images)
+    for td, od in zip(torch_dets, onnx_dets):
+        assert len(od) == len(td)
+        for a, b in zip(od, td):
+            assert abs(a.score - b.score) < 1e-3 and np.abs(a.bbox - b.bbox).max() < 0.01
+            assert np.abs(a.keypoints - b.keypoints).max() < 0.01
+    with pytest.raises(ValueError, match="dynamic-shape graph"):
+        pose_onnx.OnnxPoseDetector(onnx_path, rect=True)           # a static graph is square only
+    code = ("import sys\nfrom deepx_addon.ml.api import DistanceEstimator\n"
+            f"r = DistanceEstimator()({str(real_data / rows[0]['image'])!r}, camera={{'focal_px': 1000}})[0]\n"
+            "print(type(DistanceEstimator().detector).__name__, r.status, 'torch' in sys.modules)")
+    env = dict(os.environ, DEEPX_POSE_ONNX_DYNAMIC=str(dynamic_onnx_path))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["OnnxPoseDetector", "ok", "False"], out.stderr
