@@ -56,6 +56,7 @@ import time
 from pathlib import Path
 
 from ..core.outputs import lock_folder, unlock_folder
+from ..core.runfolder import shard_key
 from ..core.records import atomic_write_text
 from ..core.progress import print_summary, printer
 from ..core.render_options import add_arguments, settings_from_args
@@ -105,8 +106,9 @@ class BatchJob:
         self.scene, self.threads, self.yolo = scene, threads, yolo
         self.presets, self.limits = preflight(settings, user_presets)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        # one run per folder: a second one (other seed, same folder) would mix its samples in
-        self._lock = lock_folder(self.out_dir, "deepx render batch")
+        # one run per folder: a second one (other seed, same folder) would mix its samples in; the
+        # shards i/N (N > 1) of one run lock their shard only, so they run side by side
+        self._lock = lock_folder(self.out_dir, "deepx render batch", shard_key(self.shard))
         try:
             check_or_write_settings(self.out_dir, settings)
             self.removed_temps = remove_stray_temps(self.out_dir, settings, self.shard)
@@ -167,21 +169,24 @@ class BatchJob:
         unlock_folder(self._lock)
         self._lock = None
 
-    def finalize(self) -> dict:
+    def finalize(self, datasets: bool = True) -> dict:
         """Close the render context and write the dataset files (labels.jsonl, COCO, YOLO) - unless
         other shards still miss labels: then the shard that completes the run writes them once,
         instead of every shard rewriting the whole dataset (``deepx generate --finalize-only``
-        writes them any time)."""
+        writes them any time). ``datasets=False``: one shard of a --ray job whose driver finalizes
+        once at the end; neither the dataset nor summary.json is written."""
         if self.ctx is not None:
             self.ctx.close()
         try:
-            return self._finalize()
+            return self._finalize(datasets)
         finally:
             self.close()
 
-    def _finalize(self) -> dict:
+    def _finalize(self, datasets: bool) -> dict:
         present = len(label_files(self.out_dir, self.settings))
-        if self.shard[1] == 1 or present == int(self.settings.count):
+        if not datasets:
+            fin = None
+        elif self.shard[1] == 1 or present == int(self.settings.count):
             fin = finalize(self.out_dir, self.settings, self.yolo)
         else:
             fin = {"samples": present, "images": None, "missing": int(self.settings.count) - present, "files": {},
@@ -198,6 +203,8 @@ class BatchJob:
             "engine": self.settings.render.engine, "resolution": list(self.settings.render.resolution),
             "samples": int(self.settings.render.samples), "dataset": fin,
         }
+        if not datasets:
+            return self.summary
         # one file per shard (shards run at once must not overwrite each other's numbers); summary.json
         # is this run's numbers plus every shard's, read back from those files
         i, n = self.shard
@@ -216,7 +223,7 @@ class BatchJob:
 
 
 def run_batch(settings: GeneratorSettings, out_dir, shard=(0, 1), progress=None, should_stop=None, *,
-              scene=None, threads: int | None = None, yolo: bool = False) -> dict:
+              scene=None, threads: int | None = None, yolo: bool = False, datasets: bool = True) -> dict:
     """Render this shard's samples that are not done yet, then finalise. Returns the summary.
 
     progress(Progress) is called after every sample; should_stop() -> True stops after the current
@@ -228,7 +235,7 @@ def run_batch(settings: GeneratorSettings, out_dir, shard=(0, 1), progress=None,
         pr = job.step()
         if progress is not None:
             progress(pr)
-    return job.finalize()
+    return job.finalize(datasets)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -280,7 +287,8 @@ def _main(argv=None, prog="blender -b FILE.blend --python-expr '...main()' --", 
               f"{settings.render.resolution[0]}x{settings.render.resolution[1]}, shard {args.shard} -> {args.out}",
               flush=True)
         summary = run_batch(settings, args.out, args.shard, progress=None if args.quiet else printer(),
-                            scene=scene, threads=args.threads, yolo=args.yolo)
+                            scene=scene, threads=args.threads, yolo=args.yolo,
+                            datasets=not args.no_finalize)
     except (RunFolderError, ValueError, OSError, RuntimeError) as e:   # OSError: OutputError (folder in use, not writable)
         print(f"deepx generate: error: {e}", file=sys.stderr, flush=True)
         return 2

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         m = importlib.import_module(mod, __package__)
         sp = sub.add_parser(name, help=m.HELP, description=m.HELP)
         m.add_arguments(sp)
-        sp.set_defaults(_run=m.run)
+        sp.set_defaults(_run=m.run, _parser=sp)   # _parser: --ray rebuilds a task's command line
     return p
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 HELP = "sample random cameras around every pose of a pose table (no rendering) -> labelled keypoints"
 
@@ -19,6 +20,8 @@ def add_arguments(p):
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one generator setting, e.g. --set camera.distance_m=2,40 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from . import cluster
+    cluster.add_arguments(p)
 
 
 def run(args) -> int:
@@ -43,15 +46,42 @@ def run(args) -> int:
         options = {"cameras_per_pose": args.cameras_per_pose, "seed": args.seed,
                    "camera.image_size": list(args.image_size) if args.image_size else None}
         settings = settings.update({k: v for k, v in options.items() if v is not None}).update(args.set)
-        summary = generate(table, settings, args.out, shard=args.shard,
-                           chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, progress=not args.quiet)
-        if args.jsonl:
-            if not summary["complete"]:
+        if args.ray:
+            mine = _run_ray(args, table, settings)
+        else:
+            summary = generate(table, settings, args.out, shard=args.shard,
+                               chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, progress=not args.quiet)
+            if args.jsonl and not summary["complete"]:
                 raise CliError("not writing --jsonl: this shard is not complete")
             mine = shard_chunks(read_manifest(args.out)["n_chunks"], args.shard)
+        if args.jsonl:
             n = write_records_jsonl(args.jsonl, (b for _, b in iter_parts(args.out, chunks=mine, require_complete=True)),
                                     table)
             print(f"deepx sample: {n:,} rows -> {args.jsonl}", file=sys.stderr)
     except (RunFolderError, SettingsError) as e:        # SamplerError is a RunFolderError
         raise CliError(str(e)) from None
     return 0
+
+
+def _run_ray(args, table, settings) -> list[int]:
+    """Every shard a Ray task running `deepx sample --shard i/N`; returns all chunk ids."""
+    from ..core.sampler import DEFAULT_CHUNK_SIZE, generate, read_manifest
+    from . import cluster
+    from .errors import CliError
+
+    if args.shard != "0/1":
+        raise CliError("--ray runs every shard itself: leave out --shard")
+    cluster.absolute_paths(args, "pose_table", "out", "settings", "jsonl")
+    # the manifest first (refuses a folder holding another run before any task starts)
+    generate(table, settings, args.out, chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, progress=False, max_chunks=0)
+    m = read_manifest(args.out)
+    base = cluster.argv_of(args._parser, args, drop=("shard", "jsonl", "quiet"))
+    files = {c["file"] for c in m["chunks"]}
+    t = cluster.run_tasks(args, lambda n: cluster.shard_argvs("sample", base, n), m["n_chunks"],
+                          lambda: sum(1 for f in files if (Path(args.out) / f).exists()), m["n_chunks"], "chunks")
+    missing = [c for c in m["chunks"] if not (Path(args.out) / c["file"]).exists()]
+    if missing:
+        raise CliError(f"{len(missing)} chunks missing after the Ray job (first {missing[0]['file']}); rerun to resume")
+    print(f"deepx sample: {m['n_samples']:,} samples in {m['n_chunks']} chunks by {t['tasks']} Ray tasks on "
+          f"{len(t['nodes'])} node(s) in {t['seconds']:.1f} s (tasks' CPU {t['task_cpu_s']:.1f} s) -> {args.out}", file=sys.stderr)
+    return list(range(m["n_chunks"]))

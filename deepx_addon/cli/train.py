@@ -16,13 +16,16 @@ def add_arguments(p):
     p.add_argument("--config", "-c", nargs="*", default=[], metavar="KEY=VALUE",
                    help="TrainConfig overrides, e.g. hidden=128 lr=3e-3 noise=false noise_model=noise.json")
     p.add_argument("--steps", type=int, help="training steps (same as --config steps=N)")
+    p.add_argument("--stream", action="store_true",
+                   help="read the sampler's part files a few at a time (a dataset larger than memory; "
+                        "--config stream_buffer=ROWS sets the shuffle buffer); npz parts only")
     p.add_argument("--onnx", action="store_true", help="also write NAME.onnx for the torch-free runtime")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     from .errors import CliError
-    from ..ml.train import TrainConfig, load_data, save_result, train
+    from ..ml.train import TrainConfig, data_files, load_data, save_result, train, train_stream
 
     out = Path(args.out)
     if out.suffix in (".json", ".safetensors"):
@@ -34,13 +37,19 @@ def run(args) -> int:
         cfg.update(list(args.config) + ([f"steps={args.steps}"] if args.steps is not None else []))
         if cfg.noise_model and not Path(cfg.noise_model).is_file():
             raise ValueError(f"noise model file not found: {cfg.noise_model}")
-        data = load_data(args.data)
+        if args.stream:
+            files = data_files(args.data)
+        else:
+            data = load_data(args.data)
     except ValueError as e:
         raise CliError(str(e)) from None
-    print(f"deepx train: {len(data)} samples from {len(data.sources)} file(s); "
-          f"{cfg.steps} steps of {cfg.batch_size}, {cfg.blocks}x{cfg.hidden} MLP", file=sys.stderr)
+    what = f"{len(files)} part file(s), streamed" if args.stream else \
+        f"{len(data)} samples from {len(data.sources)} file(s)"
+    print(f"deepx train: {what}; {cfg.steps} steps of {cfg.batch_size}, {cfg.blocks}x{cfg.hidden} MLP",
+          file=sys.stderr)
     try:
-        result = train(data, cfg, progress=not args.quiet)
+        result = train_stream(files, cfg, progress=not args.quiet) if args.stream else \
+            train(data, cfg, progress=not args.quiet)
     except ValueError as e:
         raise CliError(str(e)) from None
     command = " ".join(shlex.quote(a) for a in ["deepx", *sys.argv[1:]]) if sys.argv else None

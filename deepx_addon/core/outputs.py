@@ -122,44 +122,63 @@ def check_writable(path, folder: bool = False) -> None:
     _probe(target.parent)
 
 
-def lock_folder(folder, what: str = "deepx") -> int:
-    """Take an exclusive lock on ``folder`` and return its handle (give it to unlock_folder); a
-    second process asking for it gets OutputError at once instead of mixing its files into this
-    run's. POSIX: flock on the folder itself (no file left behind, released when the process dies);
-    Windows: a .deepx.lock file in it."""
+def lock_folder(folder, what: str = "deepx", key: str | None = None):
+    """Take a lock on ``folder`` and return its handle (give it to unlock_folder); a second process
+    asking for a conflicting one gets OutputError at once instead of mixing its files into this
+    run's. ``key`` None: the whole folder, exclusively. A key (a shard 'shard1of4', a Ray driver):
+    the folder shared plus that key exclusively, so the shards of one run write side by side while
+    the same shard twice, or a whole-folder run, is refused. POSIX: flock on the folder itself and,
+    for a key, on '.deepx.lock-KEY' (removed on release; locks die with the process); Windows: a
+    lock file in the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:
         fcntl = None
-    fd = os.open(folder, os.O_RDONLY) if fcntl else os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fds = []
     try:
         if fcntl:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        else:
-            import msvcrt
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            fds.append(os.open(folder, os.O_RDONLY))
+            fcntl.flock(fds[-1], (fcntl.LOCK_SH if key else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        path = folder / (f"{LOCK_NAME}-{key}" if key else LOCK_NAME)
+        if key or not fcntl:
+            fds.append(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+            if fcntl:
+                fcntl.flock(fds[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.fstat(fds[-1]).st_ino != os.stat(path).st_ino:   # removed by its last holder meanwhile
+                    raise OSError("lock file replaced")
+            else:
+                import msvcrt
+                msvcrt.locking(fds[-1], msvcrt.LK_NBLCK, 1)
     except OSError:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
         raise OutputError(f"{path_text(folder)} is in use by another {what} run; wait for it to finish "
                           "or use another output folder") from None
-    return fd
+    return (fds, path if key and fcntl else None)
 
 
-def unlock_folder(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)    # closing releases the lock
+def unlock_folder(lock) -> None:
+    if lock is not None:
+        fds, path = lock
+        if path is not None:
+            try:
+                os.unlink(path)         # while still holding it: no one can hold a removed file's lock
+            except OSError:
+                pass
+        for fd in reversed(fds):
+            os.close(fd)    # closing releases the lock
 
 
 @contextmanager
-def folder_lock(folder, what: str = "deepx"):
+def folder_lock(folder, what: str = "deepx", key: str | None = None):
     """lock_folder for the duration of a with-block."""
-    fd = lock_folder(folder, what)
+    lock = lock_folder(folder, what, key)
     try:
         yield Path(folder)
     finally:
-        unlock_folder(fd)
+        unlock_folder(lock)
 
 def prepare_outputs(inputs=(), outputs=(), out_dirs=()) -> None:
     """What every command calls before its work: check_outputs, then check_writable on each output

@@ -74,6 +74,8 @@ def print_summary(s: dict, stream=None) -> None:
     print(f"shard {s['shard']}: rendered {s['rendered']} samples ({s['images']} images) in {s['seconds']:.1f} s "
           f"= {s['images_per_s']:.2f} images/s; {s['done_before']} were done before"
           + ("" if s["finished"] else " (stopped early: rerun to resume)"), file=stream)
+    if ds is None:          # a shard run with --no-finalize
+        return
     if ds.get("deferred"):
         print(f"dataset {s['out_dir']}: {ds['samples']}/{s['count']} samples so far; {ds['deferred']}", file=stream)
         return

@@ -32,6 +32,9 @@ def add_arguments(p, with_blend: bool = True):
     p.add_argument("--finalize-only", action="store_true",
                    help="render nothing; rewrite labels.jsonl / coco_keypoints.json (/ yolo) of --out from "
                         "the labels present (e.g. after shards on several machines)")
+    p.add_argument("--no-finalize", action="store_true",
+                   help="render only: leave labels.jsonl / coco_keypoints.json / summary.json to one "
+                        "--finalize-only run at the end (what each --ray task does)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any generator setting, e.g. --set camera.p_occluder=0.3 (repeatable; applied last)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")

@@ -85,6 +85,12 @@ def parse_shard(shard) -> tuple[int, int]:
     return i, n
 
 
+def shard_key(shard) -> str | None:
+    """The folder-lock key of a shard (core/outputs.lock_folder): None for 0/1 (the whole folder)."""
+    i, n = parse_shard(shard)
+    return None if n == 1 else f"shard{i}of{n}"
+
+
 def shard_indices(count: int, shard) -> list[int]:
     i, n = parse_shard(shard)
     return list(range(i, int(count), n))
@@ -123,21 +129,40 @@ def _diff(a, b, prefix="") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
+def _read_json(path: Path, hint: str, error) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise error(f"{path}: unreadable ({e}); {hint}") from None
+
+
 def check_or_write_settings(out_dir: Path, settings: GeneratorSettings) -> None:
     """Write settings.json, or check that the folder's run used the same settings (count aside)."""
     path = out_dir / SETTINGS_FILE
     doc = _settings_doc(settings)
     if path.exists():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise RunFolderError(f"{path}: unreadable ({e}); move it away or use another --out") from None
+        old = _read_json(path, "move it away or use another --out", RunFolderError)
         diff = _diff(_comparable(old), _comparable(doc))
         if diff:
             raise RunFolderError(f"{out_dir} holds a run with other settings (differs in: {', '.join(diff[:8])}); "
                              "use another output folder, or the same settings to resume")
         return
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def check_or_write_manifest(path, text: str, hint: str, error=RunFolderError) -> None:
+    """Write the JSON ``text`` at ``path``, or check that the manifest there is the same one: a
+    folder holding a different run is refused, naming the top-level fields that differ."""
+    path = Path(path)
+    if path.exists():
+        old = _read_json(path, hint, error)
+        new = json.loads(text)
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if diff:
+            raise error(f"{path.parent} holds a different run (manifest fields differ: {', '.join(diff)}); {hint}")
+        if path.read_text(encoding="utf-8") == text:
+            return
+    atomic_write_text(path, text)
 
 
 def tmp_tag(shard) -> str:

@@ -40,7 +40,7 @@ from .keypoints import NUM_KEYPOINTS, pelvis_of
 from .posetable import PoseTable
 from .progress import ProgressBar
 from .records import atomic_open, keypoints_from_visibility
-from .runfolder import RunFolderError, parse_shard
+from .runfolder import RunFolderError, check_or_write_manifest, parse_shard, shard_key
 from .settings import GeneratorSettings
 
 FORMAT = "deepx-keypoint-samples"
@@ -333,7 +333,7 @@ def generate(table: PoseTable, settings: GeneratorSettings, out_dir, shard=(0, 1
     """
     from .outputs import folder_lock
 
-    with folder_lock(out_dir, "deepx sample"):   # two runs into one folder would mix their parts
+    with folder_lock(out_dir, "deepx sample", shard_key(shard)):   # two runs into one folder would mix their parts
         return _generate(table, settings, out_dir, shard, chunk_size, progress, max_chunks, log)
 
 
@@ -361,20 +361,8 @@ def _generate(table, settings, out_dir, shard, chunk_size, progress, max_chunks,
     out.mkdir(parents=True, exist_ok=True)
     manifest = make_manifest(table, settings, chunk_size)
     text = _manifest_text(manifest)
-    mpath = out / MANIFEST
-    if mpath.exists():
-        try:
-            old = json.loads(mpath.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise SamplerError(f"{mpath}: unreadable manifest ({e}); use an empty --out folder") from None
-        new = json.loads(text)
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        if diff:
-            raise SamplerError(f"{out} holds a different run (manifest fields differ: {', '.join(diff)}); "
-                               "use a new --out folder or the same settings, table and chunk size")
-    if not mpath.exists() or mpath.read_text(encoding="utf-8") != text:
-        from .records import atomic_write_text
-        atomic_write_text(mpath, text)
+    check_or_write_manifest(out / MANIFEST, text, "use a new --out folder or the same settings, table and chunk size",
+                            SamplerError)
 
     mine = shard_chunks(manifest["n_chunks"], (i, N))
     for c in mine:   # temp files a killed run of this shard left behind

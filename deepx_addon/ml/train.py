@@ -64,11 +64,13 @@ class TrainConfig:
     low_conf: float = 0.3           # runtime: mean confidence below this -> status low_confidence
     init_model: str = ""            # start from this model's weights and normalisation (fine-tuning);
                                     # its architecture replaces hidden/blocks/dropout
+    probe_rows: int = 100_000       # training rows that set the input normalisation
+    stream_buffer: int = 1_000_000  # train_stream: rows held at once (the shuffle buffer)
 
     def validate(self) -> None:
         if self.feature_version != feat.FEATURE_VERSION:
             raise ValueError(f"feature_version {self.feature_version} unsupported (have {feat.FEATURE_VERSION})")
-        for name in ("hidden", "blocks", "steps", "batch_size", "eval_every", "threads"):
+        for name in ("hidden", "blocks", "steps", "batch_size", "eval_every", "threads", "probe_rows", "stream_buffer"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.val_fraction < 1:
@@ -186,8 +188,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_npz(path) -> TrainData:
-    """A sampler chunk (SampleBatch npz: keypoints_2d, K, distance_m, depth_m, family, ...)."""
+def load_npz(path, recipe: bool = True) -> TrainData:
+    """A sampler chunk (SampleBatch npz: keypoints_2d, K, distance_m, depth_m, family, ...);
+    ``recipe=False`` skips the file's hash and meta (streaming re-reads every part each epoch)."""
     path = Path(path)
     try:
         z = np.load(path, allow_pickle=False)
@@ -202,6 +205,8 @@ def load_npz(path) -> TrainData:
                                   z["family"] if "family" in z.files else None, True, str(path),
                                   _npz_view(z))
         meta = None
+        if not recipe:
+            return d
         if "meta" in z.files:
             try:
                 meta = json.loads(str(z["meta"]))
@@ -234,8 +239,8 @@ def load_jsonl(path) -> TrainData:
     return d
 
 
-def load_data(paths) -> TrainData:
-    """npz chunks, folders of them (sorted), or keypoint JSONL files with distance_m."""
+def data_files(paths) -> list[Path]:
+    """npz chunks, folders of them (sorted), or keypoint JSONL files, in order."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -247,8 +252,12 @@ def load_data(paths) -> TrainData:
             files.append(p)
         else:
             raise ValueError(f"{p}: no such file or folder")
-    parts = [load_jsonl(f) if f.suffix == ".jsonl" else load_npz(f) for f in files]
-    return TrainData.concat(parts)
+    return files
+
+
+def load_data(paths) -> TrainData:
+    """npz chunks, folders of them (sorted), or keypoint JSONL files with distance_m."""
+    return TrainData.concat([load_jsonl(f) if f.suffix == ".jsonl" else load_npz(f) for f in data_files(paths)])
 
 
 # ---- batches ------------------------------------------------------------------------------------------
@@ -397,56 +406,34 @@ def _lr_lambda(cfg: TrainConfig):
     return f
 
 
-def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: bool = True) -> TrainResult:
-    """Train a DistanceNet on data with cfg; returns the network, curve and validation metrics."""
+def _start(cfg: TrainConfig | None, log):
+    """Validated config, log stream, the four RNGs (split, normalisation, validation, training) and
+    the noise model; seeds everything."""
     cfg = cfg or TrainConfig()
     cfg.validate()
-    log = log or sys.stderr
-    t0 = time.time()
     torch.set_num_threads(cfg.threads)
     set_seed(cfg.seed)
     ss = np.random.SeedSequence(cfg.seed)
-    rng_split, rng_norm, rng_val, rng_train = (np.random.default_rng(s) for s in ss.spawn(4))
+    rngs = tuple(np.random.default_rng(s) for s in ss.spawn(4))
     noise = None
     if cfg.noise:
         noise = load_noise_model(cfg.noise_model) if cfg.noise_model else DetectorNoiseModel.default()
+    return cfg, log or sys.stderr, rngs, noise
 
-    if cfg.min_person_px > 0 and data.clean.any():
-        kp = data.keypoints_2d
-        small = data.clean & (person_height_px(kp, kp[..., 2] > 0) < cfg.min_person_px)
-        if small.any():
-            print(f"train: {int(small.sum())} of {len(data)} samples under {cfg.min_person_px:g} px left out",
-                  file=log)
-            data = data.subset(np.flatnonzero(~small))
-    n = len(data)
-    n_val = int(min(cfg.val_max, max(1, round(cfg.val_fraction * n))))
-    if n - n_val < 1:
-        raise ValueError(f"need more than {n_val} samples to train (got {n})")
-    perm = rng_split.permutation(n)
-    val_idx, train_idx = np.sort(perm[:n_val]), perm[n_val:]
 
-    x_val, t_val, keep = prepare(data, val_idx, rng_val, cfg, noise, flip=False)
-    fam_val = data.family[val_idx][keep]
-    probe = np.sort(rng_norm.choice(train_idx, min(len(train_idx), 100_000), replace=False))
-    x_p, t_p, _ = prepare(data, probe, rng_norm, cfg, noise, flip=cfg.flip)
-    if len(t_p) < 2:
-        raise ValueError("fewer than two usable training samples (too few keypoints everywhere?)")
-    if cfg.init_model:
-        from .model import load_model
-        net, _ = load_model(cfg.init_model)
-        cfg.hidden, cfg.blocks, cfg.dropout = net.arch["hidden"], net.arch["blocks"], net.arch["dropout"]
-    else:
-        net = DistanceNet(feat.N_FEATURES, cfg.hidden, cfg.blocks, cfg.dropout)
-        net.set_normalisation(x_p.mean(0), x_p.std(0), float(t_p.mean()), float(t_p.std()))
-    usable = len(t_p) / len(probe)
-    del x_p, t_p
+def _drop_small(data: TrainData, cfg: TrainConfig, log) -> TrainData:
+    """Leave out clean samples under cfg.min_person_px (the detector finds 1 in 3 of them)."""
+    small = _small_mask(data, cfg)
+    if small.any():
+        print(f"train: {int(small.sum())} of {len(data)} samples under {cfg.min_person_px:g} px left out", file=log)
+        data = data.subset(np.flatnonzero(~small))
+    return data
 
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
-    hist = {"step": [], "train_nll": [], "val_step": [], "val_nll": [], "val_median_rel": [], "lr": []}
-    bar = ProgressBar(cfg.steps, "train", log) if progress else None
-    # Detector-output rows (real detections of rendered people, used as they are) are few next to
-    # the noise-model samples; detector_fraction mixes a fixed share of them into every batch.
+
+def _memory_batches(data: TrainData, train_idx, cfg: TrainConfig, rng, log):
+    """Endless (data, rows, epoch) batches of an in-memory dataset: shuffled epochs; detector-output
+    rows (real detections of rendered people, used as they are) are few next to the noise-model
+    samples, so detector_fraction mixes a fixed share of them into every batch."""
     det_train = train_idx[~data.clean[train_idx]]
     n_det = int(round(cfg.detector_fraction * cfg.batch_size)) if len(det_train) else 0
     if n_det and cfg.detector_max_repeats > 0:
@@ -454,22 +441,39 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
         print(f"train: {n_det} detector rows per batch ({len(det_train)} rows, each used <= "
               f"{cfg.detector_max_repeats:g} times)", file=log)
     pool = train_idx[data.clean[train_idx]] if n_det else train_idx
+    det_order, det_pos = np.empty(0, np.int64), 0
+    order, pos, epoch = np.empty(0, np.int64), 0, 0
+    while True:
+        if pos + cfg.batch_size - n_det > len(order):
+            order, pos, epoch = rng.permutation(pool), 0, epoch + 1
+        idx = order[pos:pos + cfg.batch_size - n_det]
+        pos += cfg.batch_size - n_det
+        if n_det:
+            if det_pos + n_det > len(det_order):       # every detector row once per pass
+                det_order, det_pos = np.concatenate([det_order[det_pos:], rng.permutation(det_train)]), 0
+            idx = np.concatenate([idx, det_order[det_pos:det_pos + n_det]])
+            det_pos += n_det
+        yield data, np.sort(idx), epoch
 
-    def batches():
+
+def _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, batches):
+    """The training loop shared by train and train_stream: (net, history, seconds of the loop)."""
+    if cfg.init_model:
+        from .model import load_model
+        net, _ = load_model(cfg.init_model)
+        cfg.hidden, cfg.blocks, cfg.dropout = net.arch["hidden"], net.arch["blocks"], net.arch["dropout"]
+    else:
+        net = DistanceNet(feat.N_FEATURES, cfg.hidden, cfg.blocks, cfg.dropout)
+        net.set_normalisation(x_p.mean(0), x_p.std(0), float(t_p.mean()), float(t_p.std()))
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    hist = {"step": [], "train_nll": [], "val_step": [], "val_nll": [], "val_median_rel": [], "lr": []}
+    bar = ProgressBar(cfg.steps, "train", log) if progress else None
+
+    def prepared():
         """(step, epoch, features, targets) in step order; the only user of rng_train."""
-        order, pos, epoch = np.empty(0, np.int64), 0, 0
-        det_order, det_pos = np.empty(0, np.int64), 0
         for step in range(1, cfg.steps + 1):
-            if pos + cfg.batch_size - n_det > len(order):
-                order, pos, epoch = rng_train.permutation(pool), 0, epoch + 1
-            idx = order[pos:pos + cfg.batch_size - n_det]
-            pos += cfg.batch_size - n_det
-            if n_det:
-                if det_pos + n_det > len(det_order):       # every detector row once per pass
-                    det_order, det_pos = np.concatenate([det_order[det_pos:], rng_train.permutation(det_train)]), 0
-                idx = np.concatenate([idx, det_order[det_pos:det_pos + n_det]])
-                det_pos += n_det
-            idx = np.sort(idx)
+            data, idx, epoch = next(batches)
             xb, tb, _ = prepare(data, idx, rng_train, cfg, noise, flip=cfg.flip)
             yield step, epoch, xb, tb
 
@@ -477,7 +481,7 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
     t_loop = time.time()
     # the next batches are prepared (numpy: noise, features) in a thread while torch trains on this
     # one; one producer in step order draws the same random numbers: results are unchanged
-    for step, epoch, xb, tb in prefetch(batches(), depth=2):
+    for step, epoch, xb, tb in prefetch(prepared(), depth=2):
         if len(tb) == 0:
             continue
         net.train()
@@ -503,16 +507,151 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
             bar.update(step, f"loss {ema:.3f}{v} ep {epoch}")
     if bar:
         bar.close()
-    loop_s = time.time() - t_loop
+    return net, hist, time.time() - t_loop
+
+
+def _metrics(net, x_val, t_val, fam_val, n_val_rows, hist) -> dict:
     metrics = evaluate(net, x_val, t_val, fam_val)
-    metrics["coverage"] = float(len(t_val) / max(len(val_idx), 1))
+    metrics["coverage"] = float(len(t_val) / max(n_val_rows, 1))
     metrics["initial_val_nll"] = hist["val_nll"][0] if hist["val_nll"] else None
+    net.eval()
+    return metrics
+
+
+def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: bool = True) -> TrainResult:
+    """Train a DistanceNet on data with cfg; returns the network, curve and validation metrics."""
+    t0 = time.time()
+    cfg, log, (rng_split, rng_norm, rng_val, rng_train), noise = _start(cfg, log)
+    data = _drop_small(data, cfg, log)
+    n = len(data)
+    n_val = int(min(cfg.val_max, max(1, round(cfg.val_fraction * n))))
+    if n - n_val < 1:
+        raise ValueError(f"need more than {n_val} samples to train (got {n})")
+    perm = rng_split.permutation(n)
+    val_idx, train_idx = np.sort(perm[:n_val]), perm[n_val:]
+
+    x_val, t_val, keep = prepare(data, val_idx, rng_val, cfg, noise, flip=False)
+    fam_val = data.family[val_idx][keep]
+    probe = np.sort(rng_norm.choice(train_idx, min(len(train_idx), cfg.probe_rows), replace=False))
+    x_p, t_p, _ = prepare(data, probe, rng_norm, cfg, noise, flip=cfg.flip)
+    if len(t_p) < 2:
+        raise ValueError("fewer than two usable training samples (too few keypoints everywhere?)")
+    usable = len(t_p) / len(probe)
+    net, hist, loop_s = _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p,
+                             _memory_batches(data, train_idx, cfg, rng_train, log))
+    metrics = _metrics(net, x_val, t_val, fam_val, len(val_idx), hist)
     recipe = {"n_samples": int(n), "n_train": int(len(train_idx)), "n_val": int(n_val),
               "usable_fraction": float(usable), "epochs": round(cfg.steps * cfg.batch_size / max(len(train_idx), 1), 3),
               "families": {str(k): int(v) for k, v in zip(*np.unique(data.family, return_counts=True))},
               "sources": data.sources}
-    net.eval()
-    return TrainResult(net, cfg, hist, metrics, recipe, time.time() - t0, noise.to_dict() if noise else None, loop_s)
+    return TrainResult(net, cfg, hist, metrics, recipe, time.time() - t0, noise.to_dict() if noise else None,
+                       loop_s)
+
+
+# ---- streaming: a dataset larger than memory -------------------------------------------------------------
+class PartStream:
+    """The sampler's part files (.npz) read a few at a time, never all at once.
+
+    Every row gets two fixed uniform numbers from ``default_rng([seed, file number])``: ``u_val <
+    p_val`` puts it in the validation set (p_val = val_fraction, capped so that about val_max rows
+    are chosen), ``u_probe`` picks the ~probe_rows rows that set the input normalisation. An epoch
+    visits the files in a fresh random order, fills a shuffle buffer of ``cfg.stream_buffer`` rows,
+    and yields shuffled batches from it (the remainder carries over). ``max_rows`` records the most
+    rows held at once."""
+
+    def __init__(self, files, cfg: TrainConfig, log=None):
+        self.files = [Path(f) for f in files]
+        bad = [f for f in self.files if f.suffix != ".npz"]
+        if bad:
+            raise ValueError(f"streaming reads sampler part files (.npz) only, got {bad[0]}")
+        if cfg.detector_fraction:
+            raise ValueError("detector_fraction needs detector rows in memory: train without streaming")
+        self.cfg, self.log = cfg, log
+        self.sizes = []
+        for f in self.files:
+            try:
+                with np.load(f, allow_pickle=False) as z:
+                    self.sizes.append(len(z["distance_m"]))
+            except (OSError, ValueError, KeyError) as e:
+                raise ValueError(f"{f}: not a sampler part file ({e})") from None
+        self.n = int(sum(self.sizes))
+        self.p_val = min(cfg.val_fraction, cfg.val_max / max(self.n, 1))
+        self.max_rows = 0
+
+    def _load(self, i: int):
+        """File i -> (data after the small-person filter, is-validation mask, probe mask)."""
+        d = load_npz(self.files[i], recipe=False)
+        u = np.random.default_rng([self.cfg.seed, i]).random((2, len(d)))
+        keep = np.flatnonzero(~_small_mask(d, self.cfg))
+        return d.subset(keep), u[0][keep] < self.p_val, u[1][keep]
+
+    def validation_and_probe(self):
+        """One pass: the validation rows and the normalisation probe rows (both bounded; the
+        probe takes a fraction of the rows, about cfg.probe_rows of them)."""
+        p = min(1.0, self.cfg.probe_rows / max(self.n, 1))
+        val, probe, n_train, held = [], [], 0, 0
+        for i in range(len(self.files)):
+            d, is_val, u_probe = self._load(i)
+            val.append(d.subset(np.flatnonzero(is_val)))
+            probe.append(d.subset(np.flatnonzero(~is_val & (u_probe < p))))
+            n_train += int((~is_val).sum())
+            held += len(val[-1]) + len(probe[-1])
+            self.max_rows = max(self.max_rows, held + len(d))
+        return TrainData.concat(val), TrainData.concat(probe), n_train
+
+    def batches(self, rng):
+        """Endless (data, rows, epoch) batches: the buffer filled file by file, emptied in shuffled
+        batches when it holds cfg.stream_buffer rows and at the end of every epoch (what is left,
+        under one batch, carries over)."""
+        bs, epoch, buf = self.cfg.batch_size, 0, None
+        while True:
+            epoch += 1
+            for k, i in enumerate(rng.permutation(len(self.files))):
+                d, is_val, _ = self._load(int(i))
+                d = d.subset(np.flatnonzero(~is_val))
+                buf = d if buf is None else TrainData.concat([buf, d])
+                self.max_rows = max(self.max_rows, len(buf))
+                if len(buf) < max(self.cfg.stream_buffer, bs) and k < len(self.files) - 1:
+                    continue
+                order = rng.permutation(len(buf))
+                while len(order) >= bs:
+                    yield buf, np.sort(order[:bs]), epoch
+                    order = order[bs:]
+                buf = buf.subset(np.sort(order))
+
+
+def _small_mask(data: TrainData, cfg: TrainConfig) -> np.ndarray:
+    if cfg.min_person_px <= 0 or not data.clean.any():
+        return np.zeros(len(data), bool)
+    kp = data.keypoints_2d
+    return data.clean & (person_height_px(kp, kp[..., 2] > 0) < cfg.min_person_px)
+
+
+def train_stream(files, cfg: TrainConfig | None = None, log=None, progress: bool = True) -> TrainResult:
+    """train() for sampler part files that need not fit in memory (PartStream). The same loop,
+    model and outputs; the validation split, probe and batch order are drawn differently, so the
+    numbers differ from train() on the same data (equal in distribution, not bit for bit)."""
+    t0 = time.time()
+    cfg, log, (_, rng_norm, rng_val, rng_train), noise = _start(cfg, log)
+    stream = PartStream(files, cfg, log)
+    val, probe_data, n_train = stream.validation_and_probe()
+    if len(val) < 1 or n_train < cfg.batch_size:
+        raise ValueError(f"need a validation row and at least batch_size={cfg.batch_size} training rows "
+                         f"(got {len(val)} and {n_train})")
+    x_val, t_val, keep = prepare(val, np.arange(len(val)), rng_val, cfg, noise, flip=False)
+    fam_val = val.family[keep]
+    x_p, t_p, _ = prepare(probe_data, np.arange(len(probe_data)), rng_norm, cfg, noise, flip=cfg.flip)
+    if len(t_p) < 2:
+        raise ValueError("fewer than two usable training samples (too few keypoints everywhere?)")
+    net, hist, loop_s = _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, stream.batches(rng_train))
+    metrics = _metrics(net, x_val, t_val, fam_val, len(val), hist)
+    recipe = {"n_samples": stream.n, "n_train": int(n_train), "n_val": len(val),
+              "usable_fraction": float(len(t_p) / max(len(probe_data), 1)),
+              "epochs": round(cfg.steps * cfg.batch_size / max(n_train, 1), 3), "streamed": True,
+              "max_rows_in_memory": int(stream.max_rows),
+              "sources": [{"source": str(f), "n": n, "clean": True} for f, n in zip(stream.files, stream.sizes)]}
+    return TrainResult(net, cfg, hist, metrics, recipe, time.time() - t0, noise.to_dict() if noise else None,
+                       loop_s)
 
 
 # ---- outputs ------------------------------------------------------------------------------------------

@@ -117,3 +117,21 @@ def test_sample_and_generate_options_go_through_settings_update(tmp_path, capsys
     s = settings_from_args(a)
     assert (s.count, s.render.resolution, s.camera.image_size, s.camera.distance_m) == (3, (320, 240), (320, 240), (2.0, 9.0))
     assert s.render.downscale_levels == (1.0, 0.5) and s.render.samples == 2
+
+
+def test_ray_tasks_rerun_the_same_command_line():
+    """cluster.argv_of rebuilds a command's options from the parsed arguments (what every --ray task
+    runs, with --shard i/N): parsed again it gives the same arguments, without the Ray options."""
+    from deepx_addon.cli import cluster
+    from deepx_addon.cli.main import build_parser
+
+    p = build_parser()
+    for argv in (["sample", "--pose-table", "t.npz", "--out", "o", "--image-size", "320", "240", "--set",
+                  "camera.distance_m=2,40", "--set", "seed=4", "--ray", "--ray-num-cpus", "2"],
+                 ["generate", "--out", "o", "--count", "7", "--depth", "--distance", "2", "9", "--ray", "h:6379",
+                  "--ray-cpus-per-task", "2"],
+                 ["detect", "--labels", "a", "b", "-o", "d.jsonl", "--conf", "0.2", "--ray"]):
+        args = p.parse_args(argv)
+        rebuilt = p.parse_args([argv[0], *cluster.argv_of(args._parser, args)])
+        keep = lambda ns: {k: v for k, v in vars(ns).items() if not k.startswith(("ray", "_"))}
+        assert keep(rebuilt) == keep(args) and rebuilt.ray is None

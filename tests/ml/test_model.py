@@ -458,3 +458,34 @@ def test_fine_tune_starts_from_a_saved_model(tmp_path):
     assert res.config.hidden == 16 and res.config.blocks == 1
     assert torch.equal(res.net.x_mean, start.x_mean)                      # normalisation kept
     assert not torch.equal(res.net.stem.weight, start.stem.weight)        # and trained on
+
+
+@pytest.mark.torch
+def test_streamed_training_holds_a_few_parts_learns_and_repeats(tmp_path, capsys):
+    """train_stream reads the sampler's parts a few at a time (the buffer, not the dataset, bounds
+    the memory), learns as train() does on the same data, and repeats itself exactly."""
+    from deepx_addon.cli import main
+    from deepx_addon.core.sampler import generate
+    from deepx_addon.core.settings import GeneratorSettings
+    from deepx_addon.core.standin import stick_figure_table
+    from deepx_addon.ml.train import TrainConfig, TrainData, load_data, train, train_stream
+    generate(stick_figure_table(400, seed=4), GeneratorSettings(cameras_per_pose=16, seed=2), tmp_path / "s",
+             chunk_size=25, progress=False)                   # 16 parts of 400 samples
+    files = sorted((tmp_path / "s").glob("part-*.npz"))
+    cfg = dict(hidden=64, blocks=2, steps=150, batch_size=256, lr=3e-3, eval_every=50, val_fraction=0.1,
+               seed=3, threads=1, stream_buffer=1000, probe_rows=500, val_max=300)
+    a = train_stream(files, TrainConfig(**cfg), progress=False)
+    # held at most: the buffer (+ one part) during training, or validation + probe rows (+ one part)
+    assert a.data_recipe["max_rows_in_memory"] <= 1000 + 400 + 400 and a.data_recipe["n_samples"] == 6400
+    assert a.data_recipe["streamed"] and a.data_recipe["epochs"] > 5        # many passes over the parts
+    assert a.history["val_nll"][-1] < a.history["val_nll"][0] - 0.3
+    b = train_stream(files, TrainConfig(**cfg), progress=False)
+    for (k, va), vb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
+        assert np.array_equal(va.numpy(), vb.numpy()), k
+    mem = train(load_data(files), TrainConfig(**{**cfg, "stream_buffer": 1_000_000}), progress=False)
+    assert abs(a.metrics["median_rel"] - mem.metrics["median_rel"]) < 0.03, (a.metrics, mem.metrics)
+    assert main(["train", "--stream", "-d", str(tmp_path / "s"), "-o", str(tmp_path / "m"), "--steps", "5", "-q",
+                 "--config", "batch_size=256", "hidden=16", "blocks=1"]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["training"]["data"]["streamed"] is True
+    with pytest.raises(ValueError, match="npz"):
+        train_stream([tmp_path / "x.jsonl"], TrainConfig(**cfg), progress=False)
