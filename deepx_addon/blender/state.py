@@ -35,8 +35,7 @@ def get_mannequin(context):
 
 
 def poll_mannequin(cls, context) -> bool:
-    if scene_props(context) is None:
-        cls.poll_message_set("DeepX is not registered for this scene")
+    if not poll_scene(cls, context):
         return False
     if get_mannequin(context) is None:
         cls.poll_message_set("Create the mannequin first (DeepX > Mannequin)")
