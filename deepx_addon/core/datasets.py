@@ -97,11 +97,36 @@ def _file_name(image_path, sample: dict, image_root) -> str:
 
 # ---- COCO ----------------------------------------------------------------------------------------
 
+class SeenNames:
+    """Names met so far, 8 bytes each (16 while merging): a sorted numpy array of their 64-bit hashes
+    plus a small set of the newest, merged into the array every ``batch`` names (a set of 4 * 10^5
+    image names took 48 MB). Two different names share a hash with probability ~n^2 / 2^64 (1e-8 at 10^6 names):
+    then a name would be reported as repeated (a loud error, never a silent one)."""
+
+    def __init__(self, batch: int = 8192):
+        self._sorted = np.empty(0, np.int64)
+        self._new: set[int] = set()
+        self._batch = batch
+
+    def add(self, name) -> bool:
+        """Add ``name``; False if it was there already."""
+        h = hash(name)
+        i = int(np.searchsorted(self._sorted, h))
+        if h in self._new or (i < len(self._sorted) and self._sorted[i] == h):
+            return False
+        self._new.add(h)
+        if len(self._new) >= self._batch:
+            new = np.sort(np.fromiter(self._new, np.int64, len(self._new)))    # one copy while merging
+            self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)
+            self._new.clear()
+        return True
+
+
 def _coco_entries(items, image_root=None, stream: bool = False):
     """("image", dict) and ("annotation", dict) pairs for ``items``, in file order. stream=True keeps
     only the current image in memory (flat memory for any number of samples): samples of one image
     must then come together, and an image name seen before raises."""
-    by_name, seen, last, n_images, n = {}, set(), None, 0, -1
+    by_name, seen, last, n_images, n = {}, SeenNames(), None, 0, -1
     for n, (image_path, sample) in enumerate(items):
         if not isinstance(sample, dict) or sample.get("id") is None:
             raise DatasetError(f"item {n}: sample must be a dict with an id")
@@ -113,16 +138,14 @@ def _coco_entries(items, image_root=None, stream: bool = False):
         K = np.asarray(sample.get("K"), dtype=float).tolist() if sample.get("K") is not None else None
         img = (last if last is not None and last["file_name"] == name else None) if stream else by_name.get(name)
         if img is None:
-            if stream and name in seen:
+            if stream and not seen.add(name):
                 raise DatasetError(f"{where}: image {name!r} comes again after other images (a streamed COCO "
                                    "file needs the samples of one image together)")
             n_images += 1
             img = {"id": n_images, "file_name": name, "width": w, "height": h, "K": K}
             if sample.get("camera") is not None:
                 img["camera"] = sample["camera"]
-            if stream:
-                seen.add(name)
-            else:
+            if not stream:
                 by_name[name] = img
             last = img
             yield "image", img
@@ -315,7 +338,7 @@ def write_yolo_pose(out_dir, items, *, val_fraction: float = 0.1, mode: str = "c
         counts[split]["persons"] += len(g["lines"])
 
     groups: dict[tuple[str, str], dict] = {}           # (split, file name) -> {"src", "lines"}
-    seen: set = set()
+    seen = SeenNames()
     for n, (split, (image_path, sample)) in enumerate(pairs):
         if image_path is None:
             raise DatasetError(f"item {n}: YOLO needs an image file (got None)")
@@ -328,10 +351,9 @@ def write_yolo_pose(out_dir, items, *, val_fraction: float = 0.1, mode: str = "c
             for k, g in groups.items():
                 write(k, g)
             groups.clear()
-            if key in seen:
+            if not seen.add(key):
                 raise DatasetError(f"item {n}: image {src.name!r} comes again after other images (stream=True "
                                    "needs the samples of one image together)")
-            seen.add(key)
         g = groups.setdefault(key, {"src": src, "lines": []})
         if g["src"].resolve() != src.resolve():
             raise DatasetError(f"item {n}: two different images named {src.name!r} ({g['src']} and {src}) in {split}")

@@ -216,25 +216,54 @@ def label_path(out_dir, sid: str) -> Path:
     return Path(out_dir) / LABELS_DIR / f"{sid}.json"
 
 
-def label_files(out_dir, settings: GeneratorSettings | None = None) -> list[tuple[int, Path]]:
+class LabelFiles:
+    """(index, path) of the label files of a folder, in (index, name) order, held compactly: the
+    indices of files named ``sample_id(index)`` in a numpy array (8 bytes each; a list of Paths
+    took ~500 bytes a label), any other name with its index in a list."""
+
+    def __init__(self, folder: Path, cameras_per_pose: int | None, standard, others: list):
+        self.folder, self._C = folder, cameras_per_pose
+        self._std = np.sort(np.frombuffer(standard, np.int64)) if len(standard) else np.empty(0, np.int64)
+        self._others = sorted(others)
+
+    def __len__(self) -> int:
+        return len(self._std) + len(self._others)
+
+    def __iter__(self) -> Iterator[tuple[int, Path]]:
+        C, others, k = self._C, self._others, 0
+        for idx in self._std.tolist():
+            name = sample_id(*divmod(idx, C)) + ".json"
+            while k < len(others) and others[k] < (idx, name):
+                yield others[k][0], self.folder / others[k][1]
+                k += 1
+            yield idx, self.folder / name
+        for idx, name in others[k:]:
+            yield idx, self.folder / name
+
+
+def label_files(out_dir, settings: GeneratorSettings | None = None) -> LabelFiles:
     """(index, path) of every label present (all shards), in index order, without reading them:
     the index comes from the file name (sample_id); with ``settings`` only indices < count."""
+    from array import array
     d = Path(out_dir) / LABELS_DIR
-    out = []
-    if not d.is_dir():
-        return out
     C = int(settings.cameras_per_pose) if settings is not None else None
+    standard, others = array("q"), []
+    if not d.is_dir():
+        return LabelFiles(d, C, standard, others)
     with os.scandir(d) as it:
         for e in it:
             if e.name.startswith(".") or not e.name.endswith(".json"):
                 continue
             idx = _id_to_index(e.name[:-5], C) if C else None
+            std = idx is not None and e.name[:-5] == sample_id(*divmod(idx, C))
             if idx is None:                       # not one of our names: its index is inside
                 idx = int(_read_label(Path(e.path)).get("index", 0))
             if settings is None or idx < int(settings.count):
-                out.append((idx, Path(e.path)))
-    out.sort(key=lambda t: (t[0], t[1].name))
-    return out
+                if std:
+                    standard.append(idx)
+                else:
+                    others.append((idx, e.name))
+    return LabelFiles(d, C, standard, others)
 
 
 def _read_label(p: Path) -> dict:

@@ -190,3 +190,13 @@ def test_streamed_writers_give_the_same_files(samples, tmp_path):
     assert not (tmp_path / "c.json").exists()
     with pytest.raises(D.DatasetError, match="comes again"):
         D.write_yolo_pose(tmp_path / "yc", back, stream=True)
+
+
+def test_seen_names_finds_repeats_across_merges():
+    """SeenNames (the streamed writers' memory of image names, 8 bytes a name) finds a name met
+    before whether it is still in the newest set or merged into the sorted array."""
+    seen = D.SeenNames(batch=4)
+    names = [f"images/p{i:06d}-c000.png" for i in range(23)]
+    assert all(seen.add(n) for n in names)
+    assert not any(seen.add(n) for n in names)             # early ones merged, the last 3 still new
+    assert seen.add("images/other.png") and not seen.add("images/other.png")

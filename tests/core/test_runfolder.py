@@ -1,0 +1,25 @@
+"""core/runfolder.py without Blender: the label listing that finalize streams over."""
+import json
+
+from deepx_addon.core.runfolder import iter_labels, label_files
+from deepx_addon.core.settings import GeneratorSettings
+
+
+def test_label_files_lists_every_label_in_index_order(tmp_path):
+    """Labels named by sample_id are held as bare indices, any other name as it is; together they
+    come in (index, name) order, hidden temporaries and indices >= count left out."""
+    s = GeneratorSettings(seed=1, count=40, cameras_per_pose=4)
+    d = tmp_path / "labels"
+    d.mkdir()
+    files = {"p000002-c003.json": 11, "p000000-c001.json": 1, "p000001-c000.json": 4,
+             "p1-c0.json": 4,              # not padded: index from the name, kept by name
+             "p000000-c005.json": 5,       # camera >= cameras_per_pose: same index as p000001-c001
+             "p000001-c001.json": 5, "custom.json": 7, "p000010-c000.json": 40}
+    for name, idx in files.items():
+        (d / name).write_text(json.dumps({"index": idx, "name": name}))
+    (d / ".p000000-c002.json.x.tmp").write_text("{}")
+    got = [(i, p.name) for i, p in label_files(tmp_path, s)]
+    want = sorted((i, n) for n, i in files.items() if i < 40)
+    assert got == want and len(label_files(tmp_path, s)) == len(want)
+    assert [lab["name"] for lab in iter_labels(tmp_path, s)] == [n for _, n in want]
+    assert [(i, p.name) for i, p in label_files(tmp_path)] == sorted((i, n) for n, i in files.items())
