@@ -1,12 +1,20 @@
 """Benchmark: train the default model on 1 M stand-in samples; print wall time and validation error.
 
     .venv/bin/python scripts/bench_train.py [--n 1000000] [--config key=value ...] [--out runs/bench_train/model]
+                                            [--modes prefetch,no-prefetch,before]
 
 Stand-in data (deepx_addon/core/standin.py: stick figures through random cameras) until the sampler's
 chunks exist; pass --data to train on those instead. The target on 2 CPU cores: <= 3 minutes of
 training for >= 1 M samples. Also scores the result on examples/real/kitti_train.jsonl when
 present (for information only: stick figures are not people). Prints the loop's ratio to its
-compute floor (the matmul FLOPs at torch.mm's measured rate, same run; goal <= 1.6x).
+compute floor (the matmul FLOPs at torch.mm's rate, measured between the training steps of the
+same run, so that load changes hit both; goal <= 1.6x).
+
+``--modes prefetch,no-prefetch,before`` trains once per mode on the same data and seed, one after
+the other, checks that the weights and metrics are identical, and prints each loop's ratio to its
+own floor: ``prefetch`` (the batches prepared in a thread, the default), ``no-prefetch`` (each
+batch prepared in the loop), ``before`` (no prefetch and torch's NaN fill of new tensors, as
+before 2 Dec 2026).
 """
 from __future__ import annotations
 
@@ -20,23 +28,62 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def compute_floor(cfg, steps: int) -> tuple[float, float]:
-    """(seconds, GFLOP/s): the training steps' matrix products (forward + 2x backward) at the rate
-    torch.mm reaches on the network's own shapes, measured now, in this process."""
+class FloorSampler:
+    """The compute floor, sampled in the training thread: every ``every`` steps ``reps`` products
+    torch.mm(x (batch, hidden), w (hidden, hidden)) are timed, and that time is taken out of the
+    loop's. floor(steps) = the steps' matmul FLOPs (forward + 2x backward) at the mean rate."""
+
+    def __init__(self, cfg, every: int = 10, reps: int = 3):
+        import torch
+
+        from deepx_addon.runtime import features as feat
+        b, h, f = cfg.batch_size, cfg.hidden, feat.N_FEATURES
+        self.flop_step = 3 * 2 * b * (f * h + 2 * cfg.blocks * h * h + 2 * h)
+        self.flop_mm = 2 * b * h * h
+        self.x, self.w = torch.randn(b, h), torch.randn(h, h)
+        self.every, self.reps, self.seconds, self.n_mm = every, reps, 0.0, 0
+        torch.mm(self.x, self.w)
+
+    def wrap(self, items):
+        import torch
+        for i, item in enumerate(items):
+            if i % self.every == 0:
+                t = time.perf_counter()
+                for _ in range(self.reps):
+                    torch.mm(self.x, self.w)
+                self.seconds += time.perf_counter() - t
+                self.n_mm += self.reps
+            yield item
+
+    def floor(self, steps: int) -> tuple[float, float]:
+        """(seconds, GFLOP/s)"""
+        rate = self.n_mm * self.flop_mm / self.seconds
+        return steps * self.flop_step / rate, rate / 1e9
+
+
+def run_mode(mode: str, data, cfg):
+    """Train with the loop of ``mode``; (result, floor sampler)."""
     import torch
 
-    from deepx_addon.runtime import features as feat
-    b, h, f = cfg.batch_size, cfg.hidden, feat.N_FEATURES
-    flop_step = 3 * 2 * b * (f * h + 2 * cfg.blocks * h * h + 2 * h)
-    torch.set_num_threads(cfg.threads)
-    x, w = torch.randn(b, h), torch.randn(h, h)
-    for _ in range(5):
-        torch.mm(x, w)
-    reps, t = 200, time.perf_counter()
-    for _ in range(reps):
-        torch.mm(x, w)
-    rate = reps * 2 * b * h * h / (time.perf_counter() - t)
-    return steps * flop_step / rate, rate / 1e9
+    from deepx_addon.ml import train as train_module
+    real_prefetch, real_seed = train_module.prefetch, train_module.set_seed
+    sampler = FloorSampler(cfg)
+    if mode == "prefetch":
+        train_module.prefetch = lambda gen, depth=2: sampler.wrap(real_prefetch(gen, depth))
+    else:
+        train_module.prefetch = lambda gen, depth=2: sampler.wrap(gen)
+    if mode == "before":
+        def set_seed(seed):
+            real_seed(seed)
+            torch.utils.deterministic.fill_uninitialized_memory = True
+        train_module.set_seed = set_seed
+    try:
+        res = train_module.train(data, cfg)
+    finally:
+        train_module.prefetch, train_module.set_seed = real_prefetch, real_seed
+        torch.utils.deterministic.fill_uninitialized_memory = False
+    res.loop_s -= sampler.seconds
+    return res, sampler
 
 
 def main(argv=None) -> int:
@@ -45,16 +92,17 @@ def main(argv=None) -> int:
     p.add_argument("--data", nargs="*", help="sampler npz chunks / folders instead of stand-in data")
     p.add_argument("--config", nargs="*", default=[], help="TrainConfig overrides key=value")
     p.add_argument("--out", default=str(ROOT / "runs" / "bench_train" / "model"))
-    p.add_argument("--no-prefetch", action="store_true", help="prepare each batch in the loop (before 2 Dec 2026)")
+    p.add_argument("--modes", default="prefetch",
+                   help="comma-separated loops to time one after the other: prefetch, no-prefetch, before")
     args = p.parse_args(argv)
+    modes = args.modes.split(",")
+    if set(modes) - {"prefetch", "no-prefetch", "before"}:
+        p.error(f"--modes: unknown {sorted(set(modes) - {'prefetch', 'no-prefetch', 'before'})}")
 
     import torch
 
     from deepx_addon.core.standin import standin_data
-    from deepx_addon.ml import train as train_module
-    from deepx_addon.ml.train import TrainConfig, TrainData, load_data, save_result, train
-    if args.no_prefetch:
-        train_module.prefetch = lambda gen, depth=2: gen
+    from deepx_addon.ml.train import TrainConfig, TrainData, load_data, save_result
 
     t0 = time.time()
     if args.data:
@@ -68,14 +116,26 @@ def main(argv=None) -> int:
     cfg = TrainConfig().update(args.config)
     print(f"data: {len(data)} samples in {t_data:.1f} s; torch {torch.__version__}, threads {cfg.threads}, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
-    res = train(data, cfg)
-    floor_s, gflops = compute_floor(cfg, len(res.history["step"]))
+    runs = {}
+    for mode in modes:
+        res, sampler = run_mode(mode, data, TrainConfig().update(args.config))
+        floor_s, gflops = sampler.floor(len(res.history["step"]))
+        runs[mode] = res
+        print(f"{mode}: training loop {res.loop_s:.1f} s = {res.loop_s / floor_s:.2f}x its compute floor {floor_s:.1f} s "
+              f"(the steps' matmul FLOPs at {gflops:.1f} GFLOP/s: torch.mm of the same shapes timed every "
+              f"{sampler.every} steps in the loop, {cfg.threads} threads); load average {os.getloadavg()[0]:.2f}",
+              flush=True)
+    res = runs[modes[0]]
+    for mode in modes[1:]:
+        other = runs[mode]
+        same = (other.metrics == res.metrics and other.history["train_nll"] == res.history["train_nll"]
+                and all(torch.equal(a, b) for a, b in zip(res.net.state_dict().values(), other.net.state_dict().values())))
+        print(f"{mode} vs {modes[0]}: weights, training losses and validation metrics "
+              f"{'identical' if same else 'DIFFERENT'}")
     json_path, _, curve = save_result(res, args.out, command="scripts/bench_train.py " + " ".join(argv or sys.argv[1:]))
     m = res.metrics
-    print(f"train wall time: {res.wall_s:.1f} s for {cfg.steps} steps x {cfg.batch_size} "
+    print(f"train wall time ({modes[0]}): {res.wall_s:.1f} s for {cfg.steps} steps x {cfg.batch_size} "
           f"({cfg.blocks}x{cfg.hidden} MLP, {res.data_recipe['epochs']:.2f} epochs)")
-    print(f"compute floor: {floor_s:.1f} s (the steps' matmul FLOPs at {gflops:.1f} GFLOP/s, torch.mm of the same "
-          f"shapes measured right after, {cfg.threads} threads); training loop {res.loop_s:.1f} s = {res.loop_s / floor_s:.2f}x the floor")
     print(f"validation: n={m['n']} median |rel err| {100 * m['median_rel']:.2f}%  mean {100 * m['mean_rel']:.2f}%  "
           f"p90 {100 * m['p90_rel']:.2f}%  bias {100 * m['bias_rel']:+.2f}%  NLL {m['nll']:.3f} "
           f"(start {m['initial_val_nll']:.3f})  within 1 sigma {100 * m['within_1sigma']:.1f}% (Laplace: 75.7%)")
