@@ -125,6 +125,7 @@ def main(argv=None) -> int:
     while not job.finished:
         plan = job.todo[job._pos]
         job.step()
+        job.wait_labels()       # the label is written in a thread: on disk once this returns
         emit(json.loads(label_path(out, plan.id).read_text()))
         if stats["samples"] % 10 == 0 or job.finished:
             dt = time.perf_counter() - t0
