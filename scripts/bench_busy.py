@@ -27,7 +27,10 @@ HOG = "while True: pass"
 
 
 def worker(backend: str, policy: str, image: str | None, n: int) -> None:
-    """Load the detector, then answer each 'run' line on stdin with the median ms of n detections."""
+    """Load the detector, then answer each 'run' line on stdin with the median ms of n detections.
+    policy: spin | passive, optionally with "-<threads>" (intra-op threads; default all cores)."""
+    policy, _, threads = policy.partition("-")
+    threads = int(threads) if threads else None
     os.environ.pop("OMP_WAIT_POLICY", None)
     if policy == "spin":
         import torch  # noqa: F401 - loaded before DeepX: libgomp keeps its default (spinning) policy
@@ -48,10 +51,10 @@ def worker(backend: str, policy: str, image: str | None, n: int) -> None:
         if policy == "spin":
             import onnxruntime as ort
             pose_onnx.ort_session_options = lambda threads=None: ort.SessionOptions()
-        det = pose_onnx.OnnxPoseDetector(rdet.find_pose_onnx())
+        det = pose_onnx.OnnxPoseDetector(rdet.find_pose_onnx(), threads=threads)
     else:
         from deepx_addon.ml.detector import PoseDetector
-        det = PoseDetector(batch=1)
+        det = PoseDetector(batch=1, threads=threads)
     for _ in range(3):
         det.detect(img)
     print("ready", flush=True)
@@ -73,6 +76,8 @@ def main(argv=None) -> int:
     p.add_argument("--backends", default="torch,onnx")
     p.add_argument("--image", help="a photo (default: a synthetic 640x480 frame)")
     p.add_argument("--rounds", type=int, default=2, help="quiet/busy alternations (medians over rounds)")
+    p.add_argument("--policies", default="spin,passive",
+                   help="worker variants: spin, passive, each optionally -N for N intra-op threads (passive-1)")
     p.add_argument("--worker", nargs=2, metavar=("BACKEND", "POLICY"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:
@@ -81,7 +86,7 @@ def main(argv=None) -> int:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     procs = {}
     for b in a.backends.split(","):
-        for pol in ("spin", "passive"):
+        for pol in a.policies.split(","):
             cmd = [sys.executable, __file__, "--worker", b, pol, "--n", str(a.n)] + (["--image", a.image] if a.image else [])
             w = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
             if w.stdout.readline().strip() != "ready":
@@ -113,10 +118,10 @@ def main(argv=None) -> int:
             w.wait()
     print(f"YOLO11n-pose, one 640x480 image, median ms per image; busy = {a.hogs} CPU-bound processes beside it "
           f"(load before start: {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs)")
-    print(f"{'backend':8} {'threads':8} {'quiet ms':>9} {'busy ms':>9} {'busy/quiet':>10}")
+    print(f"{'backend':8} {'threads':10} {'quiet ms':>9} {'busy ms':>9} {'busy/quiet':>10}")
     for (b, pol), r in res.items():
         q, bz = statistics.median(r["quiet"]), statistics.median(r["busy"])
-        print(f"{b:8} {pol:8} {q:9.0f} {bz:9.0f} {bz / q:9.2f}x")
+        print(f"{b:8} {pol:10} {q:9.0f} {bz:9.0f} {bz / q:9.2f}x")
     return 0
 
 
