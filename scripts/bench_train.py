@@ -19,6 +19,7 @@ before 2 Dec 2026).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -45,14 +46,21 @@ class FloorSampler:
         torch.mm(self.x, self.w)
 
     def wrap(self, items):
+        """Yield ``items``, timing the products before every ``every``-th is taken: at the end of a
+        step, when a prefetch thread has its batches ready and waits (not competing for the cores)."""
         import torch
-        for i, item in enumerate(items):
+        it = iter(items)
+        for i in itertools.count():
             if i % self.every == 0:
                 t = time.perf_counter()
                 for _ in range(self.reps):
                     torch.mm(self.x, self.w)
                 self.seconds += time.perf_counter() - t
                 self.n_mm += self.reps
+            try:
+                item = next(it)
+            except StopIteration:
+                return
             yield item
 
     def floor(self, steps: int) -> tuple[float, float]:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -360,7 +362,6 @@ def prefetch(gen, depth: int = 2):
     the GIL in their kernels, so preparing the next batch overlaps training on this one). An
     exception in ``gen`` is raised here; leaving the loop early stops the thread."""
     import queue
-    import threading
 
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -376,6 +377,7 @@ def prefetch(gen, depth: int = 2):
         return False
 
     def work():
+        _lower_thread_priority()
         try:
             for item in gen:
                 if not put(item):
@@ -397,6 +399,16 @@ def prefetch(gen, depth: int = 2):
     finally:
         stop.set()
         t.join(timeout=5)
+
+
+def _lower_thread_priority(nice: int = 10) -> None:
+    """Give the calling thread a lower priority (Linux: nice is per thread). The prefetch thread then
+    runs mostly when a core would idle (the gaps between torch's parallel regions) instead of
+    taking a core from torch's threads, whose every parallel region waits for the slowest one."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
+    except (AttributeError, OSError):     # not Linux, or not allowed: run at the same priority
+        pass
 
 
 def _lr_lambda(cfg: TrainConfig):

@@ -147,6 +147,46 @@ def test_training_is_deterministic():
     assert a.history["val_nll"] == b.history["val_nll"]
 
 
+@pytest.mark.torch
+def test_training_with_and_without_prefetch_and_nan_fill_is_identical(monkeypatch):
+    """The batches prepared in a lower-priority thread (prefetch) and no NaN fill of new tensors
+    change nothing: same weights, losses and metrics as preparing each batch in the loop with the
+    fill on (the loop before 2 Dec 2026). An error in the thread reaches the caller."""
+    import os
+    import threading
+
+    import torch
+
+    from deepx_addon.ml import train as T
+    d = standin_data(1500, seed=12)
+    data = T.TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"])
+    cfg = dict(hidden=32, blocks=1, steps=12, batch_size=256, eval_every=4, seed=9, threads=2)
+    a = T.train(data, T.TrainConfig(**cfg), progress=False)
+    assert torch.utils.deterministic.fill_uninitialized_memory is False
+    real_seed = T.set_seed
+
+    def seed_with_fill(seed):
+        real_seed(seed)
+        torch.utils.deterministic.fill_uninitialized_memory = True
+    with monkeypatch.context() as m:
+        m.setattr(T, "prefetch", lambda gen, depth=2: gen)
+        m.setattr(T, "set_seed", seed_with_fill)
+        b = T.train(data, T.TrainConfig(**cfg), progress=False)
+    for (k, va), vb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert a.history == b.history and a.metrics == b.metrics
+
+    def items():
+        yield os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        raise ValueError("bad batch")
+    got = []
+    with pytest.raises(ValueError, match="bad batch"):
+        for x in T.prefetch(items()):
+            got.append(x)
+    if sys.platform == "linux":
+        assert got == [min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)]
+
+
 @pytest.fixture(scope="module")
 def estimator(trained):
     from deepx_addon.runtime.model import LearnedEstimator
