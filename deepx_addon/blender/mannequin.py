@@ -22,6 +22,7 @@ import bpy
 import numpy as np
 
 from ..core import rig
+from ..core.anthropometry import SEGMENT
 from ..core.body import BodyParams
 from ..core.rig import H, KEYPOINT_ANCHORS  # noqa: F401  (re-exported: bone, "head"|"tail", offset)
 
@@ -49,45 +50,50 @@ def _lr(spec):
 
 # Skin-modifier skeletons: (node, rest position as fractions of stature (x left, y back, z up),
 # radius (fraction of stature), bone, parent node). The first node of each part is its root.
+# Limb tubes run along their bones (x = the joint centres of core/anthropometry.py): a tube that is
+# off its bone swings about a pivot outside it, opens gaps at bent knees and elbows and puts the
+# keypoints beside the limb the detector sees (the legs were 7 cm off until Dec 2026).
+_SHX = SEGMENT["shoulder_joints"] / 2
+_HIPX = SEGMENT["hip_joints"] / 2
 SKIN_PARTS = {
     "top": _lr([     # sleeves down to the elbow
-        ("clav_L", (0.062, 0.008, 0.806), 0.040, "clavicle_L", None),
-        ("shoulder_L", (0.1175, 0.002, 0.810), 0.035, "upperarm_L", "clav_L"),
-        ("biceps_L", (0.1175, 0.0, 0.725), 0.030, "upperarm_L", "shoulder_L"),
-        ("elbow_L", (0.1175, 0.0, 0.632), 0.025, "lowerarm_L", "biceps_L"),
+        ("clav_L", (0.055, 0.008, 0.806), 0.040, "clavicle_L", None),
+        ("shoulder_L", (_SHX, 0.002, 0.810), 0.035, "upperarm_L", "clav_L"),
+        ("biceps_L", (_SHX, 0.0, 0.725), 0.029, "upperarm_L", "shoulder_L"),
+        ("elbow_L", (_SHX, 0.0, 0.632), 0.025, "lowerarm_L", "biceps_L"),
     ]),
     "sleeve_low": _lr([     # forearms: the sleeve's colour (long sleeves) or the skin's (short)
-        ("elbow2_L", (0.1175, 0.0, 0.632), 0.025, "lowerarm_L", None),
-        ("forearm_L", (0.1175, 0.0, 0.575), 0.025, "lowerarm_L", "elbow2_L"),
-        ("cuff_L", (0.1175, 0.0, 0.484), 0.018, "lowerarm_L", "forearm_L"),
+        ("elbow2_L", (_SHX, 0.0, 0.632), 0.025, "lowerarm_L", None),
+        ("forearm_L", (_SHX, 0.0, 0.575), 0.025, "lowerarm_L", "elbow2_L"),
+        ("cuff_L", (_SHX, 0.0, 0.484), 0.018, "lowerarm_L", "forearm_L"),
     ]),
     "bottom": _lr([  # trouser legs down to the knee (the seat is part of the torso)
-        ("hip_L", (0.0955, 0.004, 0.530), 0.046, "thigh_L", None),
-        ("upper_thigh_L", (0.078, 0.004, 0.470), 0.050, "thigh_L", "hip_L"),
-        ("thigh_L", (0.086, 0.003, 0.390), 0.043, "thigh_L", "upper_thigh_L"),
-        ("knee_L", (0.0955, -0.002, 0.285), 0.031, "calf_L", "thigh_L"),
+        ("hip_L", (_HIPX, 0.004, 0.530), 0.046, "thigh_L", None),
+        ("upper_thigh_L", (_HIPX, 0.004, 0.470), 0.048, "thigh_L", "hip_L"),
+        ("thigh_L", (_HIPX, 0.003, 0.390), 0.042, "thigh_L", "upper_thigh_L"),
+        ("knee_L", (_HIPX, -0.002, 0.285), 0.031, "calf_L", "thigh_L"),
     ]),
     "leg_low": _lr([  # lower legs: trousers' colour, or skin (shorts, skirts)
-        ("knee2_L", (0.0955, -0.002, 0.285), 0.031, "calf_L", None),
-        ("calf_L", (0.0955, 0.006, 0.200), 0.031, "calf_L", "knee2_L"),
-        ("shin_L", (0.0955, 0.002, 0.110), 0.023, "calf_L", "calf_L"),
-        ("hem_L", (0.0955, 0.0, 0.050), 0.021, "calf_L", "shin_L"),
+        ("knee2_L", (_HIPX, -0.002, 0.285), 0.031, "calf_L", None),
+        ("calf_L", (_HIPX, 0.006, 0.200), 0.031, "calf_L", "knee2_L"),
+        ("shin_L", (_HIPX, 0.002, 0.110), 0.023, "calf_L", "calf_L"),
+        ("hem_L", (_HIPX, 0.0, 0.050), 0.021, "calf_L", "shin_L"),
     ]),
     "skin": _lr([
         ("neck_low", (0, 0.008, 0.800), 0.033, "neck", None),
         ("neck_top", (0, 0.004, 0.895), 0.030, "head", "neck_low"),
-        ("wrist_L", (0.1175, 0.0, 0.502), 0.015, "lowerarm_L", None),
-        ("hand_root_L", (0.1175, 0.0, 0.482), 0.016, "hand_L", "wrist_L"),
-        ("palm_L", (0.1175, -0.002, 0.440), 0.020, "hand_L", "hand_root_L"),
-        ("fingers_L", (0.1175, -0.002, 0.395), 0.013, "hand_L", "palm_L"),
+        ("wrist_L", (_SHX, 0.0, 0.502), 0.015, "lowerarm_L", None),
+        ("hand_root_L", (_SHX, 0.0, 0.482), 0.016, "hand_L", "wrist_L"),
+        ("palm_L", (_SHX, -0.002, 0.440), 0.020, "hand_L", "hand_root_L"),
+        ("fingers_L", (_SHX, -0.002, 0.395), 0.013, "hand_L", "palm_L"),
     ]),
-    "shoes": _lr([
-        ("sock_L", (0.0955, 0.001, 0.075), 0.018, "calf_L", None),
-        ("ankle_L", (0.0955, 0.002, 0.045), 0.022, "foot_L", "sock_L"),
-        ("heel_L", (0.0955, 0.012, 0.017), 0.017, "foot_L", "ankle_L"),
-        ("arch_L", (0.0955, -0.050, 0.017), 0.019, "foot_L", "ankle_L"),
-        ("ball_L", (0.0955, -0.092, 0.014), 0.017, "toes_L", "arch_L"),
-        ("toe_L", (0.0955, -0.118, 0.011), 0.011, "toes_L", "ball_L"),
+    "shoes": _lr([   # a low shoe: its collar just above the ankle joint
+        ("sock_L", (_HIPX, 0.001, 0.062), 0.017, "calf_L", None),
+        ("ankle_L", (_HIPX, 0.004, 0.038), 0.020, "foot_L", "sock_L"),
+        ("heel_L", (_HIPX, 0.012, 0.017), 0.017, "foot_L", "ankle_L"),
+        ("arch_L", (_HIPX, -0.050, 0.017), 0.019, "foot_L", "ankle_L"),
+        ("ball_L", (_HIPX, -0.092, 0.014), 0.017, "toes_L", "arch_L"),
+        ("toe_L", (_HIPX, -0.118, 0.011), 0.011, "toes_L", "ball_L"),
     ]),
 }
 # Torso: elliptical rings lofted along the spine (z, half-width, half-depth, centre y; fractions of
@@ -99,10 +105,10 @@ TORSO_RINGS = [
     (0.530, 0.101, 0.067, 0.008),
     (0.575, 0.097, 0.063, 0.004),
     (0.625, 0.087, 0.058, 0.002),
-    (0.675, 0.090, 0.061, 0.000),
-    (0.725, 0.097, 0.066, -0.002),
-    (0.770, 0.102, 0.064, 0.000),
-    (0.800, 0.100, 0.058, 0.004),
+    (0.675, 0.087, 0.061, 0.000),
+    (0.725, 0.091, 0.066, -0.002),
+    (0.770, 0.094, 0.064, 0.000),
+    (0.800, 0.092, 0.058, 0.004),
     (0.822, 0.080, 0.048, 0.008),
     (0.840, 0.045, 0.036, 0.010),
 ]
