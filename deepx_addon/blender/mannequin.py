@@ -61,7 +61,8 @@ SKIN_PARTS = {
         ("shoulder_L", (_SHX, 0.002, 0.810), 0.035, "upperarm_L", "clav_L"),
         ("biceps_L", (_SHX, 0.0, 0.725), 0.029, "upperarm_L", "shoulder_L"),
         ("elbow_L", (_SHX, 0.0, 0.632), 0.025, "lowerarm_L", "biceps_L"),
-    ]),
+        ("elbow_end_L", (_SHX, 0.0, 0.612), 0.024, "lowerarm_L", "elbow_L"),   # overlaps the forearm:
+    ]),                                                                         # no notch at the joint
     "sleeve_low": _lr([     # forearms: the sleeve's colour (long sleeves) or the skin's (short)
         ("elbow2_L", (_SHX, 0.0, 0.632), 0.025, "lowerarm_L", None),
         ("forearm_L", (_SHX, 0.0, 0.575), 0.025, "lowerarm_L", "elbow2_L"),
@@ -72,6 +73,7 @@ SKIN_PARTS = {
         ("upper_thigh_L", (_HIPX, 0.004, 0.470), 0.048, "thigh_L", "hip_L"),
         ("thigh_L", (_HIPX, 0.003, 0.390), 0.042, "thigh_L", "upper_thigh_L"),
         ("knee_L", (_HIPX, -0.002, 0.285), 0.031, "calf_L", "thigh_L"),
+        ("knee_end_L", (_HIPX, 0.0, 0.262), 0.030, "calf_L", "knee_L"),        # overlaps the shin
     ]),
     "leg_low": _lr([  # lower legs: trousers' colour, or skin (shorts, skirts)
         ("knee2_L", (_HIPX, -0.002, 0.285), 0.031, "calf_L", None),
