@@ -2,6 +2,7 @@
 
     PYTHONPATH=$PWD .venv/bin/python scripts/outfit_sheet.py                 # -> docs/contact_sheet_outfits.png
     PYTHONPATH=$PWD .venv/bin/python scripts/outfit_sheet.py --keep /tmp/outfits --tile 320
+    PYTHONPATH=$PWD .venv/bin/python scripts/outfit_sheet.py --cases 2,12 --out /tmp/two.png   # a subset
 
 A plain studio (setup_scene: ground, sun, sky colour), one mannequin, 640x640 Cycles at 4 samples
 (about 1-2 s each on 2 cores); each tile is captioned with its outfit, pose and camera height.
@@ -44,7 +45,7 @@ CASES = [
 ]
 
 
-def render_cases(out_dir: Path, samples: int = 4, size: int = 640) -> list[dict]:
+def render_cases(out_dir: Path, samples: int = 4, size: int = 640, only=None) -> list[dict]:
     import bpy
     import numpy as np
 
@@ -67,6 +68,8 @@ def render_cases(out_dir: Path, samples: int = 4, size: int = 640) -> list[dict]
     presets = poses.all_presets(None)
     out = []
     for i, (caption, outfit, pose, (az, cam_h, dist), colours) in enumerate(CASES):
+        if only is not None and i not in only:
+            continue
         base = {"skin": (0.60, 0.38, 0.26), "top": (0.55, 0.55, 0.52), "bottom": (0.07, 0.07, 0.09)}
         base.update(colours)
         if outfit.get("lower") in ("skirt", "dress"):     # as core/body.py sample_outfit: bare legs
@@ -111,12 +114,13 @@ def main(argv=None) -> int:
     p.add_argument("--tile", type=int, default=256)
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--keep", help="keep the renders and cases.json in this folder")
+    p.add_argument("--cases", help="render only these cases (comma-separated indices of CASES)")
     a = p.parse_args(argv)
     from PIL import Image, ImageDraw
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(a.keep or tmp)
         d.mkdir(parents=True, exist_ok=True)
-        cases = render_cases(d, a.samples)
+        cases = render_cases(d, a.samples, only=None if a.cases is None else {int(c) for c in a.cases.split(",")})
         (d / "cases.json").write_text(json.dumps(cases, indent=1))
         cols = 4
         rows = (len(cases) + cols - 1) // cols
