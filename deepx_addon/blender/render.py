@@ -6,7 +6,10 @@
                                                       # only re-applied when pose_seed changes
 
 The pose (body, joint rotations) comes from ``pose_seed`` alone; camera, lighting and occluders from
-``sample_seed`` alone, so any sample can be re-made on its own (batch resume, shards). The person
+``sample_seed`` alone, so any sample can be re-made on its own (batch resume, shards). In a realistic
+scene a person drawn with an umbrella (``outfit.umbrella`` left | right, SceneSettings.p_umbrella) has
+that arm posed to hold it (core/body.py ``umbrella_grip``): the label's keypoints, read from the
+posed mannequin, show it; the pose-table row of the same pose_seed keeps the sampled arm. The person
 stands at the origin facing -Y (the pose-table frame); the camera orbits it at a random relative
 yaw. The camera is drawn exactly as the no-render sampler draws it (core/cameras.sample_cameras with
 a CounterRNG keyed by the sample seed), so the same pose and seed give the same camera in both paths.

@@ -211,8 +211,8 @@ def sample_outfit(rng: np.random.Generator, colours: dict, p_accessory: float = 
 
     - sleeves: short with OUTFIT_P["short_sleeves"] (forearms = skin), else long;
     - lower: with p_skirt a skirt (a dress with OUTFIT_P["dress"]: the skirt in the top's colour;
-      the legs under it, thighs too, bare with OUTFIT_P["bare_legs"], else dark tights), else shorts (lower legs = skin), else
-      loose trousers (OUTFIT_P["loose_trousers"]), else trousers;
+      the legs under it, thighs too, bare with OUTFIT_P["bare_legs"], else dark tights), else
+      shorts (lower legs = skin), else loose trousers (OUTFIT_P["loose_trousers"]), else trousers;
     - hair_style short | long | bald (bald: hair = skin);
     - accessory none | backpack | bag with p_accessory (a child: backpack only);
     - coat none | closed | open with p_coat (its own colour; long sleeves);

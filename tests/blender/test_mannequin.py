@@ -228,7 +228,8 @@ def test_outfit_pieces_show_hide_and_follow_the_body(clean_blender):
              ({"umbrella": "left"}, {"umbrella_L"}), ({"umbrella": "right"}, {"umbrella_R"}),
              ({"lower": "skirt", "coat": "open", "umbrella": "right", "accessory": "backpack"},
               {"skirt", "coat_open", "coat_sleeves", "umbrella_R", "backpack"})]
-    garments = {"skirt", "coat", "coat_open", "coat_sleeves", "umbrella_L", "umbrella_R", "backpack", "bag", "hair_long"}
+    garments = {"skirt", "coat", "coat_open", "coat_sleeves", "umbrella_L", "umbrella_R", "backpack", "bag",
+                "hair_long"}
     for outfit, shown in cases:
         set_outfit(arm, outfit)
         assert {p for p in garments if not parts[p].hide_render} == shown, outfit
