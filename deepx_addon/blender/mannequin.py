@@ -7,7 +7,10 @@ a trunk lofted from elliptical rings and skinned to the spine (shirt, trousers' 
 at the front); and a head with jaw, nose, ears, lips, eyes (white and dark), brows and a hair cap so
 that a COCO pose detector finds the face keypoints. Every mesh is a child of the armature object
 and is deformed by it, so placing, turning or scaling the armature moves the whole person.
-Materials (one set per mannequin) take their colours from ``set_appearance``.
+Materials (one set per mannequin) take their colours from ``set_appearance``. Outfit pieces
+(OUTFIT_PIECES: backpack, bag, long hair, a skirt, a long coat open or closed with its sleeves, an
+umbrella in either hand) are built hidden and shown per person by ``set_outfit``, which also widens
+the trouser legs for loose trousers.
 
 The armature's rest pose is always the reference adult (1.715 m). A body (core/body.py) is applied by
 ``update_body`` without edit mode: the object scale carries the stature, the pose bones' scale
