@@ -47,7 +47,8 @@ def report(rows) -> dict:
     h = np.array([_height(r) for r in rows])
     det = np.array([bool(r.get("detected")) for r in rows])
     trunc = np.array([bool(r.get("truncated", False)) for r in rows])
-    hidden = np.array([any(o in ("person", "clutter", "occluder") for o in (r.get("occluded_by") or [])) for r in rows])
+    hidden = np.array([any(o in ("person", "clutter", "occluder", "umbrella") for o in (r.get("occluded_by") or []))
+                       for r in rows])
     clear = ~trunc & ~hidden
     bins = []
     for lo, hi in zip(BINS[:-1], BINS[1:]):

@@ -6,9 +6,10 @@ Sample ``index`` (0 <= index < settings.count) is camera ``index % cameras_per_p
 ``index // cameras_per_pose`` ("pose first, then many cameras per pose": consecutive samples share
 the pose, so only the camera, light and occluders change and Cycles keeps its BVH). Seeds are
 the no-render path's: ``pose_seed = core.poses.pose_seed_for(seed, pose_index)`` (the pose-table row
-with that index: same body and pose) and ``sample_seed = core.cameras.derive_seeds(seed, pose_index,
-camera_index)`` (the sampler's camera for that row); a sample depends on nothing else, so shards and
-resumed runs give the same dataset as one uninterrupted run.
+with that index: same body and pose, but for the arm of a person holding an umbrella, see render.py)
+and ``sample_seed = core.cameras.derive_seeds(seed, pose_index, camera_index)`` (the sampler's camera
+for that row); a sample depends on nothing else, so shards and resumed runs give the same dataset as
+one uninterrupted run.
 
 Sharding: shard i of N renders the indices i, i+N, i+2N, ... into the same folder (run the shards
 in parallel processes or on several machines sharing it). Resuming: a sample is done when its label

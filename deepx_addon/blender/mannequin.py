@@ -7,7 +7,10 @@ a trunk lofted from elliptical rings and skinned to the spine (shirt, trousers' 
 at the front); and a head with jaw, nose, ears, lips, eyes (white and dark), brows and a hair cap so
 that a COCO pose detector finds the face keypoints. Every mesh is a child of the armature object
 and is deformed by it, so placing, turning or scaling the armature moves the whole person.
-Materials (one set per mannequin) take their colours from ``set_appearance``.
+Materials (one set per mannequin) take their colours from ``set_appearance``. Outfit pieces
+(OUTFIT_PIECES: backpack, bag, long hair, a skirt, a long coat open or closed with its sleeves, an
+umbrella in either hand) are built hidden and shown per person by ``set_outfit``, which also widens
+the trouser legs for loose trousers.
 
 The armature's rest pose is always the reference adult (1.715 m). A body (core/body.py) is applied by
 ``update_body`` without edit mode: the object scale carries the stature, the pose bones' scale
@@ -22,6 +25,7 @@ import bpy
 import numpy as np
 
 from ..core import rig
+from ..core.anthropometry import SEGMENT
 from ..core.body import BodyParams
 from ..core.rig import H, KEYPOINT_ANCHORS  # noqa: F401  (re-exported: bone, "head"|"tail", offset)
 
@@ -34,7 +38,8 @@ PROP_MATERIALS = "deepx_materials"     # {appearance key: material name} as JSON
 DEFAULT_APPEARANCE = {"skin": (0.62, 0.42, 0.32), "top": (0.10, 0.22, 0.45), "bottom": (0.07, 0.07, 0.09),
                       "sleeve_low": (0.10, 0.22, 0.45), "leg_low": (0.07, 0.07, 0.09), "pack": (0.08, 0.08, 0.10),
                       "shoes": (0.35, 0.33, 0.30), "hair": (0.04, 0.025, 0.015), "eyes": (0.01, 0.008, 0.006),
-                      "sclera": (0.75, 0.72, 0.68), "lips": (0.35, 0.14, 0.12)}
+                      "sclera": (0.75, 0.72, 0.68), "lips": (0.35, 0.14, 0.12), "coat": (0.12, 0.10, 0.08),
+                      "skirt": (0.07, 0.07, 0.09), "umbrella": (0.02, 0.02, 0.025)}
 
 
 def _lr(spec):
@@ -49,45 +54,52 @@ def _lr(spec):
 
 # Skin-modifier skeletons: (node, rest position as fractions of stature (x left, y back, z up),
 # radius (fraction of stature), bone, parent node). The first node of each part is its root.
+# Limb tubes run along their bones (x = the joint centres of core/anthropometry.py): a tube that is
+# off its bone swings about a pivot outside it, opens gaps at bent knees and elbows and puts the
+# keypoints beside the limb the detector sees (the legs were 7 cm off until Dec 2026).
+_SHX = SEGMENT["shoulder_joints"] / 2
+_HIPX = SEGMENT["hip_joints"] / 2
 SKIN_PARTS = {
     "top": _lr([     # sleeves down to the elbow
-        ("clav_L", (0.062, 0.008, 0.806), 0.040, "clavicle_L", None),
-        ("shoulder_L", (0.1175, 0.002, 0.810), 0.035, "upperarm_L", "clav_L"),
-        ("biceps_L", (0.1175, 0.0, 0.725), 0.030, "upperarm_L", "shoulder_L"),
-        ("elbow_L", (0.1175, 0.0, 0.632), 0.025, "lowerarm_L", "biceps_L"),
-    ]),
+        ("clav_L", (0.055, 0.008, 0.806), 0.040, "clavicle_L", None),
+        ("shoulder_L", (_SHX, 0.002, 0.810), 0.035, "upperarm_L", "clav_L"),
+        ("biceps_L", (_SHX, 0.0, 0.725), 0.029, "upperarm_L", "shoulder_L"),
+        ("elbow_L", (_SHX, 0.0, 0.632), 0.025, "lowerarm_L", "biceps_L"),
+        ("elbow_end_L", (_SHX, 0.0, 0.612), 0.024, "lowerarm_L", "elbow_L"),   # overlaps the forearm:
+    ]),                                                                         # no notch at the joint
     "sleeve_low": _lr([     # forearms: the sleeve's colour (long sleeves) or the skin's (short)
-        ("elbow2_L", (0.1175, 0.0, 0.632), 0.025, "lowerarm_L", None),
-        ("forearm_L", (0.1175, 0.0, 0.575), 0.025, "lowerarm_L", "elbow2_L"),
-        ("cuff_L", (0.1175, 0.0, 0.484), 0.018, "lowerarm_L", "forearm_L"),
+        ("elbow2_L", (_SHX, 0.0, 0.632), 0.025, "lowerarm_L", None),
+        ("forearm_L", (_SHX, 0.0, 0.575), 0.025, "lowerarm_L", "elbow2_L"),
+        ("cuff_L", (_SHX, 0.0, 0.484), 0.018, "lowerarm_L", "forearm_L"),
     ]),
     "bottom": _lr([  # trouser legs down to the knee (the seat is part of the torso)
-        ("hip_L", (0.0955, 0.004, 0.530), 0.046, "thigh_L", None),
-        ("upper_thigh_L", (0.078, 0.004, 0.470), 0.050, "thigh_L", "hip_L"),
-        ("thigh_L", (0.086, 0.003, 0.390), 0.043, "thigh_L", "upper_thigh_L"),
-        ("knee_L", (0.0955, -0.002, 0.285), 0.031, "calf_L", "thigh_L"),
+        ("hip_L", (_HIPX, 0.004, 0.530), 0.046, "thigh_L", None),
+        ("upper_thigh_L", (_HIPX, 0.004, 0.470), 0.048, "thigh_L", "hip_L"),
+        ("thigh_L", (_HIPX, 0.003, 0.390), 0.042, "thigh_L", "upper_thigh_L"),
+        ("knee_L", (_HIPX, -0.002, 0.285), 0.031, "calf_L", "thigh_L"),
+        ("knee_end_L", (_HIPX, 0.0, 0.262), 0.030, "calf_L", "knee_L"),        # overlaps the shin
     ]),
     "leg_low": _lr([  # lower legs: trousers' colour, or skin (shorts, skirts)
-        ("knee2_L", (0.0955, -0.002, 0.285), 0.031, "calf_L", None),
-        ("calf_L", (0.0955, 0.006, 0.200), 0.031, "calf_L", "knee2_L"),
-        ("shin_L", (0.0955, 0.002, 0.110), 0.023, "calf_L", "calf_L"),
-        ("hem_L", (0.0955, 0.0, 0.050), 0.021, "calf_L", "shin_L"),
+        ("knee2_L", (_HIPX, -0.002, 0.285), 0.031, "calf_L", None),
+        ("calf_L", (_HIPX, 0.006, 0.200), 0.031, "calf_L", "knee2_L"),
+        ("shin_L", (_HIPX, 0.002, 0.110), 0.023, "calf_L", "calf_L"),
+        ("hem_L", (_HIPX, 0.0, 0.050), 0.021, "calf_L", "shin_L"),
     ]),
     "skin": _lr([
         ("neck_low", (0, 0.008, 0.800), 0.033, "neck", None),
         ("neck_top", (0, 0.004, 0.895), 0.030, "head", "neck_low"),
-        ("wrist_L", (0.1175, 0.0, 0.502), 0.015, "lowerarm_L", None),
-        ("hand_root_L", (0.1175, 0.0, 0.482), 0.016, "hand_L", "wrist_L"),
-        ("palm_L", (0.1175, -0.002, 0.440), 0.020, "hand_L", "hand_root_L"),
-        ("fingers_L", (0.1175, -0.002, 0.395), 0.013, "hand_L", "palm_L"),
+        ("wrist_L", (_SHX, 0.0, 0.502), 0.015, "lowerarm_L", None),
+        ("hand_root_L", (_SHX, 0.0, 0.482), 0.016, "hand_L", "wrist_L"),
+        ("palm_L", (_SHX, -0.002, 0.440), 0.020, "hand_L", "hand_root_L"),
+        ("fingers_L", (_SHX, -0.002, 0.395), 0.013, "hand_L", "palm_L"),
     ]),
-    "shoes": _lr([
-        ("sock_L", (0.0955, 0.001, 0.075), 0.018, "calf_L", None),
-        ("ankle_L", (0.0955, 0.002, 0.045), 0.022, "foot_L", "sock_L"),
-        ("heel_L", (0.0955, 0.012, 0.017), 0.017, "foot_L", "ankle_L"),
-        ("arch_L", (0.0955, -0.050, 0.017), 0.019, "foot_L", "ankle_L"),
-        ("ball_L", (0.0955, -0.092, 0.014), 0.017, "toes_L", "arch_L"),
-        ("toe_L", (0.0955, -0.118, 0.011), 0.011, "toes_L", "ball_L"),
+    "shoes": _lr([   # a low shoe: its collar just above the ankle joint
+        ("sock_L", (_HIPX, 0.001, 0.062), 0.017, "calf_L", None),
+        ("ankle_L", (_HIPX, 0.004, 0.038), 0.020, "foot_L", "sock_L"),
+        ("heel_L", (_HIPX, 0.012, 0.017), 0.017, "foot_L", "ankle_L"),
+        ("arch_L", (_HIPX, -0.050, 0.017), 0.019, "foot_L", "ankle_L"),
+        ("ball_L", (_HIPX, -0.092, 0.014), 0.017, "toes_L", "arch_L"),
+        ("toe_L", (_HIPX, -0.118, 0.011), 0.011, "toes_L", "ball_L"),
     ]),
 }
 # Torso: elliptical rings lofted along the spine (z, half-width, half-depth, centre y; fractions of
@@ -99,10 +111,10 @@ TORSO_RINGS = [
     (0.530, 0.101, 0.067, 0.008),
     (0.575, 0.097, 0.063, 0.004),
     (0.625, 0.087, 0.058, 0.002),
-    (0.675, 0.090, 0.061, 0.000),
-    (0.725, 0.097, 0.066, -0.002),
-    (0.770, 0.102, 0.064, 0.000),
-    (0.800, 0.100, 0.058, 0.004),
+    (0.675, 0.087, 0.061, 0.000),
+    (0.725, 0.091, 0.066, -0.002),
+    (0.770, 0.094, 0.064, 0.000),
+    (0.800, 0.092, 0.058, 0.004),
     (0.822, 0.080, 0.048, 0.008),
     (0.840, 0.045, 0.036, 0.010),
 ]
@@ -113,19 +125,77 @@ NECKLINE_Z = 0.805
 TORSO_WEIGHT_KNOTS = [(0.570, "pelvis"), (0.635, "spine01"), (0.708, "spine02"), (0.770, "spine03")]
 # which parts get thicker with girth (hands, feet and the head keep their size)
 GIRTH_PARTS = {"top": 1.0, "bottom": 1.0, "sleeve_low": 1.0, "leg_low": 1.0, "skin": 0.0, "shoes": 0.0,
-               "torso": 1.0, "backpack": 1.0, "bag": 1.0, "hair_long": 0.0}
+               "torso": 1.0, "backpack": 1.0, "bag": 1.0, "hair_long": 0.0, "skirt": 1.0, "coat": 1.0,
+               "coat_open": 1.0, "coat_sleeves": 1.0, "umbrella_L": 0.0, "umbrella_R": 0.0}
 GIRTH_NODES_SKIN = ("neck_low", "neck_top")     # the neck follows girth inside the "skin" part
 PART_MATERIAL = {"top": "top", "bottom": "bottom", "sleeve_low": "sleeve_low", "leg_low": "leg_low", "skin": "skin",
                  "shoes": "shoes"}
-# Outfit pieces shown or hidden per person (set_outfit): boxes/ellipsoids skinned to one bone.
-# (part, material key, bone, shape, centre, half-sizes): rest pose, fractions of stature (x left,
-# y back, z up); "head" pieces are in the head bone's frame like the face parts.
+# Outfit pieces shown or hidden per person (set_outfit), each (part, material key, bone, shape, a, b):
+# - "box" / "ellipsoid" skinned to one bone: a = centre, b = half-sizes (rest pose, fractions of
+#   stature: x left, y back, z up; "head" pieces in the head bone's frame like the face parts);
+# - "loft": a garment lofted from rings a (like TORSO_RINGS, ascending z), skinned by
+#   ``_garment_weights`` (the trunk's weights above the hips, blended into the thighs below them, so
+#   a walking or sitting person carries it along); b = half-angle (deg) of the open front (0: closed);
+# - "skin": skin-modifier tubes (nodes a, like SKIN_PARTS), e.g. the coat's sleeves over the shirt's;
+# - "umbrella": held in ``bone`` (a hand; its shaft along the hand's local Z, through the palm):
+#   a = (shaft length above the palm, canopy radius), fractions of stature.
+# The garments are wider than the body inside them at every girth (0.85-1.25) and the skirt is
+# narrower than the coat, so a coat over a skirt covers it. Their hems stop above the knee (0.285).
+SKIRT_RINGS = [
+    (0.310, 0.116, 0.062, -0.004),      # hem, just above the knees: the knees read through it
+    (0.390, 0.114, 0.068, 0.000),
+    (0.470, 0.112, 0.074, 0.006),
+    (0.530, 0.108, 0.072, 0.008),
+    (0.575, 0.101, 0.067, 0.005),
+    (0.608, 0.094, 0.063, 0.003),       # waist, above the trousers' top (TROUSER_TOP_Z)
+]
+COAT_RINGS = [
+    (0.300, 0.124, 0.068, -0.004),      # hem below the skirt's
+    (0.390, 0.121, 0.074, 0.000),
+    (0.470, 0.119, 0.080, 0.006),
+    (0.530, 0.114, 0.077, 0.008),
+    (0.575, 0.105, 0.071, 0.005),
+    (0.625, 0.094, 0.064, 0.002),
+    (0.675, 0.094, 0.067, 0.000),
+    (0.725, 0.098, 0.072, -0.002),
+    (0.770, 0.101, 0.070, 0.000),
+    (0.800, 0.099, 0.064, 0.004),
+    (0.822, 0.087, 0.054, 0.008),
+    (0.846, 0.046, 0.042, 0.010),       # collar round the neck
+]
+COAT_OPEN_DEG = 22.0                   # half-angle of an open coat's front gap ...
+COAT_OPEN_TOP_Z = 0.775                # ... from the hem up to the chest
+HIP_BLEND_Z = (0.570, 0.450)           # garments: trunk weights above, thighs only below, linear between
+_COAT_SLEEVE = [                       # the coat's sleeves: the shirt's sleeve tubes, a little thicker
+    ("csh_L", (0.055, 0.008, 0.806), 0.044, "clavicle_L", None),
+    ("csh2_L", (_SHX, 0.002, 0.810), 0.040, "upperarm_L", "csh_L"),
+    ("cbic_L", (_SHX, 0.0, 0.725), 0.034, "upperarm_L", "csh2_L"),
+    ("celb_L", (_SHX, 0.0, 0.632), 0.030, "lowerarm_L", "cbic_L"),
+    ("celb_end_L", (_SHX, 0.0, 0.612), 0.029, "lowerarm_L", "celb_L"),
+    ("celb2_L", (_SHX, 0.0, 0.632), 0.030, "lowerarm_L", None),         # the forearm: its own tube
+    ("cfore_L", (_SHX, 0.0, 0.575), 0.030, "lowerarm_L", "celb2_L"),
+    ("ccuff_L", (_SHX, 0.0, 0.490), 0.024, "lowerarm_L", "cfore_L"),
+]
 OUTFIT_PIECES = (
     ("backpack", "pack", "spine02", "box", (0.0, 0.105, 0.700), (0.072, 0.045, 0.095)),
     ("bag", "pack", "pelvis", "box", (0.085, -0.085, 0.505), (0.045, 0.022, 0.055)),
     ("hair_long", "hair", "head", "ellipsoid", (0.0, 0.018, -0.030), (0.050, 0.078, 0.036)),
+    ("skirt", "skirt", None, "loft", SKIRT_RINGS, 0.0),
+    ("coat", "coat", None, "loft", COAT_RINGS, 0.0),
+    ("coat_open", "coat", None, "loft", COAT_RINGS, COAT_OPEN_DEG),
+    ("coat_sleeves", "coat", None, "skin", _lr(_COAT_SLEEVE), None),
+    ("umbrella_L", "umbrella", "hand_L", "umbrella", (0.45, 0.29), None),
+    ("umbrella_R", "umbrella", "hand_R", "umbrella", (0.45, 0.29), None),
 )
-OUTFIT_DEFAULT = {"hair_style": "short", "accessory": "none"}
+# Outfit keys and their values (core/body.py ``sample_outfit`` draws them); the first is the default.
+OUTFIT_CHOICES = {"hair_style": ("short", "long", "bald"), "accessory": ("none", "backpack", "bag"),
+                  "lower": ("trousers", "shorts", "loose_trousers", "skirt", "dress"),
+                  "coat": ("none", "closed", "open"), "umbrella": ("none", "left", "right")}
+OUTFIT_DEFAULT = {k: v[0] for k, v in OUTFIT_CHOICES.items()}
+PROP_OUTFIT = "deepx_outfit"           # the outfit last set, as JSON
+# Loose, wide-leg trousers: radius multipliers of the trouser nodes (thigh to hem), side-less names.
+LOOSE_TROUSERS = {"upper_thigh": 1.08, "thigh": 1.22, "knee": 1.40, "knee_end": 1.40, "knee2": 1.40,
+                  "calf": 1.45, "shin": 1.85, "hem": 2.10}
 
 # Head (head-bone local frame, fractions of stature: x left, y up from the skull joint, z forward)
 HEAD_CENTRE = (0.0, 0.050, 0.008)
@@ -198,20 +268,22 @@ def _torso_weights(z: float) -> dict[str, float]:
     return {knots[-1][1]: 1.0}
 
 
+def _loft(rings, n=TORSO_SEGMENTS):
+    """Vertices (metres) and quad faces of elliptical rings (z, half-width, half-depth, centre y;
+    fractions of stature, ascending z) joined into a tube, n vertices per ring; no caps."""
+    th = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    verts = [(a * np.cos(t) * H, (yc + b * np.sin(t)) * H, z * H) for z, a, b, yc in rings for t in th]
+    faces = [(r * n + k, r * n + (k + 1) % n, r * n + (k + 1) % n + n, r * n + k + n)
+             for r in range(len(rings) - 1) for k in range(n)]
+    return verts, faces
+
+
 def _torso_object(arm, mats, collection):
     """The trunk as a loft of elliptical rings (see TORSO_RINGS), deformed by the spine bones."""
     n = TORSO_SEGMENTS
-    th = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    verts, faces, weights = [], [], []
-    for z, a, b, yc in TORSO_RINGS:
-        for t in th:
-            verts.append((a * np.cos(t) * H, (yc + b * np.sin(t)) * H, z * H))
-            weights.append(_torso_weights(z))
+    verts, faces = _loft(TORSO_RINGS, n)
+    weights = [_torso_weights(z) for z, *_ in TORSO_RINGS for _ in range(n)]
     nr = len(TORSO_RINGS)
-    for r in range(nr - 1):
-        for k in range(n):
-            i0, i1 = r * n + k, r * n + (k + 1) % n
-            faces.append((i0, i1, i1 + n, i0 + n))
     for r, flip in ((0, True), (nr - 1, False)):       # caps: a fan around a centre vertex
         z, a, b, yc = TORSO_RINGS[r]
         c = len(verts)
@@ -233,7 +305,13 @@ def _torso_object(arm, mats, collection):
         else:
             poly.material_index = 0
         poly.use_smooth = True
-    obj = bpy.data.objects.new(f"{arm.name}_torso", me)
+    return _weighted_object(arm, me, "torso", weights, collection)
+
+
+def _weighted_object(arm, me, part: str, weights, collection):
+    """A child of ``arm`` from mesh ``me`` with per-vertex bone weights ({bone: w} per vertex),
+    deformed by the armature and subdivided; its rest coordinates kept for update_body's girth."""
+    obj = bpy.data.objects.new(f"{arm.name}_{part}", me)
     _link(obj, collection)
     obj.parent = arm
     groups = {}
@@ -248,9 +326,100 @@ def _torso_object(arm, mats, collection):
     sub = obj.modifiers.new("Subdivision", 'SUBSURF')
     sub.levels = 1
     sub.render_levels = 2
-    obj["deepx_part"] = "torso"
-    obj["deepx_rest_co"] = [c for v in verts for c in v]
+    obj["deepx_part"] = part
+    co = np.empty(len(me.vertices) * 3)
+    me.vertices.foreach_get("co", co)
+    obj["deepx_rest_co"] = co.tolist()
     return obj
+
+
+def _garment_weights(side: float, back: float, z: float) -> dict[str, float]:
+    """Bone weights of a garment vertex at height z (fraction of stature), side in [-1, 1] (-1
+    the person's right edge, +1 the left) and back in [0, 1] (0 at the sides and front, 1 at the
+    middle of the back): the trunk's above HIP_BLEND_Z[0], blended into the thighs down to
+    HIP_BLEND_Z[1] (at the back 0.07 lower: the cloth over the buttocks stays on the pelvis when
+    the thighs swing forward to sit). The front and back between the legs share both thighs, so a
+    stride stretches the cloth between the knees instead of tearing it."""
+    top, low = HIP_BLEND_Z[0] - 0.07 * back, HIP_BLEND_Z[1] - 0.07 * back
+    if z >= top:
+        return _torso_weights(z)
+    t = min((top - z) / (top - low), 1.0)
+    left = 0.5 * (1.0 + float(np.clip(1.5 * side, -1.0, 1.0)))
+    return {"pelvis": 1.0 - t, "thigh_L": t * left, "thigh_R": t * (1.0 - left)}
+
+
+def _garment_object(arm, part: str, rings, open_deg: float, mat, collection):
+    """A skirt or coat (see OUTFIT_PIECES "loft"): an open tube of rings with an inner lip at its
+    top (no gap to look into from above); ``open_deg`` > 0 cuts the front open up to the chest."""
+    n = 2 * TORSO_SEGMENTS
+    z, a, b, yc = rings[-1]
+    lip = (z - 0.004, a * 0.93, b * 0.93, yc)             # folds inwards onto the body
+    verts, faces = _loft([*rings, (z + 0.002, a * 0.97, b * 0.97, yc), lip], n)
+    zs = [r[0] for r in rings]
+
+    def ring_at(x, y, z):       # (side, back, z): where a point sits on the garment's ring at its height
+        a_, b_, yc_ = (np.interp(z / H, zs, [r[k] for r in rings]) for k in (1, 2, 3))
+        return x / H / a_, (y / H - yc_) / b_, z / H
+
+    if open_deg > 0:            # the open front: faces within open_deg of straight ahead, below the chest
+        def front(f):
+            side, back, z = ring_at(*(np.mean([verts[i][k] for i in f]) for k in range(3)))
+            return np.degrees(np.arctan2(abs(side), -back)) < open_deg and z < COAT_OPEN_TOP_Z
+        faces = [f for f in faces if not front(f)]
+    weights = []
+    for v in verts:
+        side, back, z = ring_at(*v)
+        weights.append(_garment_weights(side, float(np.clip(back, 0.0, 1.0)), z))
+    me = bpy.data.meshes.new(f"{arm.name}_{part}")
+    me.from_pydata(verts, [], faces)
+    me.materials.append(mat)
+    for poly in me.polygons:
+        poly.use_smooth = True
+    return _weighted_object(arm, me, part, weights, collection)
+
+
+def _umbrella_bmesh(bone: str, shaft: float, radius: float):
+    """An open umbrella in rest armature coordinates, held in ``bone`` (hand_L / hand_R): the
+    shaft runs along the hand's local Z (forward with the arm hanging; up when the forearm is
+    raised) through the palm, a handle below the fist, an 8-rib canopy at the top."""
+    i = rig.BONE_INDEX[bone]
+    R = rig.REST_R[i]
+    palm = rig.REST_HEAD[i] + R @ np.array([0.0, 0.046 * H, 0.0])
+    d, u, w = R[:, 2], R[:, 0], R[:, 1]          # shaft axis and two directions across it
+    bm = bmesh.new()
+
+    def tube(a0, a1, r, seg=8):
+        ring = [(a, r) for a in (a0, a1)]
+        return [bm.verts.new(tuple(palm + a * H * d + rr * H * (np.cos(t) * u + np.sin(t) * w)))
+                for a, rr in ring for t in np.linspace(0, 2 * np.pi, seg, endpoint=False)], seg
+
+    for a0, a1, r in ((-0.075, -0.012, 0.011), (-0.012, shaft + 0.02, 0.0045)):   # handle, shaft
+        vs, seg = tube(a0, a1, r)
+        for k in range(seg):
+            bm.faces.new((vs[k], vs[(k + 1) % seg], vs[seg + (k + 1) % seg], vs[seg + k]))
+        bm.faces.new(vs[:seg][::-1])
+        bm.faces.new(vs[seg:])
+    # canopy: rings out from the tip, drooping like a dome; rib tips reach further than the cloth between
+    ribs, rings = 8, 5
+    tip = bm.verts.new(tuple(palm + (shaft + 0.012) * H * d))
+    grid = []
+    for j in range(1, rings + 1):
+        f = j / rings
+        row = []
+        for k in range(2 * ribs):
+            t = np.pi * k / ribs
+            rr = radius * f * (1.0 if k % 2 == 0 else 1.0 - 0.06 * f)
+            drop = 0.11 * radius * f * f + (0.0 if k % 2 == 0 else 0.012 * f)
+            row.append(bm.verts.new(tuple(palm + (shaft + 0.012 - drop) * H * d
+                                          + rr * H * (np.cos(t) * u + np.sin(t) * w))))
+        grid.append(row)
+    m = 2 * ribs
+    for k in range(m):
+        bm.faces.new((tip, grid[0][k], grid[0][(k + 1) % m]))
+    for j in range(rings - 1):
+        for k in range(m):
+            bm.faces.new((grid[j][k], grid[j + 1][k], grid[j + 1][(k + 1) % m], grid[j][(k + 1) % m]))
+    return bm
 
 
 def _ellipsoid(bm, centre, radii, segments=24, rings=14):
@@ -335,25 +504,34 @@ def _one_bone_object(arm, bm, part: str, materials, bone: str, collection):
 
 
 def _outfit_object(arm, piece, mats, collection):
-    """A backpack, bag or long hair (OUTFIT_PIECES), hidden until set_outfit shows it."""
-    part, key, bone, shape, centre, half = piece
-    bm = bmesh.new()
-    if shape == "box":
-        bmesh.ops.create_cube(bm, size=2.0)
-        for v in bm.verts:
-            v.co = tuple(c * H + h * H * x for c, h, x in zip(centre, half, v.co))
-        bmesh.ops.bevel(bm, geom=list(bm.edges), offset=0.012 * H, segments=2, affect="EDGES")
+    """One piece of OUTFIT_PIECES (a bag, long hair, a skirt, a coat, an umbrella...), hidden until
+    set_outfit shows it."""
+    part, key, bone, shape, a, b = piece
+    if shape == "loft":
+        obj = _garment_object(arm, part, a, b, mats[key], collection)
+    elif shape == "skin":
+        obj = _skin_object(arm, part, a, mats[key], collection)
     else:
-        verts = _ellipsoid(bm, [x * H for x in centre], [x * H for x in half], 16, 10)
-        i = rig.BONE_INDEX[bone]
-        for v in verts:
-            v.co = tuple(rig.REST_R[i] @ np.array(v.co) + rig.REST_HEAD[i])
-    for f in bm.faces:
-        f.smooth = True
-    obj = _one_bone_object(arm, bm, part, [mats[key]], bone, collection)
-    co = np.empty(len(obj.data.vertices) * 3)
-    obj.data.vertices.foreach_get("co", co)
-    obj["deepx_rest_co"] = co.tolist()
+        if shape == "umbrella":
+            bm = _umbrella_bmesh(bone, *a)
+        else:
+            bm = bmesh.new()
+            if shape == "box":
+                bmesh.ops.create_cube(bm, size=2.0)
+                for v in bm.verts:
+                    v.co = tuple(c * H + h * H * x for c, h, x in zip(a, b, v.co))
+                bmesh.ops.bevel(bm, geom=list(bm.edges), offset=0.012 * H, segments=2, affect="EDGES")
+            else:
+                verts = _ellipsoid(bm, [x * H for x in a], [x * H for x in b], 16, 10)
+                i = rig.BONE_INDEX[bone]
+                for v in verts:
+                    v.co = tuple(rig.REST_R[i] @ np.array(v.co) + rig.REST_HEAD[i])
+        for f in bm.faces:
+            f.smooth = shape != "umbrella"
+        obj = _one_bone_object(arm, bm, part, [mats[key]], bone, collection)
+        co = np.empty(len(obj.data.vertices) * 3)
+        obj.data.vertices.foreach_get("co", co)
+        obj["deepx_rest_co"] = co.tolist()
     obj.hide_render = obj.hide_viewport = True
     return obj
 
@@ -439,17 +617,31 @@ def update_body(arm, body: BodyParams) -> None:
             co = rest * np.array([g, g, 1.0])
             obj.data.vertices.foreach_set("co", co.astype(np.float32).ravel())
             obj.data.update()
+    _set_radii(arm, body, get_outfit(arm))
+    arm.update_tag()
+
+
+_SKIN_NODES = {**SKIN_PARTS, **{p[0]: p[4] for p in OUTFIT_PIECES if p[3] == "skin"}}
+
+
+def _set_radii(arm, body: BodyParams, outfit: dict) -> None:
+    """Skin-modifier radii: the base radii x girth (hands, feet and head keep their size) x the
+    cut of the trousers (LOOSE_TROUSERS widens the legs from the thigh down)."""
+    loose = outfit.get("lower") == "loose_trousers"
+    for obj in body_meshes(arm):
+        part = obj.get("deepx_part")
+        if part not in _SKIN_NODES or "deepx_base_radii" not in obj:
             continue
-        if part not in SKIN_PARTS:
-            continue
+        names = [n[0] for n in _SKIN_NODES[part]]
         base = np.array(obj["deepx_base_radii"], float)
         g = np.full(len(base), 1.0 + GIRTH_PARTS[part] * (body.girth - 1.0))
         if part == "skin":
-            g = np.array([body.girth if n[0] in GIRTH_NODES_SKIN else 1.0 for n in SKIN_PARTS[part]])
+            g = np.array([body.girth if n in GIRTH_NODES_SKIN else 1.0 for n in names])
+        if loose and part in ("bottom", "leg_low"):
+            g = g * np.array([LOOSE_TROUSERS.get(n[:-2], 1.0) for n in names])
         r = np.repeat(base * g, 2).astype(np.float32)
         obj.data.skin_vertices[0].data.foreach_set("radius", r)
         obj.data.update()
-    arm.update_tag()
 
 
 def get_body(arm) -> BodyParams:
@@ -482,19 +674,37 @@ def set_appearance(arm, colours: dict) -> None:
 
 
 def set_outfit(arm, outfit: dict) -> None:
-    """Show the outfit pieces ``outfit`` asks for: hair_style "short" | "long" | "bald" (long adds
-    the long-hair piece; bald hides the hair cap by giving it the skin colour is up to the caller's
-    colours), accessory "none" | "backpack" | "bag" (core/body.py ``sample_outfit``)."""
-    unknown = set(outfit) - set(OUTFIT_DEFAULT)
+    """Show the outfit pieces ``outfit`` asks for (OUTFIT_CHOICES; missing keys take their
+    default; core/body.py ``sample_outfit`` draws them): hair_style short | long | bald (long adds
+    the long-hair piece; a bald head is the caller's colours: hair = skin), accessory none |
+    backpack | bag, lower trousers | shorts | loose_trousers | skirt | dress (shorts and the top of
+    a dress are colours; the skirt shows for both skirt and dress; loose trousers widen the legs),
+    coat none | closed | open (with its sleeves), umbrella none | left | right (held in that hand:
+    the caller poses the arm, core/body.py ``umbrella_grip``). Unknown keys or values raise."""
+    unknown = set(outfit) - set(OUTFIT_CHOICES)
     if unknown:
-        raise ValueError(f"set_outfit: unknown key(s) {sorted(unknown)}; known: {sorted(OUTFIT_DEFAULT)}")
+        raise ValueError(f"set_outfit: unknown key(s) {sorted(unknown)}; known: {sorted(OUTFIT_CHOICES)}")
+    bad = {k: v for k, v in outfit.items() if v not in OUTFIT_CHOICES[k]}
+    if bad:
+        raise ValueError("set_outfit: " + "; ".join(f"{k}={v!r} not in {OUTFIT_CHOICES[k]}" for k, v in bad.items()))
     o = {**OUTFIT_DEFAULT, **outfit}
     show = {"hair_long": o["hair_style"] == "long", "backpack": o["accessory"] == "backpack",
-            "bag": o["accessory"] == "bag"}
+            "bag": o["accessory"] == "bag", "skirt": o["lower"] in ("skirt", "dress"),
+            "coat": o["coat"] == "closed", "coat_open": o["coat"] == "open", "coat_sleeves": o["coat"] != "none",
+            "umbrella_L": o["umbrella"] == "left", "umbrella_R": o["umbrella"] == "right"}
     for obj in body_meshes(arm):
         part = obj.get("deepx_part")
         if part in show and obj.hide_render == show[part]:
             obj.hide_render = obj.hide_viewport = not show[part]
+    if o != get_outfit(arm):
+        arm[PROP_OUTFIT] = json.dumps(o)
+        _set_radii(arm, get_body(arm), o)
+        arm.update_tag()
+
+
+def get_outfit(arm) -> dict:
+    """The outfit last set with ``set_outfit`` (all keys)."""
+    return {**OUTFIT_DEFAULT, **json.loads(arm.get(PROP_OUTFIT, "{}"))}
 
 
 def remove_mannequin(arm) -> None:

@@ -6,7 +6,10 @@
                                                       # only re-applied when pose_seed changes
 
 The pose (body, joint rotations) comes from ``pose_seed`` alone; camera, lighting and occluders from
-``sample_seed`` alone, so any sample can be re-made on its own (batch resume, shards). The person
+``sample_seed`` alone, so any sample can be re-made on its own (batch resume, shards). In a realistic
+scene a person drawn with an umbrella (``outfit.umbrella`` left | right, SceneSettings.p_umbrella) has
+that arm posed to hold it (core/body.py ``umbrella_grip``): the label's keypoints, read from the
+posed mannequin, show it; the pose-table row of the same pose_seed keeps the sampled arm. The person
 stands at the origin facing -Y (the pose-table frame); the camera orbits it at a random relative
 yaw. The camera is drawn exactly as the no-render sampler draws it (core/cameras.sample_cameras with
 a CounterRNG keyed by the sample seed), so the same pose and seed give the same camera in both paths.
@@ -44,7 +47,7 @@ import bpy
 import numpy as np
 
 from ..core import poses, rig
-from ..core.body import sample_appearance, sample_outfit
+from ..core.body import sample_appearance, sample_outfit, umbrella_grip
 from ..core.camera import project
 from ..core.cameras import CounterRNG, camera_settings_for_kind, choose_camera_kind, sample_cameras
 from ..core.keypoints import pelvis_of
@@ -169,11 +172,11 @@ class RenderContext:
                 self.armature = build_mannequin(body, MANNEQUIN_NAME, True, collection=self.rig.collection)
             self._hide_other_people()
         update_body(self.armature, body)
-        appearance, outfit = self._dress(self.armature, pose_seed, body, appearance)
+        appearance, outfit = self._dress(self.armature, pose_seed, body, appearance, sp.family)
         self.meshes = [c for c in self.armature.children_recursive if c.type == "MESH"]
         for m in self.meshes:
             m.pass_index = PERSON_PASS_INDEX
-        placed = apply_pose(self.armature, sp.rotations, sp.support, float(sp.box_height_m),
+        placed = apply_pose(self.armature, _held(sp.rotations, outfit), sp.support, float(sp.box_height_m),
                             location=(0.0, 0.0), yaw_deg=0.0)
         seat = float(placed.get("seat_height_m", 0.0)) if isinstance(placed, dict) else 0.0
         support_box = self._place_support(sp.support, seat)
@@ -207,8 +210,10 @@ class RenderContext:
         arm = self.extras[j]
         show_person(arm, True)
         update_body(arm, body)
-        appearance, outfit = self._dress(arm, pose_seed, body, sample_appearance(_rng(pose_seed, STREAM_APPEARANCE)))
-        placed = apply_pose(arm, sp.rotations, "ground", 0.0, location=tuple(location), yaw_deg=float(yaw_deg))
+        appearance, outfit = self._dress(arm, pose_seed, body, sample_appearance(_rng(pose_seed, STREAM_APPEARANCE)),
+                                         sp.family)
+        placed = apply_pose(arm, _held(sp.rotations, outfit), "ground", 0.0, location=tuple(location),
+                            yaw_deg=float(yaw_deg))
         kw = np.asarray(world_keypoints(arm), float).reshape(17, 3)
         meshes = [c for c in arm.children_recursive if c.type == "MESH"]
         info = {"body": _jsonable(body), "height_m": float(body.stature_m),
@@ -219,13 +224,15 @@ class RenderContext:
         return PoseState(int(pose_seed) + k, body, sp, kw, pelvis_of(kw),
                          _mesh_vertices(meshes), info), meshes, placed
 
-    def _dress(self, arm, pose_seed: int, body, colours: dict):
-        """Colours and (realistic scenes) garment cut, hair style and accessory of one person;
-        returns (colours, outfit description or None)."""
+    def _dress(self, arm, pose_seed: int, body, colours: dict, family: str = ""):
+        """Colours and (realistic scenes) garment cut, hair style, accessory, coat and umbrella of
+        one person (no umbrella with both hands up); returns (colours, outfit description or None)."""
         desc = None
         if self.settings.scene.realistic:
-            outfit, colours, desc = sample_outfit(_rng(pose_seed, STREAM_OUTFIT), colours,
-                                                  self.settings.scene.p_accessory, child=body.stature_m < 1.5)
+            sc = self.settings.scene
+            outfit, colours, desc = sample_outfit(_rng(pose_seed, STREAM_OUTFIT), colours, sc.p_accessory,
+                                                  child=body.stature_m < 1.5, p_skirt=sc.p_skirt, p_coat=sc.p_coat,
+                                                  p_umbrella=0.0 if family == "hands_up" else sc.p_umbrella)
             set_outfit(arm, outfit)
         else:
             set_outfit(arm, {})
@@ -339,12 +346,19 @@ def check_render_settings(settings: GeneratorSettings) -> None:
                                 "leaves no pixel")
 
 
+def _held(rotations, outfit) -> dict:
+    """The pose's rotations, with the arm that holds an umbrella (outfit description) raised to
+    hold it (core/body.py umbrella_grip); the label's keypoints are read after, so they agree."""
+    return umbrella_grip(rotations, (outfit or {}).get("umbrella", "none"))
+
+
 def _mesh_vertices(meshes) -> np.ndarray:
-    """World coordinates of the evaluated vertices of ``meshes`` (for bounding boxes)."""
+    """World coordinates of the evaluated vertices of ``meshes`` (for bounding boxes: the
+    person's, so an umbrella over the head is left out, as COCO's annotators leave it out)."""
     dg = bpy.context.evaluated_depsgraph_get()
     out = []
     for m in meshes:
-        if m.hide_render:
+        if m.hide_render or str(m.get("deepx_part", "")).startswith("umbrella"):
             continue
         ev = m.evaluated_get(dg)
         me = ev.to_mesh()
@@ -569,9 +583,12 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
 
 
 def _blocker_kind(ctx, name, own: set) -> str | None:
-    """What hides a keypoint: self, person (another one), clutter, occluder, seat, ground, other."""
+    """What hides a keypoint: self, umbrella (one's own or another's), person (another one),
+    clutter, occluder, seat, ground, other."""
     if name is None:
         return None
+    if "_umbrella_" in name:
+        return "umbrella"
     if name in own:
         return "self"
     if name.startswith(EXTRA_NAME) or name.startswith(MANNEQUIN_NAME):

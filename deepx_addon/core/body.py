@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import rig
-from .settings import BodySettings
+from .settings import BodySettings, SceneSettings
 
 ADULT_MALE_CM = (178.0, 7.0)      # mean, SD (the MonoLoco convention, see core/anthropometry.py)
 ADULT_FEMALE_CM = (165.0, 7.0)
@@ -166,6 +166,17 @@ HAIR_COLOURS = np.array([[0.010, 0.008, 0.006], [0.035, 0.020, 0.012], [0.10, 0.
 HAIR_WEIGHTS = np.array([0.35, 0.30, 0.18, 0.09, 0.08])
 
 
+def _cloth(rng: np.random.Generator) -> tuple[float, float, float]:
+    """One garment colour: CLOTH_PALETTE (jittered) or, with CLOTH_RANDOM_SHARE, a random hue;
+    always six draws."""
+    u, k, gain = rng.random(), int(rng.integers(len(CLOTH_PALETTE))), rng.uniform(0.7, 1.3)
+    h, sat, v = rng.random(), rng.uniform(0.0, 0.8), rng.uniform(0.03, 0.7)
+    if u >= CLOTH_RANDOM_SHARE:
+        return tuple(float(x) for x in np.clip(CLOTH_PALETTE[k] * gain, 0.005, 0.9))
+    rgb = np.clip(np.abs((h * 6 + np.array([0, 4, 2])) % 6 - 3) - 1, 0, 1)   # hue -> rgb
+    return tuple(float(x) for x in v * (1 - sat + sat * rgb))
+
+
 def sample_appearance(rng: np.random.Generator) -> dict[str, tuple[float, float, float]]:
     """Random colours (linear RGB) for the mannequin's materials: skin, top, bottom (and their
     lower parts sleeve_low / leg_low, same garment), shoes, hair, pack (bags). Garments come from
@@ -174,41 +185,96 @@ def sample_appearance(rng: np.random.Generator) -> dict[str, tuple[float, float,
     i = int(rng.integers(len(SKIN_TONES) - 1))
     skin = SKIN_TONES[i] + w[0] * (SKIN_TONES[i + 1] - SKIN_TONES[i])
 
-    def cloth():
-        u, k, gain = rng.random(), int(rng.integers(len(CLOTH_PALETTE))), rng.uniform(0.7, 1.3)
-        h, sat, v = rng.random(), rng.uniform(0.0, 0.8), rng.uniform(0.03, 0.7)
-        if u >= CLOTH_RANDOM_SHARE:
-            return tuple(float(x) for x in np.clip(CLOTH_PALETTE[k] * gain, 0.005, 0.9))
-        rgb = np.clip(np.abs((h * 6 + np.array([0, 4, 2])) % 6 - 3) - 1, 0, 1)   # hue -> rgb
-        return tuple(float(x) for x in v * (1 - sat + sat * rgb))
-
-    top, bottom, shoes, pack = cloth(), cloth(), cloth(), cloth()
+    top, bottom, shoes, pack = _cloth(rng), _cloth(rng), _cloth(rng), _cloth(rng)
     k = int(np.searchsorted(np.cumsum(HAIR_WEIGHTS), rng.random() * HAIR_WEIGHTS.sum(), side="right"))
     hair = tuple(float(x) for x in HAIR_COLOURS[min(k, len(HAIR_COLOURS) - 1)] * rng.uniform(0.7, 1.3))
     return {"skin": tuple(float(x) for x in skin), "top": top, "bottom": bottom, "sleeve_low": top,
             "leg_low": bottom, "shoes": shoes, "hair": hair, "pack": pack}
 
 
-OUTFIT_P = {"short_sleeves": 0.35, "shorts": 0.15, "long_hair": 0.3, "bald": 0.07}
+OUTFIT_P = {"short_sleeves": 0.35, "shorts": 0.15, "long_hair": 0.3, "bald": 0.07,
+            # shares within the pieces SceneSettings draws (p_skirt, p_coat, p_umbrella) and of the rest
+            "dress": 0.4, "bare_legs": 0.7, "loose_trousers": 0.15, "coat_open": 0.5}
+# Umbrella colours (linear RGB): mostly black, some navy/grey/red/transparent-looking white.
+UMBRELLA_COLOURS = np.array([[0.012, 0.012, 0.014], [0.02, 0.03, 0.09], [0.12, 0.12, 0.13], [0.35, 0.03, 0.03],
+                             [0.55, 0.55, 0.55]])
+UMBRELLA_WEIGHTS = np.array([0.55, 0.15, 0.12, 0.1, 0.08])
 
 
-def sample_outfit(rng: np.random.Generator, colours: dict, p_accessory: float = 0.35, child: bool = False):
-    """Garment cut and accessories for one person, and the colours they imply: short sleeves /
-    shorts show the skin on forearms / lower legs; hair_style short | long | bald (bald: hair =
-    skin); accessory none | backpack | bag (a child: backpack only). Returns (outfit, colours)."""
+def sample_outfit(rng: np.random.Generator, colours: dict, p_accessory: float = 0.35, child: bool = False,
+                  p_skirt: float = SceneSettings.p_skirt, p_coat: float = SceneSettings.p_coat,
+                  p_umbrella: float = SceneSettings.p_umbrella):
+    """Garment cut and accessories for one person, and the colours they imply. Returns
+    (outfit, colours, desc): ``outfit`` for blender/mannequin.py ``set_outfit``, ``desc`` (for the
+    label) = outfit + sleeves short | long and legs short | long (skin shows on the forearms /
+    lower legs).
+
+    - sleeves: short with OUTFIT_P["short_sleeves"] (forearms = skin), else long;
+    - lower: with p_skirt a skirt (a dress with OUTFIT_P["dress"]: the skirt in the top's colour;
+      the legs under it, thighs too, bare with OUTFIT_P["bare_legs"], else dark tights), else
+      shorts (lower legs = skin), else loose trousers (OUTFIT_P["loose_trousers"]), else trousers;
+    - hair_style short | long | bald (bald: hair = skin);
+    - accessory none | backpack | bag with p_accessory (a child: backpack only);
+    - coat none | closed | open with p_coat (its own colour; long sleeves);
+    - umbrella none | left | right with p_umbrella (the hand that holds it; ``umbrella_grip``).
+    A fixed number of draws (the first six as before the skirts, coats and umbrellas came), so a
+    seed gives the same outfit every time."""
     u = rng.random(6)
+    w = rng.random(8)
+    coat_rgb, tights = _cloth(rng), _cloth(rng)
+    k = int(np.searchsorted(np.cumsum(UMBRELLA_WEIGHTS), rng.random() * UMBRELLA_WEIGHTS.sum(), side="right"))
     colours = dict(colours)
-    if u[0] < OUTFIT_P["short_sleeves"]:
+    short_sleeves = u[0] < OUTFIT_P["short_sleeves"] and not w[3] < p_coat
+    if short_sleeves:
         colours["sleeve_low"] = colours["skin"]
-    if u[1] < OUTFIT_P["shorts"]:
+    if w[0] < p_skirt:          # the skirt takes the garment's colour, the thighs under it the legs'
+        lower = "dress" if w[1] < OUTFIT_P["dress"] else "skirt"
+        colours["skirt"] = colours["top"] if lower == "dress" else colours["bottom"]
+        bare = w[2] < OUTFIT_P["bare_legs"]
+        colours["leg_low"] = colours["bottom"] = colours["skin"] if bare else tuple(0.25 * c for c in tights)
+    elif u[1] < OUTFIT_P["shorts"]:
+        lower, bare = "shorts", True
         colours["leg_low"] = colours["skin"]
+    else:
+        lower = "loose_trousers" if w[1] < OUTFIT_P["loose_trousers"] else "trousers"
+        bare = False
     style = "long" if u[2] < OUTFIT_P["long_hair"] else "bald" if u[2] > 1 - OUTFIT_P["bald"] else "short"
     if style == "bald":
         colours["hair"] = tuple(float(c) * 0.9 for c in colours["skin"])
     acc = "none"
     if u[3] < p_accessory:
         acc = "backpack" if (child or u[4] < 0.6) else "bag"
-    outfit = {"hair_style": style, "accessory": acc}
-    desc = {**outfit, "sleeves": "short" if u[0] < OUTFIT_P["short_sleeves"] else "long",
-            "legs": "short" if u[1] < OUTFIT_P["shorts"] else "long"}
+    coat = "none"
+    if w[3] < p_coat:
+        coat = "open" if w[4] < OUTFIT_P["coat_open"] else "closed"
+        colours["coat"] = coat_rgb
+    umbrella = "none"
+    if w[5] < p_umbrella:
+        umbrella = "left" if w[6] < 0.3 else "right"
+        colours["umbrella"] = tuple(float(x) for x in UMBRELLA_COLOURS[min(k, len(UMBRELLA_COLOURS) - 1)])
+    outfit = {"hair_style": style, "accessory": acc, "lower": lower, "coat": coat, "umbrella": umbrella}
+    desc = {**outfit, "sleeves": "short" if short_sleeves else "long", "legs": "short" if bare else "long"}
     return outfit, colours, desc
+
+
+# The arm that holds an umbrella: upper arm out 30 deg, elbow bent 125 deg with the forearm turned
+# in, so the fist is in front of the shoulder at chest height (0.69 x stature) and the shaft (the
+# hand's local Z) rises 14 deg from vertical to the canopy's centre over the head at 1.13 x stature
+# (core FK of the reference adult; blender/mannequin.py builds the shaft 0.45 x stature long from
+# the palm). It passes core/validity.py pose_problems. Right side; the left is its mirror.
+UMBRELLA_GRIP_R = {"upperarm_R": (0.0, 0.0, -30.0), "lowerarm_R": (125.0, -50.0, 0.0), "hand_R": (-10.0, 0.0, -30.0)}
+
+
+def umbrella_grip(rotations, side: str) -> dict:
+    """``rotations`` ({bone: (x, y, z)} degrees) with the arm on ``side`` ("left" | "right")
+    holding an umbrella (UMBRELLA_GRIP_R, mirrored for the left); side "none" returns a copy."""
+    out = {b: tuple(v) for b, v in dict(rotations).items()}
+    if side == "none":
+        return out
+    if side not in ("left", "right"):
+        raise ValueError(f"umbrella side must be 'left', 'right' or 'none', got {side!r}")
+    for bone, rot in UMBRELLA_GRIP_R.items():
+        if side == "left":
+            bone, rot = rig.MIRROR[bone], tuple(float(x) for x in np.asarray(rot) * rig.MIRROR_SIGN)
+        out[bone] = tuple(float(x) for x in rot)
+    return out

@@ -313,7 +313,7 @@ def _people(label: dict) -> list[dict]:
     """The labelled people of a sample: the main one (top-level fields) then label["others"]."""
     main = {k: label.get(k) for k in ("keypoints_2d", "keypoints_3d_camera", "bbox", "bbox_full", "person_height_px",
                                       "occluded_by", "truncated", "person_yaw_deg", "distance_m", "depth_m",
-                                      "height_m", "body", "pose", "pose_seed")}
+                                      "height_m", "body", "pose", "pose_seed", "outfit")}
     main["views"] = label.get("views", [])
     return [main, *label.get("others", [])]
 
@@ -327,8 +327,9 @@ def label_to_records(label: dict) -> list[dict]:
     A realistic scene's other people get ids ``<image id>-o<j>`` and ``person`` j >= 1; every row
     of a realistic scene says what the noise model needs: camera_kind, person_yaw_deg (0 = faces
     the camera, 90 = shows its right side), person_height_px (the whole person, also when cut),
-    truncated, occluded_by (per keypoint: None, self, person, clutter, occluder, seat, ground),
-    n_people, degradation, scene."""
+    truncated, occluded_by (per keypoint: None, self, umbrella, person, clutter, occluder, seat, ground),
+    n_people, degradation, scene, and the person's outfit (core/body.py sample_outfit's description:
+    hair_style, accessory, lower, coat, umbrella, sleeves, legs; None in a plain scene)."""
     rows = []
     people = _people(label)
     for v in label_views(label):
@@ -365,6 +366,7 @@ def label_to_records(label: dict) -> list[dict]:
                            person_yaw_deg=person.get("person_yaw_deg"),
                            person_height_px=None if h_px is None else h_px * v.get("sy", 1.0),
                            truncated=person.get("truncated"), occluded_by=person.get("occluded_by"),
+                           outfit=person.get("outfit"),
                            degradation=label.get("degradation"),
                            scene={"hdri": surround.get("hdri"), "ground": (surround.get("ground") or {}).get("look"),
                                   "clutter": len(label.get("clutter") or [])})

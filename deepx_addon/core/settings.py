@@ -195,6 +195,9 @@ class SceneSettings(_Settings):
     camera_kinds: dict = field(default_factory=lambda: {"any": 0.5, "dashcam": 1.0, "cctv": 1.0,
                                                         "handheld": 1.0, "indoor": 0.5})
     p_accessory: float = 0.35                       # backpack or shoulder bag
+    p_skirt: float = 0.15                           # a skirt or dress instead of trousers (core/body.py sample_outfit)
+    p_coat: float = 0.15                            # a long coat, open or closed
+    p_umbrella: float = 0.05                        # an open umbrella held in one hand
     p_blur: float = 0.3                             # Gaussian blur (defocus / motion)
     blur_px: tuple[float, float] = (0.4, 1.4)       # its sigma at the render's resolution
     noise_sd: tuple[float, float] = (0.0, 0.012)    # sensor noise SD (fraction of full scale) at the render's size

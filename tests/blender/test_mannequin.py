@@ -52,10 +52,10 @@ def test_build_with_mesh_and_bone_names(clean_blender):
     for b in arm.data.bones:       # Blender's rest frames are core/rig.py's
         np.testing.assert_allclose(np.array(b.matrix_local)[:3, :3], rig.REST_R[rig.BONE_INDEX[b.name]], atol=1e-5)
     parts = {o["deepx_part"] for o in body_meshes(arm)}
-    assert parts == {"top", "sleeve_low", "bottom", "leg_low", "skin", "shoes", "torso", "head",
-                     "backpack", "bag", "hair_long"}
+    pieces = {"backpack", "bag", "hair_long", "skirt", "coat", "coat_open", "coat_sleeves", "umbrella_L", "umbrella_R"}
+    assert parts == {"top", "sleeve_low", "bottom", "leg_low", "skin", "shoes", "torso", "head"} | pieces
     hidden = {o["deepx_part"] for o in body_meshes(arm) if o.hide_render}
-    assert hidden == {"backpack", "bag", "hair_long"}             # outfit pieces: off until set_outfit
+    assert hidden == pieces                                       # outfit pieces: off until set_outfit
     assert all(o.modifiers[0].type == "ARMATURE" and o.modifiers[0].object == arm for o in body_meshes(arm))
     assert set(KEYPOINT_ANCHORS) >= {"nose", "left_eye", "left_ear", "left_hip"}
     # standing: feet on the ground, the top of the head at the stature
@@ -220,3 +220,193 @@ def test_outfit_pieces_show_hide_and_follow_the_body(clean_blender):
     assert parts["backpack"].hide_render and parts["hair_long"].hide_render and not parts["bag"].hide_render
     with pytest.raises(ValueError, match="unknown key"):
         set_outfit(arm, {"hat": "yes"})
+    with pytest.raises(ValueError, match="coat='long'"):
+        set_outfit(arm, {"coat": "long"})
+    # each new piece shows for its value only
+    cases = [({"lower": "skirt"}, {"skirt"}), ({"lower": "dress"}, {"skirt"}), ({"lower": "shorts"}, set()),
+             ({"coat": "closed"}, {"coat", "coat_sleeves"}), ({"coat": "open"}, {"coat_open", "coat_sleeves"}),
+             ({"umbrella": "left"}, {"umbrella_L"}), ({"umbrella": "right"}, {"umbrella_R"}),
+             ({"lower": "skirt", "coat": "open", "umbrella": "right", "accessory": "backpack"},
+              {"skirt", "coat_open", "coat_sleeves", "umbrella_R", "backpack"})]
+    garments = {"skirt", "coat", "coat_open", "coat_sleeves", "umbrella_L", "umbrella_R", "backpack", "bag",
+                "hair_long"}
+    for outfit, shown in cases:
+        set_outfit(arm, outfit)
+        assert {p for p in garments if not parts[p].hide_render} == shown, outfit
+    set_outfit(arm, {})
+    assert all(parts[p].hide_render for p in garments)
+
+
+def _inside_body(bpy, arm, points) -> np.ndarray:
+    """For each world point: is it inside the union of the worn body meshes (nearest-surface normal test)?"""
+    from mathutils import Vector
+    from mathutils.bvhtree import BVHTree
+
+    from deepx_addon.blender.mannequin import body_meshes
+    dg = bpy.context.evaluated_depsgraph_get()
+    trees = []
+    for o in body_meshes(arm):
+        if o.hide_render:
+            continue
+        ev = o.evaluated_get(dg)
+        me = ev.to_mesh()
+        M = ev.matrix_world
+        trees.append(BVHTree.FromPolygons([M @ v.co for v in me.vertices], [tuple(p.vertices) for p in me.polygons]))
+        ev.to_mesh_clear()
+    inside = []
+    for p in points:
+        p = Vector(p)
+        inside.append(any((lambda hit: hit[0] is not None and (hit[0] - p).dot(hit[1]) > 0)(t.find_nearest(p))
+                          for t in trees))
+    return np.array(inside)
+
+
+@pytest.mark.parametrize("rotations", [
+    {},                                                                      # rest
+    {"thigh_L": (-70, 0, 0), "calf_L": (-100, 0, 0), "thigh_R": (30, 0, 0), "calf_R": (-40, 0, 0),
+     "upperarm_L": (-60, 0, 30), "lowerarm_L": (-110, 0, 0), "upperarm_R": (40, 0, -20), "lowerarm_R": (-90, 0, 0)},
+])
+def test_limb_keypoints_lie_inside_the_mesh(clean_blender, rotations):
+    """The limb tubes run along their bones: each shoulder, elbow, wrist, hip, knee and ankle keypoint is
+    inside the body the detector sees, also with bent joints (a tube off its bone swings about a pivot
+    outside it: the legs were 7 cm off their joints and bent knees opened a gap)."""
+    from deepx_addon.blender.mannequin import build_mannequin
+    from deepx_addon.blender.posing import apply_pose, world_keypoints
+    bpy = clean_blender
+    arm = build_mannequin(BodyParams(1.75))
+    apply_pose(arm, rotations, location=(0, 0))
+    bpy.context.view_layer.update()
+    kp = world_keypoints(arm)
+    limbs = list(range(5, 17))
+    inside = _inside_body(bpy, arm, kp[limbs])
+    assert inside.all(), [rig.COCO_KEYPOINTS[k] for k, ok in zip(limbs, inside) if not ok]
+
+
+def _evaluated(bpy, obj) -> np.ndarray:
+    dg = bpy.context.evaluated_depsgraph_get()
+    ev = obj.evaluated_get(dg)
+    me = ev.to_mesh()
+    co = np.empty(len(me.vertices) * 3)
+    me.vertices.foreach_get("co", co)
+    M = np.array(ev.matrix_world)
+    ev.to_mesh_clear()
+    return co.reshape(-1, 3) @ M[:3, :3].T + M[:3, 3]
+
+
+def _inside(bpy, obj, points) -> np.ndarray:
+    """Is each world point inside ``obj``'s evaluated surface (nearest-surface normal test)?"""
+    from mathutils import Vector
+    from mathutils.bvhtree import BVHTree
+    dg = bpy.context.evaluated_depsgraph_get()
+    tree = BVHTree.FromObject(obj, dg)
+    M = obj.matrix_world
+    Mi = M.inverted()
+    out = []
+    for p in points:
+        q = Mi @ Vector(p)
+        hit, n, _i, _d = tree.find_nearest(q)
+        out.append(hit is not None and (hit - q).dot(n) > 0)
+    return np.array(out)
+
+
+def _bone_points(bpy, arm, bone: str, fractions) -> np.ndarray:
+    """World points along a posed bone, at fractions of its length from its head."""
+    pb = arm.pose.bones[bone]
+    M = arm.matrix_world
+    return np.array([M @ (pb.head + float(f) * (pb.tail - pb.head)) for f in fractions])
+
+
+SITTING = {"thigh_L": (85, 0, -4), "thigh_R": (85, 0, 4), "calf_L": (-85, 0, 0), "calf_R": (-85, 0, 0)}
+
+
+@pytest.mark.parametrize("pose", ["standing", "walking", "sitting", "crouching"])
+def test_skirt_and_coat_follow_the_legs(clean_blender, pose):
+    """A skirt and a long coat stay on a walking, sitting or crouching person: both thighs (down to
+    70 % of their length) and the lower spine are inside them, and no cloth reaches past a knee along
+    its thigh (the knees read through the hem; standing or walking, nothing hangs below the knees)."""
+    from deepx_addon.blender.mannequin import body_meshes, build_mannequin, set_outfit
+    from deepx_addon.blender.posing import apply_pose, world_keypoints
+    from deepx_addon.core.poses import walk_pose
+    bpy = clean_blender
+    arm = build_mannequin(BodyParams(1.7, girth=0.85))        # the slimmest body: the tightest fit
+    rot = {"standing": load_presets()["standing"].rotations, "walking": walk_pose(0.25, 1.2),
+           "sitting": SITTING, "crouching": load_presets()["deep_squat"].rotations}[pose]
+    apply_pose(arm, rot, location=(0, 0))
+    parts = {o["deepx_part"]: o for o in body_meshes(arm)}
+    for outfit, part in (({"lower": "skirt"}, "skirt"), ({"coat": "closed"}, "coat")):
+        set_outfit(arm, outfit)
+        bpy.context.view_layer.update()
+        kp = world_keypoints(arm)
+        thighs = np.concatenate([_bone_points(bpy, arm, f"thigh_{s}", np.linspace(0.05, 0.7, 8)) for s in "LR"])
+        spine = _bone_points(bpy, arm, "pelvis", [0.3]) if part == "skirt" else \
+            np.concatenate([_bone_points(bpy, arm, b, [0.5]) for b in ("pelvis", "spine01", "spine02")])
+        inside = _inside(bpy, parts[part], np.concatenate([thighs, spine]))
+        assert inside.all(), (part, pose, np.flatnonzero(~inside))
+        v = _evaluated(bpy, parts[part])
+        for hip, knee in ((L_HIP, L_KNEE), (R_HIP, L_KNEE + 1)):       # no cloth beyond the knees along the thighs
+            axis = (kp[knee] - kp[hip]) / np.linalg.norm(kp[knee] - kp[hip])
+            reach = (v - kp[hip]) @ axis
+            assert reach.max() < np.linalg.norm(kp[knee] - kp[hip]), (part, pose)
+        if pose in ("standing", "walking"):
+            assert v[:, 2].min() > kp[[L_KNEE, L_KNEE + 1], 2].min(), (part, pose)   # nothing below the knees
+
+
+def test_umbrella_is_held_in_the_hand(clean_blender):
+    """The umbrella moves with its hand (the handle stays at the wrist in random poses); held with
+    core/body.py umbrella_grip, its canopy is over the head, above the head's top, and it hides the
+    head from a camera high above."""
+    from deepx_addon.blender.mannequin import body_meshes, build_mannequin, set_outfit
+    from deepx_addon.blender.posing import apply_pose, world_keypoints
+    from deepx_addon.core.body import umbrella_grip
+    from deepx_addon.core.keypoints import L_WRIST, R_WRIST
+    from deepx_addon.core.poses import walk_arms, walk_pose
+    bpy = clean_blender
+    arm = build_mannequin(BodyParams(1.65))
+    parts = {o["deepx_part"]: o for o in body_meshes(arm)}
+    lim = JointLimits.load("default")
+    for side, wrist in (("left", L_WRIST), ("right", R_WRIST)):
+        umb = parts["umbrella_" + side[0].upper()]
+        set_outfit(arm, {"umbrella": side})
+        for seed in range(3):                         # rigid on the hand, whatever the pose
+            apply_pose(arm, lim.sample_array(np.random.default_rng(seed)))
+            bpy.context.view_layer.update()
+            v = _evaluated(bpy, umb)
+            assert np.linalg.norm(v[:16].mean(0) - world_keypoints(arm)[wrist]) < 0.12
+        apply_pose(arm, umbrella_grip({**walk_pose(0.3), **walk_arms(0.3)}, side), location=(0, 0))
+        bpy.context.view_layer.update()
+        v, head = _evaluated(bpy, umb), _evaluated(bpy, parts["head"])
+        canopy = v[32:]                               # after the handle and shaft tubes (2 x 16 vertices)
+        assert canopy[:, 2].min() > head[:, 2].max() + 0.02
+        assert np.linalg.norm(canopy[0, :2] - head[:, :2].mean(0)) < 0.1      # the tip over the head
+        assert np.ptp(canopy[:, 0]) > 0.8                                      # about a metre across
+        hit = bpy.context.scene.ray_cast(bpy.context.evaluated_depsgraph_get(), (*head[:, :2].mean(0), 6.0),
+                                         (0.0, 0.0, -1.0))
+        assert hit[0] and hit[4].original == umb
+    set_outfit(arm, {})
+    assert parts["umbrella_L"].hide_render and parts["umbrella_R"].hide_render
+
+
+def test_loose_trousers_widen_the_legs(clean_blender):
+    """Loose trousers: the trouser legs get wider from the thigh down (twice at the hem), with the
+    girth applied too; back to trousers, the radii are the plain ones again."""
+    from deepx_addon.blender.mannequin import body_meshes, build_mannequin, set_outfit, update_body
+    from deepx_addon.blender.posing import apply_pose
+    bpy = clean_blender
+    arm = build_mannequin(BodyParams(1.7))
+    apply_pose(arm, {})
+    legs = {o["deepx_part"]: o for o in body_meshes(arm)}["leg_low"]
+
+    def hem_width():
+        bpy.context.view_layer.update()
+        v = _evaluated(bpy, legs)
+        low = v[(v[:, 2] > 0.10) & (v[:, 2] < 0.20) & (v[:, 0] > 0)]      # the left shin, above the shoe
+        return np.ptp(low[:, 0])
+    plain = hem_width()
+    set_outfit(arm, {"lower": "loose_trousers"})
+    loose = hem_width()
+    assert loose > 1.6 * plain                              # 7 cm -> 13 cm wide (measured)
+    update_body(arm, BodyParams(1.7, girth=1.2))           # girth and the cut together
+    assert hem_width() > loose
+    set_outfit(arm, {"lower": "trousers"})
+    update_body(arm, BodyParams(1.7))
+    assert hem_width() == pytest.approx(plain, rel=1e-4)

@@ -432,7 +432,7 @@ def test_realistic_scene_is_seeded_and_labelled(bpy_module, tmp_path):
     # a Python without Pillow (a real Blender's) skips the JPEG step and says so in the label
     assert set(a["degradation"]) - {"jpeg_skipped"} == {"blur_px", "noise_sd", "jpeg_quality", "noise_seed"}
     assert len(a["others"]) <= 2 and a["clutter"] is not None
-    kinds = {None, "self", "person", "clutter", "occluder", "seat", "ground", "other"}
+    kinds = {None, "self", "umbrella", "person", "clutter", "occluder", "seat", "ground", "other"}
     for p in [a, *a["others"]]:
         kp = np.asarray(p["keypoints_2d"])
         assert kp.shape == (17, 3) and len(p["occluded_by"]) == 17 and set(p["occluded_by"]) <= kinds
@@ -440,6 +440,8 @@ def test_realistic_scene_is_seeded_and_labelled(bpy_module, tmp_path):
         assert p["person_height_px"] is None or p["person_height_px"] > 0
     rows = label_to_records(a)
     assert len(rows) == 2 * (1 + len(a["others"]))           # every person in the render and its copy
+    people = [a, *a["others"]]
+    assert all(r["outfit"] == people[r["person"]]["outfit"] and r["outfit"]["lower"] for r in rows)
     assert len({r["id"] for r in rows}) == len(rows)
     half = [r for r in rows if r["scale"] == 0.5]
     full = {r["person"]: r for r in rows if r["scale"] == 1.0}
@@ -457,3 +459,66 @@ def test_plain_scene_keeps_the_old_generator(bpy_module, tmp_path):
     s.scene.realistic = False
     lab = render_sample(RenderContext(s, tmp_path), 5, sample_id="p", render=False)
     assert "others" not in lab and "degradation" not in lab and lab["camera"]["kind"] == "any"
+
+
+def test_skirts_coats_and_umbrellas_in_the_label(bpy_module, tmp_path):
+    """With p_skirt = p_coat = p_umbrella = 1 every person wears a skirt or dress and a coat and
+    holds an umbrella (none with both hands up): the label and its labels.jsonl rows say so, the
+    holding arm is posed to hold it (core/body.py umbrella_grip) before the keypoints are read, and
+    the person's bbox leaves the umbrella out."""
+    from deepx_addon.blender.mannequin import body_meshes
+    from deepx_addon.blender.posing import read_pose, world_keypoints
+    from deepx_addon.blender.render import RenderContext, _mesh_vertices, render_sample
+    from deepx_addon.core.body import umbrella_grip
+    from deepx_addon.core.runfolder import label_to_records
+    bpy_module.ops.wm.read_factory_settings(use_empty=True)
+    s = _settings()
+    s.scene.realistic = True
+    s.scene.people = (2, 2)
+    s.scene.p_skirt = s.scene.p_coat = s.scene.p_umbrella = 1.0
+    ctx = RenderContext(s, tmp_path)
+    families = set()
+    for seed in (3, 4, 6):                      # hands up, walking, sitting
+        lab = render_sample(ctx, 100 + seed, pose_seed=seed, sample_id=f"u{seed}", render=False)
+        families.add(lab["pose"]["family"])
+        for p in [lab, *lab["others"]]:
+            o = p["outfit"]
+            assert o["lower"] in ("skirt", "dress") and o["coat"] in ("open", "closed")
+            assert o["umbrella"] == "none" if p["pose"]["family"] == "hands_up" else o["umbrella"] in ("left", "right")
+        assert all(r["outfit"] == [lab, *lab["others"]][r["person"]]["outfit"] for r in label_to_records(lab))
+        o = lab["outfit"]
+        np.testing.assert_allclose(lab["keypoints_3d_world"], world_keypoints(ctx.armature), atol=1e-6)
+        if o["umbrella"] == "none":
+            continue
+        held = umbrella_grip({}, o["umbrella"])
+        got = read_pose(ctx.armature)
+        for bone, rot in held.items():
+            np.testing.assert_allclose(got[bone], rot, atol=1e-4)
+        side = o["umbrella"][0].upper()
+        shown = {m["deepx_part"]: m for m in body_meshes(ctx.armature) if not m.hide_render}
+        assert {"skirt", "coat_sleeves", "umbrella_" + side} <= set(shown)
+        assert len(_mesh_vertices([shown["umbrella_" + side]])) == 0              # not in the person's box
+        ev = shown["umbrella_" + side].evaluated_get(bpy_module.context.evaluated_depsgraph_get())
+        umb_top = max((ev.matrix_world @ v.co).z for v in ev.to_mesh().vertices)
+        ev.to_mesh_clear()
+        assert _mesh_vertices(ctx.meshes)[:, 2].max() < umb_top - 0.2
+    assert families >= {"hands_up", "walking", "sitting"}
+
+
+def test_an_umbrella_hides_the_person_from_a_cctv_camera(bpy_module, tmp_path):
+    """Seen from a CCTV camera (2.5-6 m, looking down) an umbrella held over the head hides keypoints,
+    and the label says so (occluded_by "umbrella", visibility 1)."""
+    from deepx_addon.blender.render import RenderContext, render_sample
+    bpy_module.ops.wm.read_factory_settings(use_empty=True)
+    s = _settings()
+    s.scene.realistic = True
+    s.scene.people, s.scene.clutter = (1, 1), (0, 0)
+    s.scene.p_umbrella = 1.0
+    s.scene.camera_kinds = {"cctv": 1.0}
+    ctx = RenderContext(s, tmp_path)
+    hidden = []
+    for seed in (2, 4):
+        lab = render_sample(ctx, 200 + seed, pose_seed=seed, sample_id=f"c{seed}", render=False)
+        assert lab["camera"]["kind"] == "cctv" and lab["outfit"]["umbrella"] != "none"
+        hidden += [v for o, (_x, _y, v) in zip(lab["occluded_by"], lab["keypoints_2d"]) if o == "umbrella"]
+    assert len(hidden) >= 10 and set(hidden) == {1}           # measured: 13 and 16 of 17 under the canopy

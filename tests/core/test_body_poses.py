@@ -340,3 +340,65 @@ def test_string_column_is_a_compact_str_array():
     assert col.nbytes < np.array(strings).nbytes / 3
     with pytest.raises(IndexError):
         col[4]
+
+
+def test_outfit_draws_are_seeded_and_follow_their_probabilities():
+    """sample_outfit: same seed -> same outfit; skirts, coats and umbrellas at the asked rates; the
+    colours they imply (a skirt's own colour and the legs under it, a coat's own colour and sleeves)."""
+    from deepx_addon.core.body import sample_outfit
+    app = sample_appearance(np.random.default_rng(1))
+    draw = lambda i, **kw: sample_outfit(np.random.default_rng(i), app, 0.35, **kw)   # noqa: E731
+    assert draw(5) == draw(5) and draw(5, p_umbrella=1.0) == draw(5, p_umbrella=1.0)
+    n = 4000
+    outs = [draw(i, p_skirt=0.15, p_coat=0.15, p_umbrella=0.05) for i in range(n)]
+    share = lambda f: sum(map(f, outs)) / n                                               # noqa: E731
+    assert share(lambda o: o[0]["lower"] in ("skirt", "dress")) == pytest.approx(0.15, abs=0.02)
+    assert share(lambda o: o[0]["coat"] != "none") == pytest.approx(0.15, abs=0.02)
+    assert share(lambda o: o[0]["umbrella"] != "none") == pytest.approx(0.05, abs=0.012)
+    assert share(lambda o: o[0]["lower"] == "dress") == pytest.approx(0.15 * 0.4, abs=0.015)
+    assert share(lambda o: o[0]["lower"] == "loose_trousers") > 0.08
+    assert {o["coat"] for o, _c, _d in outs} == {"none", "open", "closed"}
+    assert {o["umbrella"] for o, _c, _d in outs} == {"none", "left", "right"}
+    none = [draw(i, p_skirt=0.0, p_coat=0.0, p_umbrella=0.0)[0] for i in range(300)]
+    assert all(o["lower"] not in ("skirt", "dress") and o["coat"] == o["umbrella"] == "none" for o in none)
+    for outfit, colours, desc in outs[:400]:
+        assert set(desc) == set(outfit) | {"sleeves", "legs"} and all(desc[k] == v for k, v in outfit.items())
+        if outfit["lower"] == "dress":
+            assert colours["skirt"] == colours["top"] and colours["bottom"] == colours["leg_low"]
+        if outfit["lower"] == "skirt":
+            assert colours["skirt"] == app["bottom"] and colours["bottom"] == colours["leg_low"]
+            assert (desc["legs"] == "short") == (colours["leg_low"] == app["skin"])
+        if outfit["coat"] != "none":
+            assert "coat" in colours and desc["sleeves"] == "long" and colours["sleeve_low"] == app["top"]
+        if outfit["umbrella"] != "none":
+            assert "umbrella" in colours
+
+
+def test_umbrella_grip_is_a_valid_pose_holding_the_shaft_up():
+    """The arm that holds an umbrella: within the joint limits, no arm through the trunk or head,
+    the fist at chest height in front of its shoulder, the shaft (the hand's local Z) near vertical
+    with its top over the head; the left grip is the mirror of the right; other bones untouched."""
+    from deepx_addon.core.body import UMBRELLA_GRIP_R, umbrella_grip
+    from deepx_addon.core.limits import to_array
+    from deepx_addon.core.validity import pose_problems
+    lim = JointLimits.load("default")
+    from deepx_addon.core.poses import walk_arms, walk_pose
+    walk = {**walk_pose(0.3), **walk_arms(0.3)}
+    for side in ("left", "right"):
+        rot = umbrella_grip(walk, side)
+        assert lim.contains(rot) and pose_problems(to_array(rot), body=BodyParams(girth=1.25)) == []
+        held = {b if side == "right" else rig.MIRROR[b] for b in UMBRELLA_GRIP_R}
+        assert all(rot[b] == tuple(v) for b, v in walk.items() if b not in held)
+        A, T = rig.forward_kinematics(to_array(rot))
+        hand = rig.BONE_INDEX["hand_" + side[0].upper()]
+        z = A[hand][:, 2]
+        top = T[hand] + 0.45 * rig.H * z
+        assert z[2] > np.cos(np.radians(20))                              # the shaft within 20 deg of vertical
+        assert 0.62 * rig.H < T[hand][2] < 0.75 * rig.H                   # the wrist at chest height
+        assert np.hypot(*top[:2]) < 0.05 * rig.H and top[2] > 1.1 * rig.H  # the shaft's top over the head
+    left, right = umbrella_grip({}, "left"), umbrella_grip({}, "right")
+    for b, v in UMBRELLA_GRIP_R.items():
+        assert left[rig.MIRROR[b]] == pytest.approx(tuple(np.asarray(v) * rig.MIRROR_SIGN)) and right[b] == v
+    assert umbrella_grip(walk, "none") == {b: tuple(v) for b, v in walk.items()}
+    with pytest.raises(ValueError, match="umbrella side"):
+        umbrella_grip({}, "up")

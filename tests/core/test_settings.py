@@ -14,6 +14,11 @@ def test_round_trip_and_validation():
         CameraSettings(distance_m=(50, 5)).validate()
     with pytest.raises(SettingsError, match="probability"):
         GeneratorSettings.from_dict({"pose": {"p_hands_up": 1.5}})
+    for key in ("p_skirt", "p_coat", "p_umbrella"):                   # the outfit pieces' chances
+        assert 0 < getattr(g.scene, key) <= 0.15
+        with pytest.raises(SettingsError, match=f"SceneSettings.{key}: probability"):
+            GeneratorSettings.from_dict({"scene": {key: -0.1}})
+    assert GeneratorSettings().update(["scene.p_umbrella=0.5"]).scene.p_umbrella == 0.5
     with pytest.raises(SettingsError, match="unknown setting"):
         GeneratorSettings.from_dict({"camera": {"focal": 3}})
     with pytest.raises(SettingsError, match="positive integers"):
