@@ -77,7 +77,8 @@ def joint_offsets(rows) -> dict[str, tuple[int, float, int, float]]:
             if h <= 0 or d[j][2] < 0.3 or r["visibility"][j] != 2:
                 continue
             dy.append((d[j][1] - g[j][1]) / h)
-            yaw = (r.get("person_yaw_deg") or 90.0) % 360
+            yaw = r.get("person_yaw_deg")
+            yaw = 90.0 if yaw is None else yaw % 360    # no yaw: not counted as front/back
             if min(yaw, abs(yaw - 180), 360 - yaw) < 40:
                 cx = (g[5][0] + g[6][0] + g[11][0] + g[12][0]) / 4
                 dx.append(np.sign(g[j][0] - cx) * (d[j][0] - g[j][0]) / h)
