@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     while not job.finished:
         plan = job.todo[job._pos]
         job.step()
+        job.wait_labels()       # the label is written in a thread: on disk once this returns
         rows += render_detect.pairs_of(json.loads(label_path(out, plan.id).read_text()), out, det, 0.1)
     tmp = out / "pairs.jsonl.part"
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
