@@ -19,6 +19,9 @@ def add_arguments(p):
     p.add_argument("--shrink", type=float, default=50.0,
                    help="--by-family: weight of a cell's parent, in people (hierarchical shrinkage)")
     p.add_argument("--min-cell", type=int, default=20, help="--by-family: store cells of at least this many people")
+    p.add_argument("--phantoms", action="store_true",
+                   help="also fit phantom keypoints: joints outside the picture the detector still reports near the "
+                        "border (needs image_size in the rows; render_detect pairs have it)")
 
 
 def load_pairs(paths, meta: list | None = None):
@@ -37,7 +40,7 @@ def load_pairs(paths, meta: list | None = None):
             det.append(r["keypoints"])
             found.append(bool(r.get("detected")))
             if meta is not None:
-                meta.append((str(r.get("family") or "unknown"), view_of_row(r)))
+                meta.append((str(r.get("family") or "unknown"), view_of_row(r), r.get("image_size")))
     return np.asarray(gt, float), np.asarray(det, float), np.asarray(found)
 
 
@@ -72,6 +75,15 @@ def run(args) -> int:
     rate = {f"{lo:g}-{hi:g}px": (float(found[(h >= lo) & (h < hi)].mean()) if ((h >= lo) & (h < hi)).any() else None)
             for lo, hi in zip(edges[:-1], edges[1:])}
     model.fit_stats["person_detection_rate_by_size"] = rate
+    if args.phantoms:
+        sizes = [m[2] for m, f in zip(meta, found) if f]
+        if any(sz is None for sz in sizes):
+            raise CliError("--phantoms needs image_size in every detected row (scripts/render_detect.py pairs have it)")
+        ph = DetectorNoiseModel.fit_phantoms(gt[found], det[found], np.asarray(sizes, float), model.miss_conf)
+        for k, v in ph.items():
+            setattr(model, k, v)
+        model.validate()
+        print(f"deepx fit-noise: phantoms {ph or 'none (no joint outside the picture)'}", file=sys.stderr)
     atomic_write_text(args.out, (fam_model or model).to_json())
     if fam_model is not None:
         st = fam_model.fit_stats

@@ -99,6 +99,11 @@ class DetectorNoiseModel:
     swap_rate: np.ndarray                    # (8,) per left/right pair (PAIRS order)
     height_ref_px: float = 100.0
     miss_conf: float = 0.05                  # fit(): a detection below this confidence counts as a miss
+    # joints outside the picture that the detector still reports, inside it near the border
+    # ("phantoms": a cut person's skeleton squeezed into the frame); 0 = never (all older models)
+    phantom_rate: float = 0.0                # chance an out-of-frame joint is reported anyway
+    phantom_conf_logit: float = 0.0          # mean logit(confidence) of a phantom (SD conf_sd)
+    phantom_inset: float = 0.0               # mean distance from the border, fraction of the longer image side
     note: str = ""                           # provenance: default guess / fitted on what
     fit_stats: dict = field(default_factory=dict)
 
@@ -109,7 +114,7 @@ class DetectorNoiseModel:
         self.miss_logit = np.asarray(self.miss_logit, float).reshape(NUM_KEYPOINTS)
         self.swap_rate = np.asarray(self.swap_rate, float).reshape(len(PAIRS))
         for name in ("floor_px", "outlier_rate", "outlier_scale", "conf_slope", "conf_sd", "miss_slope",
-                     "height_ref_px", "miss_conf"):
+                     "height_ref_px", "miss_conf", "phantom_rate", "phantom_conf_logit", "phantom_inset"):
             setattr(self, name, float(getattr(self, name)))
         self.validate()
 
@@ -124,6 +129,8 @@ class DetectorNoiseModel:
             bad("jitter/floor_px/outlier_scale", "must be >= 0")
         if np.any((self.swap_rate < 0) | (self.swap_rate > 1)) or not 0 <= self.outlier_rate <= 1:
             bad("swap_rate/outlier_rate", "probabilities must be in [0, 1]")
+        if not 0 <= self.phantom_rate <= 1 or self.phantom_inset < 0:
+            bad("phantom_rate/phantom_inset", "phantom_rate in [0, 1], phantom_inset >= 0")
         if self.conf_sd < 0 or self.height_ref_px <= 0 or not 0 <= self.miss_conf < 1:
             bad("conf_sd/height_ref_px/miss_conf", "conf_sd >= 0, height_ref_px > 0 and 0 <= miss_conf < 1")
 
@@ -196,12 +203,15 @@ class DetectorNoiseModel:
     CHUNK = 65536  # rows per internal chunk: bounds memory; fixed, so draws do not depend on n
 
     def apply(self, rng: np.random.Generator, keypoints_2d, visibility, heights,
-              dtype=np.float32) -> np.ndarray:
+              dtype=np.float32, image_size=None) -> np.ndarray:
         """Detector-like keypoints from clean ones.
 
         keypoints_2d (n, 17, 2 or 3) pixels; visibility (n, 17) (> 0 = seen by the camera);
         heights (n,) person sizes in pixels. Returns (n, 17, 3) x, y, conf; missing = (0, 0, 0).
-        Deterministic for a given rng state; vectorised (chunks of CHUNK rows).
+        image_size (n, 2) width, height: with it and ``phantom_rate`` > 0, joints outside the
+        picture (visibility 0, their true projection given) may come back as phantoms near the
+        border (step 7); without it they are missing as before. Deterministic for a given rng
+        state; vectorised (chunks of CHUNK rows); draws without phantoms are those of older versions.
         """
         kp = np.asarray(keypoints_2d)
         vis = np.asarray(visibility)
@@ -210,13 +220,17 @@ class DetectorNoiseModel:
             raise ValueError(f"keypoints_2d must be (n, 17, 2|3), got {kp.shape}")
         if vis.shape != kp.shape[:2] or h.shape != kp.shape[:1]:
             raise ValueError(f"visibility {vis.shape} / heights {h.shape} do not match keypoints {kp.shape}")
+        wh = None
+        if image_size is not None and self.phantom_rate > 0:
+            wh = np.broadcast_to(np.asarray(image_size, float), (len(kp), 2))
         out = np.zeros(kp.shape[:2] + (3,), dtype)
         for s in range(0, len(kp), self.CHUNK):
             e = min(s + self.CHUNK, len(kp))
-            out[s:e] = self._apply_chunk(rng, kp[s:e, :, :2].astype(float), vis[s:e] > 0, h[s:e])
+            out[s:e] = self._apply_chunk(rng, kp[s:e, :, :2].astype(float), vis[s:e] > 0, h[s:e],
+                                         None if wh is None else wh[s:e])
         return out
 
-    def _apply_chunk(self, rng, kp, vis, h):
+    def _apply_chunk(self, rng, kp, vis, h, wh=None):
         n = len(kp)
         h = np.maximum(h, 1.0)
         # kp and vis are fresh copies (apply() made them), so they may be changed in place
@@ -227,7 +241,50 @@ class DetectorNoiseModel:
         err *= self.expected_sd_px(h)[..., None]
         err += self.bias * h[:, None, None]
         kp += err
-        return self.finish(rng, kp, vis, h, self.miss_prob(h))
+        if wh is None:
+            return self.finish(rng, kp, vis, h, self.miss_prob(h))
+        raw = kp.copy()
+        out = self.finish(rng, kp, vis, h, self.miss_prob(h))
+        return self.add_phantoms(rng, out, raw, vis, wh)
+
+    def add_phantoms(self, rng, out, raw, vis, wh):
+        """Step 7: each joint outside the picture (not vis) is reported with probability
+        phantom_rate at its projection clamped into the picture and moved a further exponential
+        distance (mean phantom_inset x the longer side) inwards from the border it crossed, with a
+        logit-normal confidence. out (n, 17, 3) is changed in place and returned."""
+        n = len(out)
+        W, H = wh[:, 0:1], wh[:, 1:2]
+        u = rng.random((n, NUM_KEYPOINTS))
+        inset = rng.exponential(1.0, (n, NUM_KEYPOINTS)) * self.phantom_inset * np.maximum(W, H)
+        z = self.phantom_conf_logit + self.conf_sd * rng.standard_normal((n, NUM_KEYPOINTS))
+        ph = ~vis & (u < self.phantom_rate)
+        x, y = raw[..., 0], raw[..., 1]
+        px = np.where(x < 0, inset, np.where(x > W - 1, W - 1 - inset, x))
+        py = np.where(y < 0, inset, np.where(y > H - 1, H - 1 - inset, y))
+        px, py = np.clip(px, 0, W - 1), np.clip(py, 0, H - 1)
+        out[ph, 0], out[ph, 1] = px[ph], py[ph]
+        out[ph, 2] = np.clip(_sigmoid(z[ph]), self.miss_conf, 1.0)
+        return out
+
+    @staticmethod
+    def fit_phantoms(gt_kps, det_kps, image_sizes, miss_conf: float = 0.05) -> dict:
+        """phantom_rate, phantom_conf_logit, phantom_inset from (truth, detection) pairs of
+        detected people: over joints outside the picture (truth visibility 0), the share reported
+        with confidence >= miss_conf, the mean logit of their confidence and their mean distance
+        to the nearest border (fraction of the longer side). Empty dict when no joint was outside."""
+        gt = np.asarray(gt_kps, float)
+        det = np.asarray(det_kps, float)
+        wh = np.asarray(image_sizes, float).reshape(len(gt), 2)
+        out_of_frame = gt[..., 2] <= 0
+        if not out_of_frame.any():
+            return {}
+        W, H = wh[:, 0:1], wh[:, 1:2]
+        rep = out_of_frame & (det[..., 2] >= miss_conf)
+        d = np.minimum(np.minimum(det[..., 0], W - 1 - det[..., 0]), np.minimum(det[..., 1], H - 1 - det[..., 1]))
+        d = np.maximum(d, 0.0) / np.maximum(W, H)
+        return {"phantom_rate": float(rep.sum() / out_of_frame.sum()),
+                "phantom_conf_logit": float(np.mean(_logit(det[..., 2][rep]))) if rep.any() else 0.0,
+                "phantom_inset": float(np.mean(d[rep])) if rep.any() else 0.0}
 
     def finish(self, rng, kp, vis, h, p_miss):
         """Steps 4-6 on displaced keypoints (changed in place): outliers, misses with probability

@@ -324,11 +324,13 @@ def load_noise_model(path_or_text):
         raise ValueError(f"{s[:200]}: {e}") from None
 
 
-def apply_noise(noise, rng, keypoints_2d, visibility, heights, family=None, view=None, dtype=np.float32):
-    """Either model's apply(); family and view reach only the model that uses them."""
+def apply_noise(noise, rng, keypoints_2d, visibility, heights, family=None, view=None, dtype=np.float32,
+                image_size=None):
+    """Either model's apply(); family and view reach only the model that uses them, image_size (for
+    phantom keypoints of joints outside the picture) only the plain model."""
     if isinstance(noise, FamilyNoiseModel):
         return noise.apply(rng, keypoints_2d, visibility, heights, family, view, dtype=dtype)
-    return noise.apply(rng, keypoints_2d, visibility, heights, dtype=dtype)
+    return noise.apply(rng, keypoints_2d, visibility, heights, dtype=dtype, image_size=image_size)
 
 
 def _nearest_psd(c: np.ndarray) -> np.ndarray:

@@ -309,8 +309,9 @@ def prepare(data: TrainData, idx, rng: np.random.Generator, cfg: TrainConfig,
         c = kp[clean]
         vis = c[..., 2] > 0
         if noise is not None:
+            # the no-render cameras have their principal point at the image centre: size = 2 (cx, cy)
             kp[clean] = apply_noise(noise, rng, c, vis, person_height_px(c, vis), data.family[idx][clean],
-                                    data.view[idx][clean], dtype=np.float64)
+                                    data.view[idx][clean], dtype=np.float64, image_size=2.0 * K[clean][:, :2, 2])
         else:
             kp[clean, :, 2] = vis.astype(float)
     F = feat.extract(kp, K, cfg.min_conf, cfg.use_conf)

@@ -143,3 +143,51 @@ def test_noise_plot(people, tmp_path):
     det = m.apply(np.random.default_rng(0), gt[:3000], gt[:3000, :, 2] > 0, h[:3000], dtype=np.float64)
     p = plot_noise_fit(m, gt[:3000], det, h[:3000], tmp_path / "noise.png")
     assert p.stat().st_size > 10_000
+
+
+def _cut_people(n=4000, seed=5, W=640, H=480):
+    """Standing-ish people partly outside a W x H picture: their true projections, visibility 0 outside."""
+    rng = np.random.default_rng(seed)
+    d = standin_data(n, seed=seed)
+    kp = d["keypoints_2d"].astype(float)
+    h = person_height_px(kp)
+    kp[..., 0] += rng.uniform(-0.4, 0.4, (n, 1)) * W            # push some people across the borders
+    kp[..., 1] += rng.uniform(-0.4, 0.4, (n, 1)) * H
+    inside = (kp[..., 0] >= 0) & (kp[..., 0] <= W - 1) & (kp[..., 1] >= 0) & (kp[..., 1] <= H - 1)
+    vis = inside & (kp[..., 2] > 0)
+    return kp, vis, h, np.tile([W, H], (n, 1)).astype(float)
+
+
+def test_phantoms_off_leave_the_draws_unchanged():
+    """Without phantoms (rate 0, every older model) or without image sizes the output is the old one."""
+    kp, vis, h, wh = _cut_people(500)
+    m = _known_model()
+    a = m.apply(np.random.default_rng(0), kp, vis, h)
+    b = m.apply(np.random.default_rng(0), kp, vis, h, image_size=wh)          # rate 0
+    m.phantom_rate, m.phantom_inset = 0.5, 0.03
+    c = m.apply(np.random.default_rng(0), kp, vis, h)                          # no sizes
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+    old = {k: v for k, v in _known_model().to_dict().items() if not k.startswith("phantom_")}
+    assert DetectorNoiseModel.from_dict(old).phantom_rate == 0.0               # older JSON files load
+
+
+def test_phantoms_sit_inside_near_the_border_and_fit_recovers_them():
+    kp, vis, h, wh = _cut_people()
+    m = _known_model()
+    m.phantom_rate, m.phantom_conf_logit, m.phantom_inset = 0.6, -0.5, 0.03
+    m.swap_rate[:] = 0.0              # a swap moves a seen label onto an outside joint: keep slots fixed
+    plain = m.apply(np.random.default_rng(1), kp, vis, h)
+    out = m.apply(np.random.default_rng(1), kp, vis, h, image_size=wh)
+    np.testing.assert_array_equal(out[vis], plain[vis])                        # seen joints untouched
+    outside = ~vis
+    ph = outside & (out[..., 2] > 0)
+    assert outside.sum() > 5000 and abs(ph.sum() / outside.sum() - 0.6) < 0.03
+    x, y = out[..., 0][ph], out[..., 1][ph]
+    assert x.min() >= 0 and x.max() <= 639 and y.min() >= 0 and y.max() <= 479
+    border = np.minimum(np.minimum(x, 639 - x), np.minimum(y, 479 - y))
+    assert 0.02 * 640 < border.mean() < 0.04 * 640
+    fit = DetectorNoiseModel.fit_phantoms(np.concatenate([kp[..., :2], vis[..., None]], -1), out, wh)
+    assert fit["phantom_rate"] == pytest.approx(ph.sum() / (~vis).sum(), abs=1e-9)
+    assert fit["phantom_inset"] == pytest.approx(0.03, abs=0.006)
+    assert fit["phantom_conf_logit"] == pytest.approx(-0.5, abs=0.1)
