@@ -17,9 +17,7 @@ $X sample --pose-table "$WORK/poses.npz" --out "$WORK/samples" --cameras-per-pos
 $X generate --out "$WORK/renders_fit" --count 240 --seed 2 --resolution 640 --samples 4 \
     --cameras-per-pose 4 --distance 2 25 --downscale 0.5,0.25,0.125 --quiet
 [ -f "$WORK/detections_fit.jsonl" ] || $X detect --labels "$WORK/renders_fit" -o "$WORK/detections_fit.jsonl" -q
-# (--phantoms: joints outside the picture that YOLO still reports near the border, as it does for
-#  people cut by the image border; fitted on the same detections)
-$X fit-noise --pairs "$WORK/detections_fit.jsonl" -o "$WORK/noise.json" --plot docs/noise_fit.png --phantoms
+$X fit-noise --pairs "$WORK/detections_fit.jsonl" -o "$WORK/noise.json" --plot docs/noise_fit.png
 # 4. train with the fitted noise applied afresh to every batch
 $X train --data "$WORK/samples" --out "$OUT" --onnx --quiet \
     --config noise_model="$WORK/noise.json" min_conf=0.1
