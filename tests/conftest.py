@@ -3,6 +3,7 @@ be imported only once per process, so the Blender tests (tests/blender/) run in 
 their own (see the Makefile's test target) and reset the scene with read_factory_settings()."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -26,6 +27,19 @@ def real_data() -> Path:
     d = ROOT / "examples" / "real"
     assert (d / "kitti_train.jsonl").is_file(), f"{d} is part of the repository and must exist"
     return d
+
+
+@pytest.fixture(scope="session")
+def repo_module():
+    """Load a repository file that is not a package module (build.py, scripts/*.py) as a fresh module:
+    ``repo_module("scripts/split_pairs.py")``."""
+    def load(relpath: str):
+        path = ROOT / relpath
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    return load
 
 
 @pytest.fixture(scope="session")

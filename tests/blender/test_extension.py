@@ -21,17 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULE = "bl_ext.user_default.deepx"
 
 
-def _build(out_dir) -> Path:
-    spec = importlib.util.spec_from_file_location("deepx_build", ROOT / "build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    return build.build(out_dir, quiet=True, runtime=False)   # no onnxruntime wheels / ONNX files: small and offline
+def _build(load, out_dir) -> Path:
+    return load("build.py").build(out_dir, quiet=True, runtime=False)   # no onnxruntime wheels / ONNX files: small and offline
 
 
 @pytest.fixture(scope="module")
-def zip_path(tmp_path_factory):
+def zip_path(tmp_path_factory, repo_module):
     pytest.importorskip("bpy")          # the build uses the extension tool inside the bpy wheel
-    return _build(tmp_path_factory.mktemp("dist"))
+    return _build(repo_module, tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +73,8 @@ def test_zip_layout_and_manifest(zip_path):
     assert "files" in manifest["permissions"] and "network" not in manifest["permissions"]
 
 
-def test_build_refuses_a_version_mismatch(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("deepx_build2", ROOT / "build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
+def test_build_refuses_a_version_mismatch(tmp_path, monkeypatch, repo_module):
+    build = repo_module("build.py")
     fake = tmp_path / "blender_manifest.toml"
     fake.write_text((ROOT / "blender_manifest.toml").read_text().replace('\nversion = "', '\nversion = "9', 1))
     monkeypatch.setattr(build, "MANIFEST", fake)

@@ -1,20 +1,8 @@
 """scripts/detector_vs_truth.py: segment ratios and joint offsets of detections against the truth."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("detector_vs_truth", ROOT / "scripts" / "detector_vs_truth.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _rows(shrink=0.9, shift_px=4.0):
@@ -32,15 +20,15 @@ def _rows(shrink=0.9, shift_px=4.0):
     return rows
 
 
-def test_segment_ratios_read_a_uniform_shrink():
-    m = _script()
+def test_segment_ratios_read_a_uniform_shrink(repo_module):
+    m = repo_module("scripts/detector_vs_truth.py")
     ratios = m.segment_ratios(_rows(shrink=0.9))
     for name, (n, r) in ratios.items():
         assert n == 5 and r == pytest.approx(0.9, abs=1e-9), name
 
 
-def test_joint_offsets_signs():
-    m = _script()
+def test_joint_offsets_signs(repo_module):
+    m = repo_module("scripts/detector_vs_truth.py")
     off = m.joint_offsets(_rows(shrink=1.0, shift_px=9.0))
     n, dy, nx, dx = off["left hip"]
     assert n == 5 and dy == pytest.approx(9.0 / 180.0) and nx == 5 and dx == pytest.approx(0.0)

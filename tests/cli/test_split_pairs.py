@@ -1,21 +1,10 @@
 """scripts/split_pairs.py: render + detector pairs split by pose, with an exact-keypoint twin of the hold-out."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("split_pairs", ROOT / "scripts" / "split_pairs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def _row(pose_index, detected, camera=0):
     gt = [[10.0 + k, 20.0 + k, 1 if k != 3 else 0] for k in range(17)]
@@ -24,14 +13,14 @@ def _row(pose_index, detected, camera=0):
             "gt_keypoints": gt, "keypoints": kp, "image": f"images/p{pose_index:06d}-c{camera:03d}.png"}
 
 
-def test_split_by_pose_exact_twin_and_torn_line(tmp_path):
+def test_split_by_pose_exact_twin_and_torn_line(tmp_path, repo_module):
     run = tmp_path / "run"
     (run / "pairs").mkdir(parents=True)
     rows = [_row(9, True), _row(9, False, 1), _row(3, True), _row(3, False, 1), _row(19, True)]
     text = "".join(json.dumps(r) + "\n" for r in rows) + '{"pose_index": 4, "torn'
     (run / "pairs" / "shard0of1.jsonl").write_text(text)
     out = tmp_path / "split"
-    assert _script().main(["--out", str(out), str(run)]) == 0
+    assert repo_module("scripts/split_pairs.py").main(["--out", str(out), str(run)]) == 0
     hold = [json.loads(x) for x in (out / "pairs_hold.jsonl").read_text().splitlines()]
     fit = [json.loads(x) for x in (out / "pairs_fit_det.jsonl").read_text().splitlines()]
     exact = [json.loads(x) for x in (out / "hold_exact.jsonl").read_text().splitlines()]
@@ -45,9 +34,9 @@ def test_split_by_pose_exact_twin_and_torn_line(tmp_path):
     assert not list(out.glob(".*.part"))
 
 
-def test_refuses_output_inside_a_run(tmp_path):
+def test_refuses_output_inside_a_run(tmp_path, repo_module):
     run = tmp_path / "run"
     (run / "pairs").mkdir(parents=True)
     (run / "pairs" / "shard0of1.jsonl").write_text(json.dumps(_row(9, True)) + "\n")
     with pytest.raises(SystemExit):
-        _script().main(["--out", str(run / "split"), str(run)])
+        repo_module("scripts/split_pairs.py").main(["--out", str(run / "split"), str(run)])
