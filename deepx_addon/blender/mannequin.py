@@ -25,9 +25,8 @@ import bpy
 import numpy as np
 
 from ..core import rig
-from ..core.anthropometry import SEGMENT
 from ..core.body import BodyParams
-from ..core.rig import H, KEYPOINT_ANCHORS  # noqa: F401  (re-exported: bone, "head"|"tail", offset)
+from ..core.rig import H, HIP_X, KEYPOINT_ANCHORS, SHOULDER_X  # noqa: F401  (re-exported: bone, "head"|"tail", offset)
 
 DEFAULT_NAME = "DeepX_Mannequin"
 PROP_MARK = "deepx_mannequin"          # custom property on the armature object
@@ -54,52 +53,50 @@ def _lr(spec):
 
 # Skin-modifier skeletons: (node, rest position as fractions of stature (x left, y back, z up),
 # radius (fraction of stature), bone, parent node). The first node of each part is its root.
-# Limb tubes run along their bones (x = the joint centres of core/anthropometry.py): a tube that is
+# Limb tubes run along their bones (x = core/rig.py's joint centres SHOULDER_X, HIP_X): a tube that is
 # off its bone swings about a pivot outside it, opens gaps at bent knees and elbows and puts the
 # keypoints beside the limb the detector sees (the legs were 7 cm off until Dec 2026).
-_SHX = SEGMENT["shoulder_joints"] / 2
-_HIPX = SEGMENT["hip_joints"] / 2
 SKIN_PARTS = {
     "top": _lr([     # sleeves down to the elbow
         ("clav_L", (0.055, 0.008, 0.806), 0.040, "clavicle_L", None),
-        ("shoulder_L", (_SHX, 0.002, 0.810), 0.035, "upperarm_L", "clav_L"),
-        ("biceps_L", (_SHX, 0.0, 0.725), 0.029, "upperarm_L", "shoulder_L"),
-        ("elbow_L", (_SHX, 0.0, 0.632), 0.025, "lowerarm_L", "biceps_L"),
-        ("elbow_end_L", (_SHX, 0.0, 0.612), 0.024, "lowerarm_L", "elbow_L"),   # overlaps the forearm:
+        ("shoulder_L", (SHOULDER_X, 0.002, 0.810), 0.035, "upperarm_L", "clav_L"),
+        ("biceps_L", (SHOULDER_X, 0.0, 0.725), 0.029, "upperarm_L", "shoulder_L"),
+        ("elbow_L", (SHOULDER_X, 0.0, 0.632), 0.025, "lowerarm_L", "biceps_L"),
+        ("elbow_end_L", (SHOULDER_X, 0.0, 0.612), 0.024, "lowerarm_L", "elbow_L"),   # overlaps the forearm:
     ]),                                                                         # no notch at the joint
     "sleeve_low": _lr([     # forearms: the sleeve's colour (long sleeves) or the skin's (short)
-        ("elbow2_L", (_SHX, 0.0, 0.632), 0.025, "lowerarm_L", None),
-        ("forearm_L", (_SHX, 0.0, 0.575), 0.025, "lowerarm_L", "elbow2_L"),
-        ("cuff_L", (_SHX, 0.0, 0.484), 0.018, "lowerarm_L", "forearm_L"),
+        ("elbow2_L", (SHOULDER_X, 0.0, 0.632), 0.025, "lowerarm_L", None),
+        ("forearm_L", (SHOULDER_X, 0.0, 0.575), 0.025, "lowerarm_L", "elbow2_L"),
+        ("cuff_L", (SHOULDER_X, 0.0, 0.484), 0.018, "lowerarm_L", "forearm_L"),
     ]),
     "bottom": _lr([  # trouser legs down to the knee (the seat is part of the torso)
-        ("hip_L", (_HIPX, 0.004, 0.530), 0.046, "thigh_L", None),
-        ("upper_thigh_L", (_HIPX, 0.004, 0.470), 0.048, "thigh_L", "hip_L"),
-        ("thigh_L", (_HIPX, 0.003, 0.390), 0.042, "thigh_L", "upper_thigh_L"),
-        ("knee_L", (_HIPX, -0.002, 0.285), 0.031, "calf_L", "thigh_L"),
-        ("knee_end_L", (_HIPX, 0.0, 0.262), 0.030, "calf_L", "knee_L"),        # overlaps the shin
+        ("hip_L", (HIP_X, 0.004, 0.530), 0.046, "thigh_L", None),
+        ("upper_thigh_L", (HIP_X, 0.004, 0.470), 0.048, "thigh_L", "hip_L"),
+        ("thigh_L", (HIP_X, 0.003, 0.390), 0.042, "thigh_L", "upper_thigh_L"),
+        ("knee_L", (HIP_X, -0.002, 0.285), 0.031, "calf_L", "thigh_L"),
+        ("knee_end_L", (HIP_X, 0.0, 0.262), 0.030, "calf_L", "knee_L"),        # overlaps the shin
     ]),
     "leg_low": _lr([  # lower legs: trousers' colour, or skin (shorts, skirts)
-        ("knee2_L", (_HIPX, -0.002, 0.285), 0.031, "calf_L", None),
-        ("calf_L", (_HIPX, 0.006, 0.200), 0.031, "calf_L", "knee2_L"),
-        ("shin_L", (_HIPX, 0.002, 0.110), 0.023, "calf_L", "calf_L"),
-        ("hem_L", (_HIPX, 0.0, 0.050), 0.021, "calf_L", "shin_L"),
+        ("knee2_L", (HIP_X, -0.002, 0.285), 0.031, "calf_L", None),
+        ("calf_L", (HIP_X, 0.006, 0.200), 0.031, "calf_L", "knee2_L"),
+        ("shin_L", (HIP_X, 0.002, 0.110), 0.023, "calf_L", "calf_L"),
+        ("hem_L", (HIP_X, 0.0, 0.050), 0.021, "calf_L", "shin_L"),
     ]),
     "skin": _lr([
         ("neck_low", (0, 0.008, 0.800), 0.033, "neck", None),
         ("neck_top", (0, 0.004, 0.895), 0.030, "head", "neck_low"),
-        ("wrist_L", (_SHX, 0.0, 0.502), 0.015, "lowerarm_L", None),
-        ("hand_root_L", (_SHX, 0.0, 0.482), 0.016, "hand_L", "wrist_L"),
-        ("palm_L", (_SHX, -0.002, 0.440), 0.020, "hand_L", "hand_root_L"),
-        ("fingers_L", (_SHX, -0.002, 0.395), 0.013, "hand_L", "palm_L"),
+        ("wrist_L", (SHOULDER_X, 0.0, 0.502), 0.015, "lowerarm_L", None),
+        ("hand_root_L", (SHOULDER_X, 0.0, 0.482), 0.016, "hand_L", "wrist_L"),
+        ("palm_L", (SHOULDER_X, -0.002, 0.440), 0.020, "hand_L", "hand_root_L"),
+        ("fingers_L", (SHOULDER_X, -0.002, 0.395), 0.013, "hand_L", "palm_L"),
     ]),
     "shoes": _lr([   # a low shoe: its collar just above the ankle joint
-        ("sock_L", (_HIPX, 0.001, 0.062), 0.017, "calf_L", None),
-        ("ankle_L", (_HIPX, 0.004, 0.038), 0.020, "foot_L", "sock_L"),
-        ("heel_L", (_HIPX, 0.012, 0.017), 0.017, "foot_L", "ankle_L"),
-        ("arch_L", (_HIPX, -0.050, 0.017), 0.019, "foot_L", "ankle_L"),
-        ("ball_L", (_HIPX, -0.092, 0.014), 0.017, "toes_L", "arch_L"),
-        ("toe_L", (_HIPX, -0.118, 0.011), 0.011, "toes_L", "ball_L"),
+        ("sock_L", (HIP_X, 0.001, 0.062), 0.017, "calf_L", None),
+        ("ankle_L", (HIP_X, 0.004, 0.038), 0.020, "foot_L", "sock_L"),
+        ("heel_L", (HIP_X, 0.012, 0.017), 0.017, "foot_L", "ankle_L"),
+        ("arch_L", (HIP_X, -0.050, 0.017), 0.019, "foot_L", "ankle_L"),
+        ("ball_L", (HIP_X, -0.092, 0.014), 0.017, "toes_L", "arch_L"),
+        ("toe_L", (HIP_X, -0.118, 0.011), 0.011, "toes_L", "ball_L"),
     ]),
 }
 # Torso: elliptical rings lofted along the spine (z, half-width, half-depth, centre y; fractions of
@@ -168,13 +165,13 @@ COAT_OPEN_TOP_Z = 0.775                # ... from the hem up to the chest
 HIP_BLEND_Z = (0.570, 0.450)           # garments: trunk weights above, thighs only below, linear between
 _COAT_SLEEVE = [                       # the coat's sleeves: the shirt's sleeve tubes, a little thicker
     ("csh_L", (0.055, 0.008, 0.806), 0.044, "clavicle_L", None),
-    ("csh2_L", (_SHX, 0.002, 0.810), 0.040, "upperarm_L", "csh_L"),
-    ("cbic_L", (_SHX, 0.0, 0.725), 0.034, "upperarm_L", "csh2_L"),
-    ("celb_L", (_SHX, 0.0, 0.632), 0.030, "lowerarm_L", "cbic_L"),
-    ("celb_end_L", (_SHX, 0.0, 0.612), 0.029, "lowerarm_L", "celb_L"),
-    ("celb2_L", (_SHX, 0.0, 0.632), 0.030, "lowerarm_L", None),         # the forearm: its own tube
-    ("cfore_L", (_SHX, 0.0, 0.575), 0.030, "lowerarm_L", "celb2_L"),
-    ("ccuff_L", (_SHX, 0.0, 0.490), 0.024, "lowerarm_L", "cfore_L"),
+    ("csh2_L", (SHOULDER_X, 0.002, 0.810), 0.040, "upperarm_L", "csh_L"),
+    ("cbic_L", (SHOULDER_X, 0.0, 0.725), 0.034, "upperarm_L", "csh2_L"),
+    ("celb_L", (SHOULDER_X, 0.0, 0.632), 0.030, "lowerarm_L", "cbic_L"),
+    ("celb_end_L", (SHOULDER_X, 0.0, 0.612), 0.029, "lowerarm_L", "celb_L"),
+    ("celb2_L", (SHOULDER_X, 0.0, 0.632), 0.030, "lowerarm_L", None),         # the forearm: its own tube
+    ("cfore_L", (SHOULDER_X, 0.0, 0.575), 0.030, "lowerarm_L", "celb2_L"),
+    ("ccuff_L", (SHOULDER_X, 0.0, 0.490), 0.024, "lowerarm_L", "cfore_L"),
 ]
 OUTFIT_PIECES = (
     ("backpack", "pack", "spine02", "box", (0.0, 0.105, 0.700), (0.072, 0.045, 0.095)),

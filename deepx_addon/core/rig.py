@@ -55,17 +55,17 @@ _TRUNK = [
     ("neck", "spine03", True, (0, 0, 0.818), (0, 0, 0.885), _FWD),
     ("head", "neck", True, (0, 0, 0.885), (0, 0, 1.000), _FWD),
 ]
-_SH = SEGMENT["shoulder_joints"] / 2   # shoulder joint half-spacing (joint centres, not breadth)
-_HIP = SEGMENT["hip_joints"] / 2        # hip joint half-spacing
+SHOULDER_X = SEGMENT["shoulder_joints"] / 2   # shoulder joint half-spacing (joint centres, not breadth)
+HIP_X = SEGMENT["hip_joints"] / 2        # hip joint half-spacing
 _LEFT = [
-    ("clavicle_L", "spine03", False, (0.020, 0, 0.805), (_SH, 0, 0.818), _FWD),
-    ("upperarm_L", "clavicle_L", True, (_SH, 0, 0.818), (_SH, 0, 0.632), _FWD),
-    ("lowerarm_L", "upperarm_L", True, (_SH, 0, 0.632), (_SH, 0, 0.486), _FWD),
-    ("hand_L", "lowerarm_L", True, (_SH, 0, 0.486), (_SH, 0, 0.378), _FWD),
-    ("thigh_L", "pelvis", False, (_HIP, 0, 0.530), (_HIP, 0, 0.285), _FWD),
-    ("calf_L", "thigh_L", True, (_HIP, 0, 0.285), (_HIP, 0, 0.039), _FWD),
-    ("foot_L", "calf_L", True, (_HIP, 0, 0.039), (_HIP, -0.095, 0.012), _UP),
-    ("toes_L", "foot_L", True, (_HIP, -0.095, 0.012), (_HIP, -0.127, 0.010), _UP),
+    ("clavicle_L", "spine03", False, (0.020, 0, 0.805), (SHOULDER_X, 0, 0.818), _FWD),
+    ("upperarm_L", "clavicle_L", True, (SHOULDER_X, 0, 0.818), (SHOULDER_X, 0, 0.632), _FWD),
+    ("lowerarm_L", "upperarm_L", True, (SHOULDER_X, 0, 0.632), (SHOULDER_X, 0, 0.486), _FWD),
+    ("hand_L", "lowerarm_L", True, (SHOULDER_X, 0, 0.486), (SHOULDER_X, 0, 0.378), _FWD),
+    ("thigh_L", "pelvis", False, (HIP_X, 0, 0.530), (HIP_X, 0, 0.285), _FWD),
+    ("calf_L", "thigh_L", True, (HIP_X, 0, 0.285), (HIP_X, 0, 0.039), _FWD),
+    ("foot_L", "calf_L", True, (HIP_X, 0, 0.039), (HIP_X, -0.095, 0.012), _UP),
+    ("toes_L", "foot_L", True, (HIP_X, -0.095, 0.012), (HIP_X, -0.127, 0.010), _UP),
 ]
 
 
@@ -161,19 +161,19 @@ ANCHOR_LOCAL = np.stack([_anchor_local(*KEYPOINT_ANCHORS[k]) for k in COCO_KEYPO
 # group "foot" scales with leg_length (the foot is scaled uniformly), "hand" not at all, the others
 # with girth. Hands count so that a hand never goes through the floor (it then carries the body).
 _CONTACTS_L = [
-    ("foot_L", (_HIP, 0.012, 0.015), 0.015, "foot"),     # heel
-    ("foot_L", (_HIP, -0.060, 0.014), 0.014, "foot"),    # mid-sole
-    ("toes_L", (_HIP, -0.095, 0.013), 0.013, "foot"),    # ball
-    ("toes_L", (_HIP, -0.122, 0.009), 0.009, "foot"),    # toe tip
-    ("calf_L", (_HIP, -0.012, 0.285), 0.030, "knee"),    # kneecap
-    ("calf_L", (_HIP, -0.004, 0.200), 0.029, "shin"),
-    ("calf_L", (_HIP, -0.002, 0.120), 0.024, "shin"),
-    ("calf_L", (_HIP, 0.000, 0.060), 0.019, "shin"),
-    ("thigh_L", (_HIP, 0.005, 0.460), 0.047, "thigh"),
-    ("thigh_L", (_HIP, 0.005, 0.380), 0.041, "thigh"),
+    ("foot_L", (HIP_X, 0.012, 0.015), 0.015, "foot"),     # heel
+    ("foot_L", (HIP_X, -0.060, 0.014), 0.014, "foot"),    # mid-sole
+    ("toes_L", (HIP_X, -0.095, 0.013), 0.013, "foot"),    # ball
+    ("toes_L", (HIP_X, -0.122, 0.009), 0.009, "foot"),    # toe tip
+    ("calf_L", (HIP_X, -0.012, 0.285), 0.030, "knee"),    # kneecap
+    ("calf_L", (HIP_X, -0.004, 0.200), 0.029, "shin"),
+    ("calf_L", (HIP_X, -0.002, 0.120), 0.024, "shin"),
+    ("calf_L", (HIP_X, 0.000, 0.060), 0.019, "shin"),
+    ("thigh_L", (HIP_X, 0.005, 0.460), 0.047, "thigh"),
+    ("thigh_L", (HIP_X, 0.005, 0.380), 0.041, "thigh"),
     ("pelvis", (0.050, 0.020, 0.505), 0.030, "seat"),    # buttock (ischial tuberosity)
-    ("hand_L", (_SH, 0.0, 0.486), 0.016, "hand"),        # wrist
-    ("hand_L", (_SH, -0.002, 0.395), 0.013, "hand"),     # fingers
+    ("hand_L", (SHOULDER_X, 0.0, 0.486), 0.016, "hand"),        # wrist
+    ("hand_L", (SHOULDER_X, -0.002, 0.395), 0.013, "hand"),     # fingers
 ]
 _CONTACTS = _CONTACTS_L + [(MIRROR[b], (-p[0], p[1], p[2]), r, g) for b, p, r, g in _CONTACTS_L]
 CONTACT_BONE = np.array([BONE_INDEX[c[0]] for c in _CONTACTS])
