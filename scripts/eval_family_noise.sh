@@ -39,13 +39,13 @@ $X fit-noise --pairs "$W/pairs_fit.jsonl" -o "$W/noise_family.json" --by-family
 $X fit-noise --pairs "$W/pairs_fit.jsonl" -o "$W/noise_plain.json"
 for kind in family plain; do
   [ -f "$W/model_$kind.json" ] || $X train --data $SAMPLES --out "$W/model_$kind" --quiet \
-      --config init_model=models/deepx_default.json noise_model="$W/noise_$kind.json" min_conf=0.1 \
+      --config init_model=models/deepx_base.json noise_model="$W/noise_$kind.json" min_conf=0.1 \
                steps=${STEPS:-80} lr=5e-4 warmup_frac=0.1 eval_every=20
 done
 for arm in "A 0.2 10" "B 0.3 20"; do
   set -- $arm
   [ -f "$W/model_detrows_$1.json" ] || $X train --data $SAMPLES "$W/pairs_fit_det.jsonl" --out "$W/model_detrows_$1" \
-      --quiet --config init_model=models/deepx_default.json noise_model=models/deepx_default_noise.json \
+      --quiet --config init_model=models/deepx_base.json noise_model=models/deepx_default_noise.json \
       min_conf=0.1 detector_fraction=$2 detector_max_repeats=$3 detector_rotate_deg=5 batch_size=2048 \
       steps=${DET_STEPS:-120} lr=3e-4 warmup_frac=0.1 eval_every=20
 done

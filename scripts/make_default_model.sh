@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Rebuilds the shipped model models/deepx_default.{json,safetensors,onnx} from nothing but the
+# Rebuilds the base model models/deepx_base.{json,safetensors,onnx} (and, given DETECTOR_RUNS, the
+# shipped default models/deepx_default.*, step 5) from nothing but the
 # Blender mannequin and the real detector on its renders (no real-world data is read).
 # Every step is resumable/cached in $WORK; `make model` runs this. ~35 min on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 X=.venv/bin/deepx
 WORK=${WORK:-runs/model}
-OUT=${OUT:-models/deepx_default}
+OUT=${OUT:-models/deepx_base}
 mkdir -p "$WORK"
 
 # 1. 40 000 posed people from the Blender mannequin (pose randomiser, default settings)
@@ -21,4 +22,13 @@ $X fit-noise --pairs "$WORK/detections_fit.jsonl" -o "$WORK/noise.json" --plot d
 # 4. train with the fitted noise applied afresh to every batch
 $X train --data "$WORK/samples" --out "$OUT" --onnx --quiet \
     --config noise_model="$WORK/noise.json" min_conf=0.1
-cp "$WORK/noise.json" "${OUT}_noise.json"   # the noise model ships beside the model (demo, docs)
+cp "$WORK/noise.json" models/deepx_default_noise.json   # the noise model ships beside the models (demo, docs)
+# 5. the default: the base fine-tuned on the real detector's reading of realistic renders beside their
+#    exact keypoints (scripts/make_detector_model.sh). Its input, scripts/render_detect.py folders, takes
+#    hours of rendering (README "The detector fine-tune"): name them in DETECTOR_RUNS.
+if [ -n "${DETECTOR_RUNS:-}" ]; then
+    BASE="$OUT.json" SAMPLES="$WORK/samples" WORK="$WORK/detector" scripts/make_detector_model.sh \
+        models/deepx_default $DETECTOR_RUNS
+else
+    echo "models/deepx_default not rebuilt: set DETECTOR_RUNS to scripts/render_detect.py output folders"
+fi

@@ -9,14 +9,14 @@
 # is the hold-out and is never read here); the fit side's detected rows and their exact-keypoint twins
 # make 30 % of every batch (each row used at most 10 times, the camera turned by N(0, 5 deg)), the rest
 # are no-render samples with the modelled noise. Environment: BASE (the model fine-tuned, default
-# models/deepx_default.json), NOISE (its noise model), SAMPLES (no-render sample parts, from
+# models/deepx_base.json), NOISE (its noise model), SAMPLES (no-render sample parts, from
 # scripts/make_default_model.sh), WORK (split files, default runs/detector_model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n 2,14p "$0"; exit 2; }
 OUT=$1; shift
 X=.venv/bin/deepx
-BASE=${BASE:-models/deepx_default.json}
+BASE=${BASE:-models/deepx_base.json}
 NOISE=${NOISE:-models/deepx_default_noise.json}
 SAMPLES=${SAMPLES:-runs/model/samples}
 WORK=${WORK:-runs/detector_model}
