@@ -187,6 +187,88 @@ def test_training_with_and_without_prefetch_and_nan_fill_is_identical(monkeypatc
         assert got == [min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)]
 
 
+@pytest.mark.torch
+def test_one_thread_between_the_matmuls_gives_the_same_weights(monkeypatch):
+    """The step with one thread outside the Linear layers and LayerNorm's backward, and foreach
+    AdamW (step_threads.py), trains exactly the network of the loop that ran every op on
+    cfg.threads threads with AdamW's for-loop; at these sizes (64 x 1024 tensors: parallel regions at
+    2 threads) the thread count does change LayerNorm's weight gradients, so equality is not empty."""
+    import contextlib
+
+    import torch
+
+    from deepx_addon.ml import train as T
+    d = standin_data(6000, seed=12)
+    data = T.TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"])
+    cfg = dict(hidden=64, blocks=2, steps=8, batch_size=1024, eval_every=4, seed=9, threads=2)
+    calls = []
+    real_set = torch.set_num_threads
+    with monkeypatch.context() as m:
+        m.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real_set(n))[1])
+        a = T.train(data, T.TrainConfig(**cfg), progress=False)
+    assert calls.count(1) >= 8 * 4 and torch.get_num_threads() == 2
+
+    class AllThreads:
+        def __init__(self, net, threads):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def step(self):
+            return contextlib.nullcontext()
+    with monkeypatch.context() as m:
+        m.setattr(T, "StepThreads", AllThreads)
+        m.setattr(T, "FOREACH", False)
+        b = T.train(data, T.TrainConfig(**cfg), progress=False)
+        c = T.train(data, T.TrainConfig(**{**cfg, "threads": 1}), progress=False)
+    for (k, va), vb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert a.history == b.history and a.metrics == b.metrics
+    assert not all(torch.equal(va, vc) for va, vc in zip(a.net.state_dict().values(), c.net.state_dict().values()))
+
+
+@pytest.mark.torch
+def test_step_threads_switch_around_linear_and_layer_norm_backward():
+    """Inside step(): Linear forward and backward and LayerNorm's backward on all threads, the rest
+    (LayerNorm forward, ReLU's backward) on one; outside step() nothing changes; the hooks go on exit."""
+    import torch
+    from torch import nn
+
+    from deepx_addon.ml.step_threads import StepThreads
+    torch.set_num_threads(2)
+    net = nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+    seen = []
+
+    def note(name, *_):
+        seen.append((name, torch.get_num_threads()))
+
+    def on_backward(name):                   # a forward hook that notes the count in the output's backward
+        def hook(m, i, o):
+            if o.grad_fn is not None:
+                (o.grad_fn.register_prehook if name == "norm backward" else o.register_hook)(
+                    lambda *_: note(name))
+        return hook
+    with StepThreads(net, 2) as st:
+        net[0].register_forward_hook(lambda *_: note("norm forward"))
+        net[1].register_forward_pre_hook(lambda *_: note("linear forward"))
+        net[0].register_forward_hook(on_backward("norm backward"))
+        net[2].register_forward_hook(on_backward("relu grad"))
+        x = torch.randn(4, 8, requires_grad=True)
+        with st.step():
+            net(x).sum().backward()
+        assert torch.get_num_threads() == 2
+        assert sorted(seen) == [("linear forward", 2), ("norm backward", 2), ("norm forward", 1), ("relu grad", 1)]
+        seen.clear()
+        net(x).sum().backward()                       # outside step(): all threads everywhere
+        assert {n for _, n in seen} == {2}
+        handles = len(st.handles)
+    assert handles == 5 and st.handles == [] and torch.get_num_threads() == 2
+
+
 @pytest.fixture(scope="module")
 def estimator(trained):
     from deepx_addon.runtime.model import LearnedEstimator
