@@ -21,6 +21,7 @@ of 2 Dec 04:31), ``before`` (all-threads, no prefetch and torch's NaN fill of ne
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import os
 import sys
@@ -71,23 +72,6 @@ class FloorSampler:
         return steps * self.flop_step / rate, rate / 1e9
 
 
-class AllThreads:
-    """StepThreads that leaves every op at the configured thread count (the loop of 2 Dec 04:31)."""
-
-    def __init__(self, net, threads):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
-
-    def step(self):
-        import contextlib
-        return contextlib.nullcontext()
-
-
 def run_mode(mode: str, data, cfg):
     """Train with the loop of ``mode``; (result, floor sampler)."""
     import torch
@@ -101,7 +85,8 @@ def run_mode(mode: str, data, cfg):
     else:
         train_module.prefetch = lambda gen, depth=2: sampler.wrap(gen)
     if mode in ("all-threads", "before"):     # every op at cfg.threads, AdamW's for-loop
-        train_module.StepThreads, train_module.FOREACH = AllThreads, False
+        train_module.StepThreads = functools.partial(real[2], between=cfg.threads)
+        train_module.FOREACH = False
     if mode == "before":
         def set_seed(seed):
             real_seed(seed)
@@ -154,8 +139,9 @@ def main(argv=None) -> int:
         runs[mode] = res
         print(f"{mode}: training loop {res.loop_s:.1f} s = {res.loop_s / floor_s:.2f}x its compute floor {floor_s:.1f} s "
               f"(the steps' matmul FLOPs at {gflops:.1f} GFLOP/s: torch.mm of the same shapes timed every "
-              f"{sampler.every} steps in the loop, {cfg.threads} threads); load average {os.getloadavg()[0]:.2f}",
-              flush=True)
+              f"{sampler.every} steps in the loop, {cfg.threads} threads); load average {os.getloadavg()[0]:.2f}"
+              + (f"; threads between the matmuls (step: count) {', '.join(f'{s}: {n}' for s, n in res.threads_between)}"
+                 if res.threads_between else ""), flush=True)
     res = runs[modes[0]]
     for mode in modes[1:]:
         other = runs[mode]

@@ -16,9 +16,16 @@ for any thread count, so the weights stay exactly those of an all-``threads`` st
 Forward hooks on the modules switch the count around each Linear, and hooks on the autograd nodes
 they create switch it around the backward; the CPU autograd engine runs the backward in the
 calling thread, where ``torch.set_num_threads`` applies. Outside ``step()`` the hooks do nothing.
+
+On idle cores the second thread may help the element-wise ops more than its waits cost. As the
+count between the matmuls does not change the arithmetic, it is chosen by timing: every
+``PROBE_EVERY`` timed steps, ``PROBE_STEPS`` of them alternate between 1 and ``threads`` and the
+faster (median) count is kept until the next probe.
 """
 from __future__ import annotations
 
+import statistics
+import time
 from contextlib import contextmanager
 
 import torch
@@ -26,11 +33,18 @@ from torch import nn
 
 
 class StepThreads:
-    """``with StepThreads(net, threads) as st: ... with st.step(): loss.backward() ...``"""
+    """``with StepThreads(net, threads) as st: ... with st.step(timed=True): loss.backward() ...``;
+    ``between``: a fixed thread count between the matmuls instead of the probes' choice."""
 
-    def __init__(self, net: nn.Module, threads: int):
-        self.threads, self.active, self.handles = int(threads), False, []
-        self.net = net
+    PROBE_EVERY, PROBE_STEPS = 50, 6
+
+    def __init__(self, net: nn.Module, threads: int, between: int | None = None):
+        self.net, self.threads = net, int(threads)
+        self.probes = between is None
+        self.between = 1 if between is None else int(between)     # threads between the matmuls
+        self.active, self.handles = False, []
+        self.timed, self.trials = 0, {}
+        self.choices: list[tuple[int, int]] = []   # (timed step, threads between the matmuls) per probe
 
     def __enter__(self) -> "StepThreads":
         if self.threads > 1:
@@ -49,16 +63,28 @@ class StepThreads:
         torch.set_num_threads(self.threads)
 
     @contextmanager
-    def step(self):
-        """One thread inside (except where the hooks give ``threads``), ``threads`` after."""
-        self.active = self.threads > 1
-        if self.active:
-            torch.set_num_threads(1)
+    def step(self, timed: bool = False):
+        """``between`` threads inside (``threads`` where the hooks say), ``threads`` after. ``timed``:
+        a training step's forward and backward, which the probes time (the first is a warm-up)."""
+        k = self.timed % self.PROBE_EVERY
+        probe = timed and self.probes and self.threads > 1 and 1 <= k <= self.PROBE_STEPS
+        if probe:
+            self.between = self.threads if k % 2 else 1
+        self.timed += bool(timed)
+        self.active = self.between < self.threads
+        torch.set_num_threads(self.between)
+        t0 = time.perf_counter()
         try:
             yield self
         finally:
             self.active = False
             torch.set_num_threads(self.threads)
+            if probe:
+                self.trials.setdefault(self.between, []).append(time.perf_counter() - t0)
+                if k == self.PROBE_STEPS:
+                    self.between = min(self.trials, key=lambda n: statistics.median(self.trials[n]))
+                    self.choices.append((self.timed, self.between))
+                    self.trials = {}
 
     # ---- hooks ----------------------------------------------------------------------------------
     def _all_threads(self, *_):

@@ -333,6 +333,7 @@ class TrainResult:
     wall_s: float
     noise_model: dict | None
     loop_s: float = 0.0          # the training steps alone (wall_s also holds data preparation)
+    threads_between: list = field(default_factory=list)   # (step, threads between the matmuls) per probe
 
 
 def evaluate(net: DistanceNet, x: np.ndarray, t: np.ndarray, families=None, chunk: int = 65536) -> dict:
@@ -477,7 +478,8 @@ def _memory_batches(data: TrainData, train_idx, cfg: TrainConfig, rng, log):
 
 
 def _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, batches):
-    """The training loop shared by train and train_stream: (net, history, seconds of the loop)."""
+    """The training loop shared by train and train_stream: (net, history, seconds of the loop,
+    the thread counts between the matmuls that StepThreads chose)."""
     if cfg.init_model:
         from .model import load_model
         net, _ = load_model(cfg.init_model)
@@ -507,7 +509,7 @@ def _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, batches):
             if len(tb) == 0:
                 continue
             net.train()
-            with threads.step():     # one thread between the matmuls (step_threads.py): same weights
+            with threads.step(timed=True):   # one thread between the matmuls if faster (step_threads.py)
                 loss = laplace_nll(net(torch.from_numpy(xb)), torch.from_numpy(tb))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -532,7 +534,7 @@ def _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, batches):
                 bar.update(step, f"loss {ema:.3f}{v} ep {epoch}")
     if bar:
         bar.close()
-    return net, hist, time.time() - t_loop
+    return net, hist, time.time() - t_loop, threads.choices
 
 
 def _metrics(net, x_val, t_val, fam_val, n_val_rows, hist) -> dict:
@@ -562,7 +564,7 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
     if len(t_p) < 2:
         raise ValueError("fewer than two usable training samples (too few keypoints everywhere?)")
     usable = len(t_p) / len(probe)
-    net, hist, loop_s = _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p,
+    net, hist, loop_s, between = _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p,
                              _memory_batches(data, train_idx, cfg, rng_train, log))
     metrics = _metrics(net, x_val, t_val, fam_val, len(val_idx), hist)
     recipe = {"n_samples": int(n), "n_train": int(len(train_idx)), "n_val": int(n_val),
@@ -570,7 +572,7 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
               "families": {str(k): int(v) for k, v in zip(*np.unique(data.family, return_counts=True))},
               "sources": data.sources}
     return TrainResult(net, cfg, hist, metrics, recipe, time.time() - t0, noise.to_dict() if noise else None,
-                       loop_s)
+                       loop_s, between)
 
 
 # ---- streaming: a dataset larger than memory -------------------------------------------------------------
@@ -668,7 +670,8 @@ def train_stream(files, cfg: TrainConfig | None = None, log=None, progress: bool
     x_p, t_p, _ = prepare(probe_data, np.arange(len(probe_data)), rng_norm, cfg, noise, flip=cfg.flip)
     if len(t_p) < 2:
         raise ValueError("fewer than two usable training samples (too few keypoints everywhere?)")
-    net, hist, loop_s = _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, stream.batches(rng_train))
+    net, hist, loop_s, between = _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p,
+                                      stream.batches(rng_train))
     metrics = _metrics(net, x_val, t_val, fam_val, len(val), hist)
     recipe = {"n_samples": stream.n, "n_train": int(n_train), "n_val": len(val),
               "usable_fraction": float(len(t_p) / max(len(probe_data), 1)),
@@ -676,7 +679,7 @@ def train_stream(files, cfg: TrainConfig | None = None, log=None, progress: bool
               "max_rows_in_memory": int(stream.max_rows),
               "sources": [{"source": str(f), "n": n, "clean": True} for f, n in zip(stream.files, stream.sizes)]}
     return TrainResult(net, cfg, hist, metrics, recipe, time.time() - t0, noise.to_dict() if noise else None,
-                       loop_s)
+                       loop_s, between)
 
 
 # ---- outputs ------------------------------------------------------------------------------------------
