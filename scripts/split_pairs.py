@@ -11,6 +11,9 @@ reads the fit side. Writes into DIR:
 - ``pairs_hold.jsonl``: hold-out, every person-image (undetected ones score as "no estimate");
 - ``hold_exact.jsonl``: the same hold-out people with their exact keypoints (a perfect detector:
   in-frame truth at confidence 1), to separate the detector's share of an error from the model's;
+- ``fit_exact.jsonl``: the exact-keypoint twin of every row of ``pairs_fit_det.jsonl``. Training on
+  both shows the network each rendered person once as the detector read them and once exactly, so it
+  learns to correct what the detector does without moving estimates made from clean keypoints;
 - ``split.json``: counts (rows, detected, distinct people per side, torn lines skipped).
 
 Torn last lines of a pair file being written are skipped. Image paths become absolute.
@@ -47,9 +50,9 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     n = {"fit_rows": 0, "fit_detected": 0, "hold_rows": 0, "hold_detected": 0, "torn_lines": 0}
     people = {"fit": set(), "hold": set()}
-    tmp = {k: out / f".{k}.jsonl.part" for k in ("pairs_fit_det", "pairs_hold", "hold_exact")}
+    tmp = {k: out / f".{k}.jsonl.part" for k in ("pairs_fit_det", "fit_exact", "pairs_hold", "hold_exact")}
     with open(tmp["pairs_fit_det"], "w") as f_fit, open(tmp["pairs_hold"], "w") as f_hold, \
-            open(tmp["hold_exact"], "w") as f_exact:
+            open(tmp["hold_exact"], "w") as f_exact, open(tmp["fit_exact"], "w") as f_fit_exact:
         for run in runs:
             files = sorted((run / "pairs").glob("*.jsonl"))
             if not files:
@@ -73,6 +76,7 @@ def main(argv=None) -> int:
                         f_exact.write(json.dumps(exact_row(r)) + "\n")
                     elif r.get("detected"):
                         f_fit.write(json.dumps(r) + "\n")
+                        f_fit_exact.write(json.dumps(exact_row(r)) + "\n")
     for k, t in tmp.items():
         t.replace(out / f"{k}.jsonl")
     n["fit_people"], n["hold_people"] = len(people["fit"]), len(people["hold"])

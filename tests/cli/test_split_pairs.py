@@ -24,11 +24,13 @@ def test_split_by_pose_exact_twin_and_torn_line(tmp_path, repo_module):
     hold = [json.loads(x) for x in (out / "pairs_hold.jsonl").read_text().splitlines()]
     fit = [json.loads(x) for x in (out / "pairs_fit_det.jsonl").read_text().splitlines()]
     exact = [json.loads(x) for x in (out / "hold_exact.jsonl").read_text().splitlines()]
+    fit_exact = [json.loads(x) for x in (out / "fit_exact.jsonl").read_text().splitlines()]
     assert [r["pose_index"] for r in hold] == [9, 9, 19]            # every hold-out row, detected or not
     assert [r["pose_index"] for r in fit] == [3]                     # fit side: detected rows only
     assert all(Path(r["image"]).is_absolute() for r in hold + fit)
     assert exact[1]["keypoints"][0] == [10.0, 20.0, 1.0] and exact[1]["keypoints"][3] == [0.0, 0.0, 0.0]
     assert all(r["detected"] for r in exact)
+    assert [r["pose_index"] for r in fit_exact] == [3] and fit_exact[0]["keypoints"][0] == [10.0, 20.0, 1.0]
     counts = json.loads((out / "split.json").read_text())
     assert counts["torn_lines"] == 1 and counts["hold_people"] == 2 and counts["fit_people"] == 1
     assert not list(out.glob(".*.part"))
