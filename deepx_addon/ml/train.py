@@ -54,7 +54,8 @@ class TrainConfig:
     val_max: int = 50_000
     eval_every: int = 25
     seed: int = 0
-    threads: int = 2                # torch.set_num_threads (results depend on it)
+    threads: int = 2                # torch.set_num_threads (results depend on it; ops between the
+                                    # matmuls run on 1 thread when faster: ml/step_threads.py)
     noise: bool = True              # corrupt clean keypoints with the detector noise model
     noise_model: str = ""           # noise model JSON (DetectorNoiseModel or FamilyNoiseModel); "" = the default guess
     flip: bool = True               # mirror half of each batch (left/right swapped, x mirrored)

@@ -264,7 +264,7 @@ def test_step_threads_switch_around_linear_and_layer_norm_backward():
 
 @pytest.mark.torch
 def test_step_threads_probes_keep_the_faster_count():
-    """Timed steps 1-6 of every 50 alternate between 1 and all threads; the faster median is kept."""
+    """Timed steps 1-6 of every 100 alternate between 1 and all threads; the faster median is kept."""
     import time
 
     import torch
@@ -274,12 +274,12 @@ def test_step_threads_probes_keep_the_faster_count():
     for slow, fast in ((1, 2), (2, 1)):
         with StepThreads(nn.Linear(2, 2), 2) as st:
             seen = []
-            for _ in range(57):
+            for _ in range(107):
                 with st.step(timed=True):
                     seen.append(torch.get_num_threads())
                     time.sleep(0.004 if torch.get_num_threads() == slow else 0.0)
-        assert seen[1:7] == [2, 1, 2, 1, 2, 1] and set(seen[7:51]) == {fast}
-        assert st.choices == [(7, fast), (57, fast)]
+        assert seen[1:7] == [2, 1, 2, 1, 2, 1] and set(seen[7:101]) == {fast}
+        assert st.choices == [(7, fast), (107, fast)]
 
 
 @pytest.fixture(scope="module")
