@@ -3,15 +3,17 @@
 Every op torch runs over more than ~32k numbers is an OpenMP parallel region that ends when its
 slowest thread does. On cores shared with other work a thread is often descheduled, and a step of
 DistanceNet has ~200 such regions: LayerNorm, ReLU, residual adds, their backward, AdamW's
-updates. With the cores busy (2 render processes beside training) a step took 2.1x the time of its
-matmuls at the same thread count (scripts/bench_train.py).
+updates. With the cores busy (2 render processes beside training) the loop took 1.9-2.4x the time
+of its matmuls at the same thread count, 1.5-1.7x with this (scripts/bench_train.py, README).
 
 ``StepThreads`` keeps ``threads`` threads only where the arithmetic depends on them or the work is
 large: every ``nn.Linear`` (its matmuls forward and backward, and the bias-gradient sum of
 ``AddmmBackward0``) and the backward of every ``nn.LayerNorm`` (its weight and bias gradients are
 sums split per thread: 1 and 2 threads round differently). Everything else in a step runs on one
 thread: element-wise ops and LayerNorm's forward (one row per thread) give bit-identical results
-for any thread count, so the weights stay exactly those of an all-``threads`` step.
+for any thread count, so the weights stay exactly those of an all-``threads`` step. Other sums
+(the loss's mean over a batch of more than ~32k rows would be split per thread) go inside
+``all_threads()``.
 
 Forward hooks on the modules switch the count around each Linear, and hooks on the autograd nodes
 they create switch it around the backward; the CPU autograd engine runs the backward in the
@@ -42,7 +44,7 @@ class StepThreads:
         self.net, self.threads = net, int(threads)
         self.probes = between is None
         self.between = 1 if between is None else int(between)     # threads between the matmuls
-        self.active, self.handles = False, []
+        self.active, self.inside, self.handles = False, False, []
         self.timed, self.trials = 0, {}
         self.choices: list[tuple[int, int]] = []   # (timed step, threads between the matmuls) per probe
 
@@ -71,13 +73,13 @@ class StepThreads:
         if probe:
             self.between = self.threads if k % 2 else 1
         self.timed += bool(timed)
-        self.active = self.between < self.threads
+        self.active, self.inside = self.between < self.threads, True
         torch.set_num_threads(self.between)
         t0 = time.perf_counter()
         try:
             yield self
         finally:
-            self.active = False
+            self.active = self.inside = False
             torch.set_num_threads(self.threads)
             if probe:
                 self.trials.setdefault(self.between, []).append(time.perf_counter() - t0)
@@ -85,6 +87,15 @@ class StepThreads:
                     self.between = min(self.trials, key=lambda n: statistics.median(self.trials[n]))
                     self.choices.append((self.timed, self.between))
                     self.trials = {}
+
+    @contextmanager
+    def all_threads(self):
+        """``threads`` threads inside (for a sum split per thread), then what was set before."""
+        torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(self.between if self.inside else self.threads)
 
     # ---- hooks ----------------------------------------------------------------------------------
     def _all_threads(self, *_):

@@ -511,7 +511,9 @@ def _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, batches):
                 continue
             net.train()
             with threads.step(timed=True):   # one thread between the matmuls if faster (step_threads.py)
-                loss = laplace_nll(net(torch.from_numpy(xb)), torch.from_numpy(tb))
+                out = net(torch.from_numpy(xb))
+                with threads.all_threads():   # the mean is a sum: split per thread over > 32k rows
+                    loss = laplace_nll(out, torch.from_numpy(tb))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             if cfg.grad_clip > 0:    # clip_grad_norm_ in two: the norm (a sum) on all threads

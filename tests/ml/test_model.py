@@ -194,6 +194,7 @@ def test_one_thread_between_the_matmuls_gives_the_same_weights(monkeypatch):
     cfg.threads threads with AdamW's for-loop, and so does the default (the count between the
     matmuls chosen by timing). At these sizes (64 x 1024 tensors: parallel regions at 2 threads)
     the thread count does change LayerNorm's weight gradients, so the equality is not empty."""
+    import contextlib
     import functools
 
     import torch
@@ -222,6 +223,19 @@ def test_one_thread_between_the_matmuls_gives_the_same_weights(monkeypatch):
             assert torch.equal(va, vb), k
         assert one.history == other.history and one.metrics == other.metrics
     assert not all(torch.equal(a, b) for a, b in zip(one.net.state_dict().values(), threads1.net.state_dict().values()))
+
+    # a batch over 32k rows: the loss's mean is split per thread, so it stays on all threads
+    d = standin_data(45000, seed=13)
+    data = T.TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"])
+    cfg = dict(hidden=16, blocks=1, steps=3, batch_size=40000, eval_every=3, seed=9, threads=2)
+    runs = []
+    for between, summed in ((1, True), (2, True), (1, False)):
+        with monkeypatch.context() as m:
+            m.setattr(T, "StepThreads", functools.partial(StepThreads, between=between))
+            if not summed:
+                m.setattr(StepThreads, "all_threads", lambda self: contextlib.nullcontext())
+            runs.append(T.train(data, T.TrainConfig(**cfg), progress=False).history["train_nll"])
+    assert runs[0] == runs[1] != runs[2]
 
 
 @pytest.mark.torch
@@ -252,7 +266,11 @@ def test_step_threads_switch_around_linear_and_layer_norm_backward():
         net[2].register_forward_hook(on_backward("relu grad"))
         x = torch.randn(4, 8, requires_grad=True)
         with st.step():
-            net(x).sum().backward()
+            out = net(x)
+            with st.all_threads():
+                assert torch.get_num_threads() == 2
+            assert torch.get_num_threads() == 1
+            out.sum().backward()
         assert torch.get_num_threads() == 2
         assert sorted(seen) == [("linear forward", 2), ("norm backward", 2), ("norm forward", 1), ("relu grad", 1)]
         seen.clear()
