@@ -10,15 +10,18 @@ present (for information only: stick figures are not people). Prints the loop's 
 compute floor (the matmul FLOPs at torch.mm's rate, measured between the training steps of the
 same run, so that load changes hit both; goal <= 1.6x).
 
-``--modes prefetch,no-prefetch,before`` trains once per mode on the same data and seed, one after
-the other, checks that the weights and metrics are identical, and prints each loop's ratio to its
-own floor: ``prefetch`` (the batches prepared in a thread, the default), ``no-prefetch`` (each
-batch prepared in the loop), ``before`` (no prefetch and torch's NaN fill of new tensors, as
-before 2 Dec 2026).
+``--modes prefetch,no-prefetch,all-threads,before`` trains once per mode on the same data and seed,
+one after the other, checks that the weights and metrics are identical, and prints each loop's
+ratio to its own floor: ``prefetch`` (the batches prepared in a thread, one thread between the
+matmuls (ml/step_threads.py), foreach AdamW: the default), ``no-prefetch`` (each batch prepared in
+the loop), ``all-threads`` (prefetch, but every op at cfg.threads and AdamW's for-loop: the default
+of 2 Dec 04:31), ``before`` (all-threads, no prefetch and torch's NaN fill of new tensors, as before
+2 Dec 2026).
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import os
 import sys
@@ -74,12 +77,16 @@ def run_mode(mode: str, data, cfg):
     import torch
 
     from deepx_addon.ml import train as train_module
-    real_prefetch, real_seed = train_module.prefetch, train_module.set_seed
+    real = train_module.prefetch, train_module.set_seed, train_module.StepThreads, train_module.FOREACH
+    real_prefetch, real_seed = real[:2]
     sampler = FloorSampler(cfg)
-    if mode == "prefetch":
+    if mode in ("prefetch", "all-threads"):
         train_module.prefetch = lambda gen, depth=2: sampler.wrap(real_prefetch(gen, depth))
     else:
         train_module.prefetch = lambda gen, depth=2: sampler.wrap(gen)
+    if mode in ("all-threads", "before"):     # every op at cfg.threads, AdamW's for-loop
+        train_module.StepThreads = functools.partial(real[2], between=cfg.threads)
+        train_module.FOREACH = False
     if mode == "before":
         def set_seed(seed):
             real_seed(seed)
@@ -88,7 +95,7 @@ def run_mode(mode: str, data, cfg):
     try:
         res = train_module.train(data, cfg)
     finally:
-        train_module.prefetch, train_module.set_seed = real_prefetch, real_seed
+        train_module.prefetch, train_module.set_seed, train_module.StepThreads, train_module.FOREACH = real
         torch.utils.deterministic.fill_uninitialized_memory = False
     res.loop_s -= sampler.seconds
     return res, sampler
@@ -101,11 +108,12 @@ def main(argv=None) -> int:
     p.add_argument("--config", nargs="*", default=[], help="TrainConfig overrides key=value")
     p.add_argument("--out", default=str(ROOT / "runs" / "bench_train" / "model"))
     p.add_argument("--modes", default="prefetch",
-                   help="comma-separated loops to time one after the other: prefetch, no-prefetch, before")
+                   help="comma-separated loops to time one after the other: prefetch, no-prefetch, all-threads, before")
     args = p.parse_args(argv)
     modes = args.modes.split(",")
-    if set(modes) - {"prefetch", "no-prefetch", "before"}:
-        p.error(f"--modes: unknown {sorted(set(modes) - {'prefetch', 'no-prefetch', 'before'})}")
+    known = {"prefetch", "no-prefetch", "all-threads", "before"}
+    if set(modes) - known:
+        p.error(f"--modes: unknown {sorted(set(modes) - known)}")
 
     import torch
 
@@ -131,8 +139,9 @@ def main(argv=None) -> int:
         runs[mode] = res
         print(f"{mode}: training loop {res.loop_s:.1f} s = {res.loop_s / floor_s:.2f}x its compute floor {floor_s:.1f} s "
               f"(the steps' matmul FLOPs at {gflops:.1f} GFLOP/s: torch.mm of the same shapes timed every "
-              f"{sampler.every} steps in the loop, {cfg.threads} threads); load average {os.getloadavg()[0]:.2f}",
-              flush=True)
+              f"{sampler.every} steps in the loop, {cfg.threads} threads); load average {os.getloadavg()[0]:.2f}"
+              + (f"; threads between the matmuls (step: count) {', '.join(f'{s}: {n}' for s, n in res.threads_between)}"
+                 if res.threads_between else ""), flush=True)
     res = runs[modes[0]]
     for mode in modes[1:]:
         other = runs[mode]

@@ -33,6 +33,9 @@ from ..core.noise_family import apply_noise, load_noise_model, relative_yaw_deg,
 from ..core.progress import ProgressBar
 from ..runtime import features as feat
 from .model import DistanceNet, laplace_nll, model_paths, save_model
+from .step_threads import StepThreads
+
+FOREACH = True    # AdamW and gradient clipping through torch's foreach ops (False: the loop of 2 Dec 04:31)
 
 
 @dataclass
@@ -51,7 +54,8 @@ class TrainConfig:
     val_max: int = 50_000
     eval_every: int = 25
     seed: int = 0
-    threads: int = 2                # torch.set_num_threads (results depend on it)
+    threads: int = 2                # torch.set_num_threads (results depend on it; ops between the
+                                    # matmuls run on 1 thread when faster: ml/step_threads.py)
     noise: bool = True              # corrupt clean keypoints with the detector noise model
     noise_model: str = ""           # noise model JSON (DetectorNoiseModel or FamilyNoiseModel); "" = the default guess
     flip: bool = True               # mirror half of each batch (left/right swapped, x mirrored)
@@ -330,6 +334,7 @@ class TrainResult:
     wall_s: float
     noise_model: dict | None
     loop_s: float = 0.0          # the training steps alone (wall_s also holds data preparation)
+    threads_between: list = field(default_factory=list)   # (step, threads between the matmuls) per probe
 
 
 def evaluate(net: DistanceNet, x: np.ndarray, t: np.ndarray, families=None, chunk: int = 65536) -> dict:
@@ -474,7 +479,8 @@ def _memory_batches(data: TrainData, train_idx, cfg: TrainConfig, rng, log):
 
 
 def _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, batches):
-    """The training loop shared by train and train_stream: (net, history, seconds of the loop)."""
+    """The training loop shared by train and train_stream: (net, history, seconds of the loop,
+    the thread counts between the matmuls that StepThreads chose)."""
     if cfg.init_model:
         from .model import load_model
         net, _ = load_model(cfg.init_model)
@@ -482,7 +488,8 @@ def _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, batches):
     else:
         net = DistanceNet(feat.N_FEATURES, cfg.hidden, cfg.blocks, cfg.dropout)
         net.set_normalisation(x_p.mean(0), x_p.std(0), float(t_p.mean()), float(t_p.std()))
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # foreach: the same per-tensor arithmetic as the for-loop AdamW (identical weights), fewer calls
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=FOREACH)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     hist = {"step": [], "train_nll": [], "val_step": [], "val_nll": [], "val_median_rel": [], "lr": []}
     bar = ProgressBar(cfg.steps, "train", log) if progress else None
@@ -498,33 +505,42 @@ def _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, batches):
     t_loop = time.time()
     # the next batches are prepared (numpy: noise, features) in a thread while torch trains on this
     # one; one producer in step order draws the same random numbers: results are unchanged
-    for step, epoch, xb, tb in prefetch(prepared(), depth=2):
-        if len(tb) == 0:
-            continue
-        net.train()
-        loss = laplace_nll(net(torch.from_numpy(xb)), torch.from_numpy(tb))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        opt.step()
-        sched.step()
-        li = float(loss.detach())
-        ema = li if ema is None else 0.95 * ema + 0.05 * li
-        hist["step"].append(step)
-        hist["train_nll"].append(li)
-        hist["lr"].append(float(opt.param_groups[0]["lr"]))
-        if step % cfg.eval_every == 0 or step == cfg.steps or step == 1:
-            vm = evaluate(net, x_val, t_val)
-            hist["val_step"].append(step)
-            hist["val_nll"].append(vm["nll"])
-            hist["val_median_rel"].append(vm["median_rel"])
-        if bar:
-            v = f" val {hist['val_nll'][-1]:.3f} ({100 * hist['val_median_rel'][-1]:.1f}%)" if hist["val_nll"] else ""
-            bar.update(step, f"loss {ema:.3f}{v} ep {epoch}")
+    with StepThreads(net, cfg.threads) as threads:
+        for step, epoch, xb, tb in prefetch(prepared(), depth=2):
+            if len(tb) == 0:
+                continue
+            net.train()
+            with threads.step(timed=True):   # one thread between the matmuls if faster (step_threads.py)
+                out = net(torch.from_numpy(xb))
+                with threads.all_threads():   # the mean is a sum: split per thread over > 32k rows
+                    loss = laplace_nll(out, torch.from_numpy(tb))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            if cfg.grad_clip > 0:    # clip_grad_norm_ in two: the norm (a sum) on all threads
+                norm = torch.nn.utils.get_total_norm([p.grad for p in net.parameters() if p.grad is not None],
+                                                     foreach=FOREACH)
+            with threads.step():
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grads_with_norm_(net.parameters(), cfg.grad_clip, norm, foreach=FOREACH)
+                opt.step()
+            sched.step()
+            li = float(loss.detach())
+            ema = li if ema is None else 0.95 * ema + 0.05 * li
+            hist["step"].append(step)
+            hist["train_nll"].append(li)
+            hist["lr"].append(float(opt.param_groups[0]["lr"]))
+            if step % cfg.eval_every == 0 or step == cfg.steps or step == 1:
+                with threads.step():
+                    vm = evaluate(net, x_val, t_val)
+                hist["val_step"].append(step)
+                hist["val_nll"].append(vm["nll"])
+                hist["val_median_rel"].append(vm["median_rel"])
+            if bar:
+                v = f" val {hist['val_nll'][-1]:.3f} ({100 * hist['val_median_rel'][-1]:.1f}%)" if hist["val_nll"] else ""
+                bar.update(step, f"loss {ema:.3f}{v} ep {epoch}")
     if bar:
         bar.close()
-    return net, hist, time.time() - t_loop
+    return net, hist, time.time() - t_loop, threads.choices
 
 
 def _metrics(net, x_val, t_val, fam_val, n_val_rows, hist) -> dict:
@@ -554,7 +570,7 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
     if len(t_p) < 2:
         raise ValueError("fewer than two usable training samples (too few keypoints everywhere?)")
     usable = len(t_p) / len(probe)
-    net, hist, loop_s = _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p,
+    net, hist, loop_s, between = _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p,
                              _memory_batches(data, train_idx, cfg, rng_train, log))
     metrics = _metrics(net, x_val, t_val, fam_val, len(val_idx), hist)
     recipe = {"n_samples": int(n), "n_train": int(len(train_idx)), "n_val": int(n_val),
@@ -562,7 +578,7 @@ def train(data: TrainData, cfg: TrainConfig | None = None, log=None, progress: b
               "families": {str(k): int(v) for k, v in zip(*np.unique(data.family, return_counts=True))},
               "sources": data.sources}
     return TrainResult(net, cfg, hist, metrics, recipe, time.time() - t0, noise.to_dict() if noise else None,
-                       loop_s)
+                       loop_s, between)
 
 
 # ---- streaming: a dataset larger than memory -------------------------------------------------------------
@@ -660,7 +676,8 @@ def train_stream(files, cfg: TrainConfig | None = None, log=None, progress: bool
     x_p, t_p, _ = prepare(probe_data, np.arange(len(probe_data)), rng_norm, cfg, noise, flip=cfg.flip)
     if len(t_p) < 2:
         raise ValueError("fewer than two usable training samples (too few keypoints everywhere?)")
-    net, hist, loop_s = _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, stream.batches(rng_train))
+    net, hist, loop_s, between = _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p,
+                                      stream.batches(rng_train))
     metrics = _metrics(net, x_val, t_val, fam_val, len(val), hist)
     recipe = {"n_samples": stream.n, "n_train": int(n_train), "n_val": len(val),
               "usable_fraction": float(len(t_p) / max(len(probe_data), 1)),
@@ -668,7 +685,7 @@ def train_stream(files, cfg: TrainConfig | None = None, log=None, progress: bool
               "max_rows_in_memory": int(stream.max_rows),
               "sources": [{"source": str(f), "n": n, "clean": True} for f, n in zip(stream.files, stream.sizes)]}
     return TrainResult(net, cfg, hist, metrics, recipe, time.time() - t0, noise.to_dict() if noise else None,
-                       loop_s)
+                       loop_s, between)
 
 
 # ---- outputs ------------------------------------------------------------------------------------------

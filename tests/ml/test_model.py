@@ -187,6 +187,119 @@ def test_training_with_and_without_prefetch_and_nan_fill_is_identical(monkeypatc
         assert got == [min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)]
 
 
+@pytest.mark.torch
+def test_one_thread_between_the_matmuls_gives_the_same_weights(monkeypatch):
+    """The step with one thread outside the Linear layers and LayerNorm's backward, and foreach
+    AdamW (step_threads.py), trains exactly the network of the loop that ran every op on
+    cfg.threads threads with AdamW's for-loop, and so does the default (the count between the
+    matmuls chosen by timing). At these sizes (64 x 1024 tensors: parallel regions at 2 threads)
+    the thread count does change LayerNorm's weight gradients, so the equality is not empty."""
+    import contextlib
+    import functools
+
+    import torch
+
+    from deepx_addon.ml import train as T
+    from deepx_addon.ml.step_threads import StepThreads
+    d = standin_data(6000, seed=12)
+    data = T.TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"])
+    cfg = dict(hidden=64, blocks=2, steps=8, batch_size=1024, eval_every=4, seed=9, threads=2)
+    calls = []
+    real_set = torch.set_num_threads
+    with monkeypatch.context() as m:
+        m.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real_set(n))[1])
+        m.setattr(T, "StepThreads", functools.partial(StepThreads, between=1))
+        one = T.train(data, T.TrainConfig(**cfg), progress=False)
+    assert calls.count(1) >= 8 * 6 and torch.get_num_threads() == 2 and one.threads_between == []
+    with monkeypatch.context() as m:
+        m.setattr(T, "StepThreads", functools.partial(StepThreads, between=2))
+        m.setattr(T, "FOREACH", False)
+        every = T.train(data, T.TrainConfig(**cfg), progress=False)
+    chosen = T.train(data, T.TrainConfig(**cfg), progress=False)
+    assert [s for s, _ in chosen.threads_between] == [7] and chosen.threads_between[0][1] in (1, 2)
+    threads1 = T.train(data, T.TrainConfig(**{**cfg, "threads": 1}), progress=False)
+    for other in (every, chosen):
+        for (k, va), vb in zip(one.net.state_dict().items(), other.net.state_dict().values()):
+            assert torch.equal(va, vb), k
+        assert one.history == other.history and one.metrics == other.metrics
+    assert not all(torch.equal(a, b) for a, b in zip(one.net.state_dict().values(), threads1.net.state_dict().values()))
+
+    # a batch over 32k rows: the loss's mean is split per thread, so it stays on all threads
+    d = standin_data(45000, seed=13)
+    data = T.TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"])
+    cfg = dict(hidden=16, blocks=1, steps=3, batch_size=40000, eval_every=3, seed=9, threads=2)
+    runs = []
+    for between, summed in ((1, True), (2, True), (1, False)):
+        with monkeypatch.context() as m:
+            m.setattr(T, "StepThreads", functools.partial(StepThreads, between=between))
+            if not summed:
+                m.setattr(StepThreads, "all_threads", lambda self: contextlib.nullcontext())
+            runs.append(T.train(data, T.TrainConfig(**cfg), progress=False).history["train_nll"])
+    assert runs[0] == runs[1] != runs[2]
+
+
+@pytest.mark.torch
+def test_step_threads_switch_around_linear_and_layer_norm_backward():
+    """Inside step(): Linear forward and backward and LayerNorm's backward on all threads, the rest
+    (LayerNorm forward, ReLU's backward) on one; outside step() nothing changes; the hooks go on exit."""
+    import torch
+    from torch import nn
+
+    from deepx_addon.ml.step_threads import StepThreads
+    torch.set_num_threads(2)
+    net = nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+    seen = []
+
+    def note(name, *_):
+        seen.append((name, torch.get_num_threads()))
+
+    def on_backward(name):                   # a forward hook that notes the count in the output's backward
+        def hook(m, i, o):
+            if o.grad_fn is not None:
+                (o.grad_fn.register_prehook if name == "norm backward" else o.register_hook)(
+                    lambda *_: note(name))
+        return hook
+    with StepThreads(net, 2, between=1) as st:
+        net[0].register_forward_hook(lambda *_: note("norm forward"))
+        net[1].register_forward_pre_hook(lambda *_: note("linear forward"))
+        net[0].register_forward_hook(on_backward("norm backward"))
+        net[2].register_forward_hook(on_backward("relu grad"))
+        x = torch.randn(4, 8, requires_grad=True)
+        with st.step():
+            out = net(x)
+            with st.all_threads():
+                assert torch.get_num_threads() == 2
+            assert torch.get_num_threads() == 1
+            out.sum().backward()
+        assert torch.get_num_threads() == 2
+        assert sorted(seen) == [("linear forward", 2), ("norm backward", 2), ("norm forward", 1), ("relu grad", 1)]
+        seen.clear()
+        net(x).sum().backward()                       # outside step(): all threads everywhere
+        assert {n for _, n in seen} == {2}
+        handles = len(st.handles)
+    assert handles == 5 and st.handles == [] and torch.get_num_threads() == 2
+
+
+@pytest.mark.torch
+def test_step_threads_probes_keep_the_faster_count():
+    """Timed steps 1-6 of every 100 alternate between 1 and all threads; the faster median is kept."""
+    import time
+
+    import torch
+    from torch import nn
+
+    from deepx_addon.ml.step_threads import StepThreads
+    for slow, fast in ((1, 2), (2, 1)):
+        with StepThreads(nn.Linear(2, 2), 2) as st:
+            seen = []
+            for _ in range(107):
+                with st.step(timed=True):
+                    seen.append(torch.get_num_threads())
+                    time.sleep(0.004 if torch.get_num_threads() == slow else 0.0)
+        assert seen[1:7] == [2, 1, 2, 1, 2, 1] and set(seen[7:101]) == {fast}
+        assert st.choices == [(7, fast), (107, fast)]
+
+
 @pytest.fixture(scope="module")
 def estimator(trained):
     from deepx_addon.runtime.model import LearnedEstimator
