@@ -516,11 +516,11 @@ def _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, batches):
                     loss = laplace_nll(out, torch.from_numpy(tb))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-            if cfg.grad_clip > 0:    # clip_grad_norm_ in two: the norm (a sum) on all threads
-                norm = torch.nn.utils.get_total_norm([p.grad for p in net.parameters() if p.grad is not None],
-                                                     foreach=FOREACH)
             with threads.step():
-                if cfg.grad_clip > 0:
+                if cfg.grad_clip > 0:    # clip_grad_norm_ in two: the norm (a sum) on all threads
+                    with threads.all_threads():
+                        norm = torch.nn.utils.get_total_norm(
+                            [p.grad for p in net.parameters() if p.grad is not None], foreach=FOREACH)
                     torch.nn.utils.clip_grads_with_norm_(net.parameters(), cfg.grad_clip, norm, foreach=FOREACH)
                 opt.step()
             sched.step()
