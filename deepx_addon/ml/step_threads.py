@@ -20,9 +20,12 @@ they create switch it around the backward; the CPU autograd engine runs the back
 calling thread, where ``torch.set_num_threads`` applies. Outside ``step()`` the hooks do nothing.
 
 On idle cores the second thread may help the element-wise ops more than its waits cost. As the
-count between the matmuls does not change the arithmetic, it is chosen by timing: every
-``PROBE_EVERY`` timed steps, ``PROBE_STEPS`` of them alternate between 1 and ``threads`` and the
-faster (median) count is kept until the next probe.
+count between the matmuls does not change the arithmetic, it is chosen by timing: from timed step
+``PROBE_FROM`` of every ``PROBE_EVERY`` (the first two warm up), ``PROBE_PAIRS`` pairs of steps run
+one at ``threads`` and one at 1 (in the order ``threads``, 1, 1, ``threads``, ...: a steady change
+in load cancels), each timed over its whole period, from its start to the next timed step's start
+(the optimiser step, the evaluations and the wait for the next batch depend on the count too).
+1 is kept until the next probe if the median pair's ratio (time at 1 / at ``threads``) is < 1.
 """
 from __future__ import annotations
 
@@ -38,15 +41,15 @@ class StepThreads:
     """``with StepThreads(net, threads) as st: ... with st.step(timed=True): loss.backward() ...``;
     ``between``: a fixed thread count between the matmuls instead of the probes' choice."""
 
-    PROBE_EVERY, PROBE_STEPS = 100, 6     # 3 steps of 100 at the slower count: <= 3 % of the loop
+    PROBE_EVERY, PROBE_FROM, PROBE_PAIRS = 100, 2, 6     # 6 steps of 100 at the slower count
 
     def __init__(self, net: nn.Module, threads: int, between: int | None = None):
         self.net, self.threads = net, int(threads)
-        self.probes = between is None
+        self.probes = between is None and self.threads > 1
         self.between = 1 if between is None else int(between)     # threads between the matmuls
         self.active, self.inside, self.handles = False, False, []
-        self.timed, self.trials = 0, {}
-        self.choices: list[tuple[int, int]] = []   # (timed step, threads between the matmuls) per probe
+        self.timed, self.started, self.trials = 0, None, []
+        self.choices: list[tuple[int, int]] = []   # (first timed step with it, from 1; threads between) per probe
 
     def __enter__(self) -> "StepThreads":
         if self.threads > 1:
@@ -67,26 +70,33 @@ class StepThreads:
     @contextmanager
     def step(self, timed: bool = False):
         """``between`` threads inside (``threads`` where the hooks say), ``threads`` after. ``timed``:
-        a training step's forward and backward, which the probes time (the first is a warm-up)."""
-        k = self.timed % self.PROBE_EVERY
-        probe = timed and self.probes and self.threads > 1 and 1 <= k <= self.PROBE_STEPS
-        if probe:
-            self.between = self.threads if k % 2 else 1
+        the start of a training step (its forward and backward), which the probes time."""
+        if timed and self.probes:
+            self._probe()
         self.timed += bool(timed)
         self.active, self.inside = self.between < self.threads, True
         torch.set_num_threads(self.between)
-        t0 = time.perf_counter()
         try:
             yield self
         finally:
             self.active = self.inside = False
             torch.set_num_threads(self.threads)
-            if probe:
-                self.trials.setdefault(self.between, []).append(time.perf_counter() - t0)
-                if k == self.PROBE_STEPS:
-                    self.between = min(self.trials, key=lambda n: statistics.median(self.trials[n]))
-                    self.choices.append((self.timed, self.between))
-                    self.trials = {}
+
+    def _probe(self) -> None:
+        """At a timed step's start: end the previous probe step's period; set the count of this one."""
+        now, n = time.perf_counter(), self.timed % self.PROBE_EVERY - self.PROBE_FROM
+        if self.started is not None:
+            self.trials.append((self.between, now - self.started))
+        self.started = None
+        if 0 <= n < 2 * self.PROBE_PAIRS:
+            pair = (self.threads, 1) if n % 4 < 2 else (1, self.threads)
+            self.between, self.started = pair[n % 2], now
+        elif n == 2 * self.PROBE_PAIRS and self.trials:
+            t = [dict(self.trials[i:i + 2]) for i in range(0, len(self.trials) - 1, 2)]
+            faster = statistics.median(p[1] / p[self.threads] for p in t if len(p) == 2) < 1
+            self.between = 1 if faster else self.threads
+            self.choices.append((self.timed + 1, self.between))
+            self.trials = []
 
     @contextmanager
     def all_threads(self):

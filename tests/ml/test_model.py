@@ -203,20 +203,20 @@ def test_one_thread_between_the_matmuls_gives_the_same_weights(monkeypatch):
     from deepx_addon.ml.step_threads import StepThreads
     d = standin_data(6000, seed=12)
     data = T.TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"])
-    cfg = dict(hidden=64, blocks=2, steps=8, batch_size=1024, eval_every=4, seed=9, threads=2)
+    cfg = dict(hidden=64, blocks=2, steps=16, batch_size=1024, eval_every=4, seed=9, threads=2)
     calls = []
     real_set = torch.set_num_threads
     with monkeypatch.context() as m:
         m.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real_set(n))[1])
         m.setattr(T, "StepThreads", functools.partial(StepThreads, between=1))
         one = T.train(data, T.TrainConfig(**cfg), progress=False)
-    assert calls.count(1) >= 8 * 6 and torch.get_num_threads() == 2 and one.threads_between == []
+    assert calls.count(1) >= 16 * 6 and torch.get_num_threads() == 2 and one.threads_between == []
     with monkeypatch.context() as m:
         m.setattr(T, "StepThreads", functools.partial(StepThreads, between=2))
         m.setattr(T, "FOREACH", False)
         every = T.train(data, T.TrainConfig(**cfg), progress=False)
     chosen = T.train(data, T.TrainConfig(**cfg), progress=False)
-    assert [s for s, _ in chosen.threads_between] == [7] and chosen.threads_between[0][1] in (1, 2)
+    assert [s for s, _ in chosen.threads_between] == [15] and chosen.threads_between[0][1] in (1, 2)
     threads1 = T.train(data, T.TrainConfig(**{**cfg, "threads": 1}), progress=False)
     for other in (every, chosen):
         for (k, va), vb in zip(one.net.state_dict().items(), other.net.state_dict().values()):
@@ -282,22 +282,25 @@ def test_step_threads_switch_around_linear_and_layer_norm_backward():
 
 @pytest.mark.torch
 def test_step_threads_probes_keep_the_faster_count():
-    """Timed steps 1-6 of every 100 alternate between 1 and all threads; the faster median is kept."""
+    """Timed steps 3-14 of every 100 run in pairs at all threads and 1 (2, 1, 1, 2, ...), each timed
+    from its start to the next timed step's (so work after the step block counts too); the count
+    faster in the median pair is kept."""
     import time
 
     import torch
     from torch import nn
 
     from deepx_addon.ml.step_threads import StepThreads
-    for slow, fast in ((1, 2), (2, 1)):
+    for slow, fast, after in ((1, 2, False), (2, 1, True)):
         with StepThreads(nn.Linear(2, 2), 2) as st:
             seen = []
-            for _ in range(107):
+            for _ in range(116):
                 with st.step(timed=True):
                     seen.append(torch.get_num_threads())
-                    time.sleep(0.004 if torch.get_num_threads() == slow else 0.0)
-        assert seen[1:7] == [2, 1, 2, 1, 2, 1] and set(seen[7:101]) == {fast}
-        assert st.choices == [(7, fast), (107, fast)]
+                    time.sleep(0.004 if seen[-1] == slow and not after else 0.0)
+                time.sleep(0.004 if seen[-1] == slow and after else 0.0)   # e.g. the optimiser step
+        assert seen[:2] == [1, 1] and seen[2:14] == [2, 1, 1, 2] * 3 and set(seen[14:102]) == {fast}
+        assert st.choices == [(15, fast), (115, fast)]
 
 
 @pytest.fixture(scope="module")
