@@ -74,8 +74,9 @@ class TrainConfig:
     stream_buffer: int = 1_000_000  # train_stream: rows held at once (the shuffle buffer)
 
     def validate(self) -> None:
-        if self.feature_version != feat.FEATURE_VERSION:
-            raise ValueError(f"feature_version {self.feature_version} unsupported (have {feat.FEATURE_VERSION})")
+        if self.feature_version not in feat.FEATURE_VERSIONS:
+            raise ValueError(f"TrainConfig.feature_version {self.feature_version} unsupported "
+                             f"(have {', '.join(map(str, feat.FEATURE_VERSIONS))})")
         for name in ("hidden", "blocks", "steps", "batch_size", "eval_every", "threads", "probe_rows", "stream_buffer"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -318,7 +319,7 @@ def prepare(data: TrainData, idx, rng: np.random.Generator, cfg: TrainConfig,
                                     data.view[idx][clean], dtype=np.float64, image_size=2.0 * K[clean][:, :2, 2])
         else:
             kp[clean, :, 2] = vis.astype(float)
-    F = feat.extract(kp, K, cfg.min_conf, cfg.use_conf)
+    F = feat.extract(kp, K, cfg.min_conf, cfg.use_conf, cfg.feature_version)
     keep = np.flatnonzero(F.valid)
     return F.x[keep], F.target(data.distance_m[idx])[keep].astype(np.float32), keep
 
@@ -483,10 +484,13 @@ def _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, batches):
     the thread counts between the matmuls that StepThreads chose)."""
     if cfg.init_model:
         from .model import load_model
-        net, _ = load_model(cfg.init_model)
+        net, doc = load_model(cfg.init_model)
+        if doc["features"]["version"] != cfg.feature_version:
+            raise ValueError(f"init_model {cfg.init_model} has feature version {doc['features']['version']}, "
+                             f"the config asks for {cfg.feature_version}")
         cfg.hidden, cfg.blocks, cfg.dropout = net.arch["hidden"], net.arch["blocks"], net.arch["dropout"]
     else:
-        net = DistanceNet(feat.N_FEATURES, cfg.hidden, cfg.blocks, cfg.dropout)
+        net = DistanceNet(feat.n_features(cfg.feature_version), cfg.hidden, cfg.blocks, cfg.dropout)
         net.set_normalisation(x_p.mean(0), x_p.std(0), float(t_p.mean()), float(t_p.std()))
     # foreach: the same per-tensor arithmetic as the for-loop AdamW (identical weights), fewer calls
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=FOREACH)
@@ -725,7 +729,7 @@ def save_result(result: TrainResult, out_stem, command: str | None = None) -> tu
     curve = json_path.with_name(json_path.stem + "_curve.png")
     plot_curve(result.history, curve, title=f"{json_path.stem}: {result.data_recipe['n_samples']} samples")
     meta = {
-        "features": feat.spec(result.config.min_conf, result.config.use_conf),
+        "features": feat.spec(result.config.min_conf, result.config.use_conf, result.config.feature_version),
         "runtime": {"low_conf": result.config.low_conf,
                     "sigma": "sigma_m = sqrt(2) * exp(log_b) * distance_m (Laplace SD of log distance)"},
         "training": {"config": asdict(result.config), "data": result.data_recipe, "command": command,

@@ -21,6 +21,14 @@ centre: ``exp(t)`` is a pose-dependent body size that does not change with dista
 log-distance error equals the error in ``t``. Everything is a function of K^-1-normalised
 coordinates only, so changing the resolution (K and keypoints scaled together), the focal length
 (same 3D scene) or cropping leaves the prediction unchanged.
+
+Feature version 2 appends one number, ``log_px_scale`` = log(s x sqrt(fx fy) / 100), clipped to
++-PX_SCALE_CLIP: the body size in *pixels* (s times the focal length; about the torso's length in
+pixels over 100). Version 1 is blind to it by design, so it cannot know that a detector errs more,
+and differently, on a 30 px person than on a 300 px one (YOLO11n-pose reads small rendered people
+~5 % short and big ones almost exactly: scripts/body_probe.py against run5's realistic renders);
+version 2 can learn both the size-dependent error and a size-dependent sigma. It gives up the
+resolution invariance on purpose: downscaling an image (K and keypoints together) changes it.
 """
 from __future__ import annotations
 
@@ -31,7 +39,9 @@ import numpy as np
 from ..core.keypoints import (COCO_KEYPOINTS, L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_WRIST,
                               NUM_KEYPOINTS, R_ANKLE, R_ELBOW, R_HIP, R_KNEE, R_SHOULDER, R_WRIST)
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 1           # what a new model gets unless its TrainConfig asks for another
+FEATURE_VERSIONS = (1, 2)     # what this DeepX computes and loads
+PX_SCALE_CLIP = 4.0
 DEFAULT_MIN_CONF = 0.1        # a keypoint with confidence <= this is missing
 MIN_KEYPOINTS = 4             # fewer present keypoints -> no estimate
 SHAPE_CLIP = 8.0
@@ -64,14 +74,27 @@ CORE_BONES = tuple(i for i, b in enumerate(BONES_V1) if b[0].startswith(("torso"
 NO_REASON, TOO_FEW, NO_CORE_BONE, DEGENERATE = 0, 1, 2, 3
 
 
-def feature_names() -> list[str]:
+def check_version(version: int) -> int:
+    if version not in FEATURE_VERSIONS:
+        raise ValueError(f"feature version {version!r} is not supported (this DeepX computes "
+                         f"{', '.join(map(str, FEATURE_VERSIONS))})")
+    return int(version)
+
+
+def feature_names(version: int = FEATURE_VERSION) -> list[str]:
+    check_version(version)
     names = [f"shape_{k}_{a}" for k in COCO_KEYPOINTS for a in "xy"]
     names += [f"mask_{k}" for k in COCO_KEYPOINTS] + [f"conf_{k}" for k in COCO_KEYPOINTS]
     names += [f"bone_{b[0]}" for b in BONES_V1] + [f"bone_mask_{b[0]}" for b in BONES_V1]
-    return names + ["log_scale", "dir_x", "dir_y", "dir_z"]
+    names += ["log_scale", "dir_x", "dir_y", "dir_z"]
+    return names + (["log_px_scale"] if version >= 2 else [])
 
 
-N_FEATURES = len(feature_names())
+def n_features(version: int = FEATURE_VERSION) -> int:
+    return len(feature_names(version))
+
+
+N_FEATURES = n_features(1)     # version 1 (the shipped models)
 
 
 @dataclass
@@ -118,13 +141,15 @@ def _broadcast_K(K, n: int) -> np.ndarray:
     return K
 
 
-def extract(keypoints, K, min_conf: float = DEFAULT_MIN_CONF, use_conf: bool = True) -> Features:
+def extract(keypoints, K, min_conf: float = DEFAULT_MIN_CONF, use_conf: bool = True,
+            version: int = FEATURE_VERSION) -> Features:
     """keypoints (n, 17, 3) pixels + confidence (or (17, 3)), K (3, 3) or (n, 3, 3) -> Features.
 
     use_conf=False fills the confidence slots with the mask: the network then sees only *which*
     keypoints the detector kept, not how sure it was. Confidence scales differ between detectors
     (PifPaf's fall with distance far more than YOLO's), and a network that reads them learns
     "low confidence = small = far", a shortcut that breaks on another detector."""
+    check_version(version)
     kp = np.asarray(keypoints, float)
     if kp.ndim == 2:
         kp = kp[None]
@@ -180,7 +205,7 @@ def extract(keypoints, K, min_conf: float = DEFAULT_MIN_CONF, use_conf: bool = T
     log_s = np.where(valid, log_s, 0.0)
     inv_s = np.exp(-log_s)[:, None]
 
-    x = np.empty((n, N_FEATURES))
+    x = np.empty((n, n_features(version)))
     shape = x[:, :2 * NUM_KEYPOINTS].reshape(n, NUM_KEYPOINTS, 2)
     shape[..., 0] = np.clip((X - ccx[:, None]) * inv_s, -SHAPE_CLIP, SHAPE_CLIP) * mf
     shape[..., 1] = np.clip((Y - ccy[:, None]) * inv_s, -SHAPE_CLIP, SHAPE_CLIP) * mf
@@ -194,6 +219,9 @@ def extract(keypoints, K, min_conf: float = DEFAULT_MIN_CONF, use_conf: bool = T
     o += 2 * nb
     x[:, o] = log_s
     x[:, o + 1], x[:, o + 2], x[:, o + 3] = ccx / ray_len, ccy / ray_len, 1.0 / ray_len
+    if version >= 2:
+        f_px = np.sqrt(fx[:, 0] * fy[:, 0])
+        x[:, o + 4] = np.clip(log_s + np.log(f_px / 100.0), -PX_SCALE_CLIP, PX_SCALE_CLIP)
     x[~valid] = 0.0
     mean_conf = (conf * mf).sum(1) / np.maximum(n_present, 1)
     centre_px = np.stack([ccx * fx[:, 0] + cx[:, 0], ccy * fy[:, 0] + cy[:, 0]], -1)
@@ -218,9 +246,11 @@ def bones_table() -> list[dict]:
     return [{"name": b[0], "a": b[1], "b": b[2], "ratio": b[3], "reliability": b[4]} for b in BONES_V1]
 
 
-def spec(min_conf: float = DEFAULT_MIN_CONF, use_conf: bool = True) -> dict:
+def spec(min_conf: float = DEFAULT_MIN_CONF, use_conf: bool = True, version: int = FEATURE_VERSION) -> dict:
     """Everything that defines the inputs, for the model JSON."""
-    return {"version": FEATURE_VERSION, "min_conf": min_conf, "use_conf": use_conf, "min_keypoints": MIN_KEYPOINTS,
-            "n_features": N_FEATURES, "names": feature_names(), "bones": bones_table(),
+    extra = {"px_scale_clip": PX_SCALE_CLIP} if version >= 2 else {}
+    return {"version": check_version(version), "min_conf": min_conf, "use_conf": use_conf,
+            "min_keypoints": MIN_KEYPOINTS, "n_features": n_features(version), "names": feature_names(version),
+            "bones": bones_table(), **extra,
             "shape_clip": SHAPE_CLIP, "bone_log_clip": BONE_LOG_CLIP, "foreshortening_cut": FORESHORTENING_CUT,
             "target": "t = log(distance_m * s / ray_len); depth_m = exp(t) / s on the centre's ray"}

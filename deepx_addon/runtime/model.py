@@ -66,14 +66,17 @@ def read_model_json(json_path) -> dict:
         raise ValueError(f"{json_path}: model format version {doc.get('format_version')} is not supported "
                          f"(this DeepX reads {MODEL_FORMAT_VERSION})")
     f = doc.get("features", {})
-    if f.get("version") != feat.FEATURE_VERSION:
-        raise ValueError(f"{json_path}: feature version {f.get('version')} is not supported "
-                         f"(this DeepX computes version {feat.FEATURE_VERSION})")
+    v = f.get("version")
+    if v not in feat.FEATURE_VERSIONS:
+        raise ValueError(f"{json_path}: feature version {v} is not supported "
+                         f"(this DeepX computes versions {', '.join(map(str, feat.FEATURE_VERSIONS))})")
     if f.get("bones") is not None and f["bones"] != feat.bones_table():
-        raise ValueError(f"{json_path}: its bone table differs from feature version {feat.FEATURE_VERSION}'s")
-    if f.get("n_features") != feat.N_FEATURES:
+        raise ValueError(f"{json_path}: its bone table differs from feature version {v}'s")
+    if f.get("n_features") != feat.n_features(v):
         raise ValueError(f"{json_path}: expects {f.get('n_features')} features, version "
-                         f"{feat.FEATURE_VERSION} has {feat.N_FEATURES}")
+                         f"{v} has {feat.n_features(v)}")
+    if v >= 2 and f.get("px_scale_clip", feat.PX_SCALE_CLIP) != feat.PX_SCALE_CLIP:
+        raise ValueError(f"{json_path}: its px_scale_clip differs from feature version {v}'s")
     return doc
 
 
@@ -98,6 +101,7 @@ class LearnedEstimator(Estimator):
         f = doc["features"]
         self.min_conf = float(f["min_conf"])
         self.use_conf = bool(f.get("use_conf", True))
+        self.feature_version = int(f["version"])
         self.low_conf = float(doc.get("runtime", {}).get("low_conf", 0.3))
         self.name = f"learned:{doc.get('name', 'model')}"
 
@@ -122,11 +126,11 @@ class LearnedEstimator(Estimator):
             kp = kp[None]
         n = len(kp)
         K = feat._broadcast_K(K, n)
-        F = feat.extract(kp, K, self.min_conf, self.use_conf)
+        F = feat.extract(kp, K, self.min_conf, self.use_conf, self.feature_version)
         weak = np.zeros(n, bool)
         retry = np.flatnonzero(~F.valid)
         if len(retry):   # fall back to every keypoint with confidence > 0, flagged low_confidence
-            F0 = feat.extract(kp[retry], K[retry], 0.0, self.use_conf)
+            F0 = feat.extract(kp[retry], K[retry], 0.0, self.use_conf, self.feature_version)
             ok = retry[F0.valid]
             if len(ok):
                 sub = np.flatnonzero(F0.valid)

@@ -103,6 +103,31 @@ def test_features_exactly_invariant_to_resolution_focal_and_crop():
     np.testing.assert_allclose(feat.extract(kp3, K3).x, base.x, rtol=1e-5, atol=1e-6)
 
 
+
+def test_feature_version_2_adds_the_pixel_scale_and_only_it_changes_with_resolution():
+    d = standin_data(300, seed=7)
+    kp, K = _clean(d)
+    v1, v2 = feat.extract(kp, K), feat.extract(kp, K, version=2)
+    assert v2.x.shape == (300, feat.n_features(2)) == (300, feat.N_FEATURES + 1)
+    assert feat.feature_names(2)[-1] == "log_px_scale"
+    np.testing.assert_array_equal(v2.x[:, :-1], v1.x)
+    ok = v2.valid
+    # log(s * f / 100): s is the body size in K^-1 units, so s * f is pixels
+    f = np.sqrt(K[:, 0, 0] * K[:, 1, 1])
+    np.testing.assert_allclose(v2.x[ok, -1], np.clip(np.log(v2.scale[ok] * f[ok] / 100), -4, 4), rtol=1e-5, atol=1e-5)
+    # half the resolution: every feature but the pixel scale stays, which drops by log 2
+    kp2, K2 = kp.copy(), K.copy()
+    kp2[..., :2] *= 0.5
+    K2[:, :2] *= 0.5
+    h = feat.extract(kp2, K2, version=2)
+    np.testing.assert_allclose(h.x[:, :-1], v2.x[:, :-1], rtol=1e-5, atol=1e-6)
+    inside = ok & (np.abs(v2.x[:, -1]) < 3.0)
+    np.testing.assert_allclose(v2.x[inside, -1] - h.x[inside, -1], np.log(2.0), rtol=1e-4)
+    assert not h.x[~ok].any()
+    with pytest.raises(ValueError, match="feature version 3"):
+        feat.extract(kp, K, version=3)
+
+
 # ---- the network ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
@@ -614,6 +639,33 @@ def test_fine_tune_starts_from_a_saved_model(tmp_path):
     assert res.config.hidden == 16 and res.config.blocks == 1
     assert torch.equal(res.net.x_mean, start.x_mean)                      # normalisation kept
     assert not torch.equal(res.net.stem.weight, start.stem.weight)        # and trained on
+
+
+
+@pytest.mark.torch
+def test_feature_version_2_model_trains_saves_and_predicts(tmp_path):
+    pytest.importorskip("torch")
+    from deepx_addon.ml import train as tr
+    from deepx_addon.runtime.model import LearnedEstimator
+    d = standin_data(2000, seed=4)
+    data = tr.TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"], d["depth_m"], d["family"])
+    cfg = tr.TrainConfig(hidden=16, blocks=1, steps=3, batch_size=256, threads=1, min_person_px=0,
+                         feature_version=2)
+    res = tr.train(data, cfg, progress=False)
+    assert res.net.arch["n_in"] == feat.n_features(2)
+    json_path, _, _ = tr.save_result(res, tmp_path / "v2")
+    doc = json.loads(json_path.read_text())
+    assert doc["features"]["version"] == 2 and doc["features"]["names"][-1] == "log_px_scale"
+    est = LearnedEstimator.load(json_path)
+    kp, K = _clean(d, 50)
+    out = est.predict_arrays(kp, K)
+    assert np.isfinite(out["distance_m"]).sum() > 40
+    # a fine-tune keeps the feature version of the model it starts from
+    with pytest.raises(ValueError, match="feature version 2"):
+        tr.train(data, tr.TrainConfig(steps=1, batch_size=256, threads=1, min_person_px=0,
+                                      init_model=str(json_path)), progress=False)
+    with pytest.raises(ValueError, match="feature_version 3"):
+        tr.TrainConfig(feature_version=3).validate()
 
 
 @pytest.mark.torch
