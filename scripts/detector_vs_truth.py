@@ -11,7 +11,9 @@ detected people who are not cut by the border:
 2. **offsets** of single joints for upright people (standing, walking, hands up): median vertical
    offset (detected - true, + = down) as a share of the person's height, and for people seen from
    the front or back (yaw within 40 deg) the sideways offset (+ = away from the body's middle);
-3. with ``--decompose``: the default model's median signed error with the detected keypoints, then
+3. with ``--by-size``: the segment ratios again per bin of the person's height in pixels (does the
+   detector read small people shorter than big ones?);
+4. with ``--decompose``: the default model's median signed error with the detected keypoints, then
    with one group (face, shoulders, arms, hips, knees, ankles, all) replaced by the truth — how much
    of the detector-induced bias each group carries. It runs ``deepx predict`` in this interpreter.
 """
@@ -31,6 +33,7 @@ SEGMENTS = {"torso": ((5, 6), (11, 12)), "thigh": ((11, 12), (13, 14)), "shin": 
             "nose-shoulders": ((0,), (5, 6))}
 GROUPS = {"face": [0, 1, 2, 3, 4], "shoulders": [5, 6], "arms": [7, 8, 9, 10], "hips": [11, 12],
           "knees": [13, 14], "ankles": [15, 16], "all": list(range(17))}
+SIZE_EDGES = (16, 32, 64, 128, 256, 100000)
 JOINTS = {"nose": 0, "left shoulder": 5, "right shoulder": 6, "left hip": 11, "right hip": 12,
           "left knee": 13, "right knee": 14, "left ankle": 15, "right ankle": 16}
 
@@ -111,6 +114,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("pairs", nargs="+")
     p.add_argument("--decompose", action="store_true", help="also split the default model's bias by joint group")
+    p.add_argument("--by-size", action="store_true", help="segment ratios per person height (px) bin too")
     p.add_argument("--estimator", default="default")
     a = p.parse_args(argv)
     rows = read_rows(a.pairs)
@@ -118,6 +122,13 @@ def main(argv=None) -> int:
     print("segment            n     detected / true (median)")
     for name, (n, m) in segment_ratios(rows).items():
         print(f"  {name:15s} {n:5d}  {m:.3f}")
+    if a.by_size:
+        h = np.array([r.get("person_height_px") or 0 for r in rows], float)
+        bins = [b for b in zip(SIZE_EDGES[:-1], SIZE_EDGES[1:]) if ((h >= b[0]) & (h < b[1])).any()]
+        by = [segment_ratios([r for r, hh in zip(rows, h) if lo <= hh < hi]) for lo, hi in bins]
+        print("segment ratio by person height (px): " + "  ".join(f"{lo:g}-{hi:g}" for lo, hi in bins))
+        for name in SEGMENTS:
+            print(f"  {name:15s} " + "  ".join(f"{m:.3f} (n={n})" if n else "-" for n, m in (b[name] for b in by)))
     print("joint (upright)    n   vertical offset (+down, % of height)    n   sideways (+outward, front/back views)")
     for name, (n, dy, m, dx) in joint_offsets(rows).items():
         print(f"  {name:15s} {n:5d}  {dy * 100:+.2f} %                          {m:5d}  {dx * 100:+.2f} %")

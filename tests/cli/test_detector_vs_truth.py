@@ -34,3 +34,17 @@ def test_joint_offsets_signs(repo_module):
     assert n == 5 and dy == pytest.approx(9.0 / 180.0) and nx == 5 and dx == pytest.approx(0.0)
     off = m.joint_offsets(_rows(shrink=0.9, shift_px=0.0))
     assert off["left shoulder"][3] < 0 and off["right shoulder"][3] < 0     # pulled towards the middle
+
+
+def test_by_size_tabulates_ratios_per_height_bin(repo_module, tmp_path, capsys):
+    import json
+    m = repo_module("scripts/detector_vs_truth.py")
+    rows = _rows(shrink=0.9)
+    for r, h in zip(rows, (20.0, 20.0, 180.0, 180.0, 180.0)):
+        r["person_height_px"] = h
+    p = tmp_path / "pairs.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert m.main([str(p), "--by-size"]) == 0
+    out = capsys.readouterr().out
+    assert "by person height (px): 16-32  128-256" in out
+    assert "0.900 (n=2)  0.900 (n=3)" in out
