@@ -10,21 +10,23 @@
 # make 30 % of every batch (each row used at most 10 times, the camera turned by N(0, 5 deg)), the rest
 # are no-render samples with the modelled noise. Environment: BASE (the model fine-tuned, default
 # models/deepx_base.json), NOISE (its noise model), SAMPLES (no-render sample parts, from
-# scripts/make_default_model.sh), WORK (split files, default runs/detector_model).
+# scripts/make_default_model.sh), WORK (split files, default runs/detector_model), PYTHON (the
+# interpreter, default .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n 2,14p "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n 2,15p "$0"; exit 2; }
 OUT=$1; shift
-X=.venv/bin/deepx
+PY=${PYTHON:-.venv/bin/python}
+X="$PY -m deepx_addon.cli"
 BASE=${BASE:-models/deepx_base.json}
 NOISE=${NOISE:-models/deepx_default_noise.json}
 SAMPLES=${SAMPLES:-runs/model/samples}
 WORK=${WORK:-runs/detector_model}
 parts=("$SAMPLES"/part-0000[0-5].npz)
 [ -f "${parts[0]}" ] || { echo "no sample parts in $SAMPLES (run scripts/make_default_model.sh first)" >&2; exit 1; }
-.venv/bin/python scripts/split_pairs.py --out "$WORK/split" "$@"
+$PY scripts/split_pairs.py --out "$WORK/split" "$@"
 $X train --data "${parts[@]}" "$WORK/split/pairs_fit_det.jsonl" "$WORK/split/fit_exact.jsonl" \
     --out "$OUT" --onnx --quiet --config init_model="$BASE" noise_model="$NOISE" min_conf=0.1 \
     detector_fraction=0.3 detector_max_repeats=10 detector_rotate_deg=5 batch_size=2048 steps=120 \
     lr=3e-4 warmup_frac=0.1
-echo "hold-out: $X evaluate -i $WORK/split/pairs_hold.jsonl -e default,$OUT.json --group-by family"
+echo "hold-out: .venv/bin/deepx evaluate -i $WORK/split/pairs_hold.jsonl -e default,$OUT.json --group-by family"

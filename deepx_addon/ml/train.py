@@ -69,7 +69,7 @@ class TrainConfig:
                                         # every detector row drawn (same distance, new keypoints: no row repeats)
     low_conf: float = 0.3           # runtime: mean confidence below this -> status low_confidence
     init_model: str = ""            # start from this model's weights and normalisation (fine-tuning);
-                                    # its architecture replaces hidden/blocks/dropout
+                                    # its architecture replaces hidden/blocks/dropout, its feature_version too
     probe_rows: int = 100_000       # training rows that set the input normalisation
     stream_buffer: int = 1_000_000  # train_stream: rows held at once (the shuffle buffer)
 
@@ -434,6 +434,9 @@ def _start(cfg: TrainConfig | None, log):
     the noise model; seeds everything."""
     cfg = cfg or TrainConfig()
     cfg.validate()
+    if cfg.init_model:      # a fine-tune computes the features of the model it starts from
+        from ..runtime.model import read_model_json
+        cfg.feature_version = int(read_model_json(cfg.init_model)["features"]["version"])
     torch.set_num_threads(cfg.threads)
     set_seed(cfg.seed)
     ss = np.random.SeedSequence(cfg.seed)
@@ -484,10 +487,7 @@ def _fit(cfg, log, progress, noise, rng_train, x_val, t_val, x_p, t_p, batches):
     the thread counts between the matmuls that StepThreads chose)."""
     if cfg.init_model:
         from .model import load_model
-        net, doc = load_model(cfg.init_model)
-        if doc["features"]["version"] != cfg.feature_version:
-            raise ValueError(f"init_model {cfg.init_model} has feature version {doc['features']['version']}, "
-                             f"the config asks for {cfg.feature_version}")
+        net, _ = load_model(cfg.init_model)
         cfg.hidden, cfg.blocks, cfg.dropout = net.arch["hidden"], net.arch["blocks"], net.arch["dropout"]
     else:
         net = DistanceNet(feat.n_features(cfg.feature_version), cfg.hidden, cfg.blocks, cfg.dropout)

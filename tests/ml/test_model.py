@@ -660,10 +660,10 @@ def test_feature_version_2_model_trains_saves_and_predicts(tmp_path):
     kp, K = _clean(d, 50)
     out = est.predict_arrays(kp, K)
     assert np.isfinite(out["distance_m"]).sum() > 40
-    # a fine-tune keeps the feature version of the model it starts from
-    with pytest.raises(ValueError, match="feature version 2"):
-        tr.train(data, tr.TrainConfig(steps=1, batch_size=256, threads=1, min_person_px=0,
-                                      init_model=str(json_path)), progress=False)
+    # a fine-tune computes the features of the model it starts from
+    ft = tr.train(data, tr.TrainConfig(steps=1, batch_size=256, threads=1, min_person_px=0,
+                                       init_model=str(json_path)), progress=False)
+    assert ft.config.feature_version == 2 and ft.net.arch["n_in"] == feat.n_features(2)
     with pytest.raises(ValueError, match="feature_version 3"):
         tr.TrainConfig(feature_version=3).validate()
 
