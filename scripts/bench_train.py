@@ -132,23 +132,26 @@ def main(argv=None) -> int:
     cfg = TrainConfig().update(args.config)
     print(f"data: {len(data)} samples in {t_data:.1f} s; torch {torch.__version__}, threads {cfg.threads}, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
-    runs = {}
+    runs = []          # (mode, result, floor s) in run order: a mode may repeat (interleaved runs)
     for mode in modes:
         res, sampler = run_mode(mode, data, TrainConfig().update(args.config))
         floor_s, gflops = sampler.floor(len(res.history["step"]))
-        runs[mode] = res
+        runs.append((mode, res, floor_s))
         print(f"{mode}: training loop {res.loop_s:.1f} s = {res.loop_s / floor_s:.2f}x its compute floor {floor_s:.1f} s "
               f"(the steps' matmul FLOPs at {gflops:.1f} GFLOP/s: torch.mm of the same shapes timed every "
               f"{sampler.every} steps in the loop, {cfg.threads} threads); load average {os.getloadavg()[0]:.2f}"
               + (f"; threads between the matmuls (step: count) {', '.join(f'{s}: {n}' for s, n in res.threads_between)}"
                  if res.threads_between else ""), flush=True)
-    res = runs[modes[0]]
-    for mode in modes[1:]:
-        other = runs[mode]
+    res = runs[0][1]
+    for i, (mode, other, _) in enumerate(runs[1:], 2):
         same = (other.metrics == res.metrics and other.history["train_nll"] == res.history["train_nll"]
                 and all(torch.equal(a, b) for a, b in zip(res.net.state_dict().values(), other.net.state_dict().values())))
-        print(f"{mode} vs {modes[0]}: weights, training losses and validation metrics "
+        print(f"run {i} ({mode}) vs run 1 ({modes[0]}): weights, training losses and validation metrics "
               f"{'identical' if same else 'DIFFERENT'}")
+    if len(set(modes)) < len(modes):      # repeated modes: their loops added up
+        print("in all: " + ", ".join(f"{m} {sum(r.loop_s for k, r, _ in runs if k == m):.1f} s "
+                                     f"= {sum(r.loop_s for k, r, _ in runs if k == m) / sum(f for k, _, f in runs if k == m):.2f}x "
+                                     f"(x{modes.count(m)})" for m in dict.fromkeys(modes)))
     json_path, _, curve = save_result(res, args.out, command="scripts/bench_train.py " + " ".join(argv or sys.argv[1:]))
     m = res.metrics
     print(f"train wall time ({modes[0]}): {res.wall_s:.1f} s for {cfg.steps} steps x {cfg.batch_size} "
