@@ -7,7 +7,7 @@
     .venv/bin/python build.py --split-platforms            # one zip per platform (for a web listing)
 
 The extension's package is deepx_addon/, so a staging folder is assembled first:
-    <staging>/            deepx_addon's __init__.py and its core/, runtime/, blender/ (SHIPPED_LAYERS;
+    <staging>/            deepx_addon's __init__.py and its core/, runtime/, blender/, data/ (SHIPPED_LAYERS;
                           no ml/ nor cli/: torch, training and the command line stay out)
     <staging>/blender_manifest.toml (+ the generated `wheels = [...]` list), LICENSE
     <staging>/presets/    the shipped limit and pose presets (repo presets/)
@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 PACKAGE = ROOT / "deepx_addon"
 MANIFEST = ROOT / "blender_manifest.toml"
-SHIPPED_LAYERS = ("core", "runtime", "blender")
+SHIPPED_LAYERS = ("core", "runtime", "blender", "data")   # data: the human body mesh (data/SOURCES.md)
 DEFAULT_MODEL = "deepx_default"
 MODEL_SUFFIXES = (".json", ".safetensors", ".onnx")
 MAX_MODEL_BYTES = 50 * 1024 * 1024   # keep the zip small: a larger "default model" is a mistake

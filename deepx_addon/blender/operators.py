@@ -75,14 +75,15 @@ class DEEPX_OT_create_mannequin(Operator):
         except ValueError as e:
             self.report({'ERROR'}, str(e))
             return {'CANCELLED'}
-        if arm is not None and bool(body_meshes(arm)) == dx.with_mesh:
+        human = arm is not None and any(o.get("deepx_part") == "human" for o in body_meshes(arm))
+        if arm is not None and bool(body_meshes(arm)) == dx.with_mesh and (not dx.with_mesh or human == (dx.body.mesh == "human")):
             update_body(arm, body)
             state.apply_in_place(context, arm, posing.read_pose(arm), "ground", 0.0)     # back on the ground at the new size
             action = "Updated"
         else:
             if arm is not None:
                 remove_mannequin(arm)
-            arm = build_mannequin(body, MANNEQUIN_NAME, dx.with_mesh)
+            arm = build_mannequin(body, MANNEQUIN_NAME, dx.with_mesh, body_mesh=dx.body.mesh)
             dx.mannequin = arm
             action = "Built"
         context.view_layer.update()

