@@ -17,7 +17,9 @@ before 2 Dec 2026), ``occluder_rgb`` / ``occluder_move`` (an occluder standing f
 index, set to the values they have), ``sun``, ``world`` (the sky colour), ``camera``, ``pose`` (a
 new pose: RenderContext.set_pose between two pose seeds, its Python time reported apart; same
 camera) and ``pose_with_old_resets`` (a pose change plus the seat and pass-index sets that
-set_pose made on every pose before 2 Dec 2026), ``nothing``.
+set_pose made on every pose before 2 Dec 2026), ``lighting`` (scene.set_lighting as the batch
+calls it per sample, two fixed draws alternating) and ``lighting_old_route`` (the same plus the
+ground material's socket set to that albedo, as before), ``nothing``.
 
 ``--probe``: the ground gets a probe material whose colour is a product of factors, one per route,
 each 1.0: ``ground_socket`` (a node socket), ``ground_image`` (a 1x1 float image's pixels),
@@ -262,6 +264,14 @@ def main(argv=None) -> int:
         for m in ctx.meshes:
             m.pass_index = m.pass_index
 
+    from deepx_addon.blender.scene import set_lighting, set_rgb as _set_rgb
+
+    def lighting(old_route=False):      # the whole per-sample lighting, two fixed draws alternating
+        toggled()
+        light = set_lighting(rig, np.random.default_rng(int(flip["v"])))
+        if old_route:                   # what set_lighting did before: the ground material's socket
+            _set_rgb(rig.ground.data.materials[0], light["ground_rgb"])
+
     changes = {f"{k}": (lambda f=f: f((toggled(),) * 3)) for k, f in ground.items()}
     changes.update({
         "nothing": lambda: None,
@@ -270,7 +280,11 @@ def main(argv=None) -> int:
         "camera": camera,
         "pose": pose,
         "pose_with_old_resets": pose_resets,
+        "lighting": lighting,
+        "lighting_old_route": lambda: lighting(True),
     })
+    if a.probe:
+        changes.pop("lighting"), changes.pop("lighting_old_route")
     if a.only:
         changes = {k: changes[k] for k in a.only.split(",")}
     rnd = random.Random(0)
