@@ -89,9 +89,18 @@ def place_clutter(pool: dict, rng, n_range, cam_position, cam_yaw_deg: float, hf
     (counter-clockwise from +X); ``people`` = [(xy, footprint radius)]. Returns descriptions.
     Indoors: only boxes and walls (facades close behind the people). Rejected places are skipped,
     not retried elsewhere, so the draw count per sample is fixed."""
+    out = _place(pool, rng, n_range, cam_position, cam_yaw_deg, hfov_deg, people, main_distance, indoor)
+    # the unused objects are hidden after the placement, not all first and the used ones shown
+    # again: each set of an object's visibility makes Cycles re-sync (scripts/bench_resync.py)
+    shown = {d["name"] for d in out}
     for objs in pool.values():
         for o in objs:
-            _hide(o, True)
+            if o.name not in shown:
+                _hide(o, True)
+    return out
+
+
+def _place(pool, rng, n_range, cam_position, cam_yaw_deg, hfov_deg, people, main_distance, indoor) -> list[dict]:
     n_max = int(n_range[1])
     draws = rng.random((n_max + 1, 8))
     n = int(n_range[0] + math.floor(draws[-1, 0] * (n_range[1] - n_range[0] + 1)))

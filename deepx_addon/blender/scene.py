@@ -4,9 +4,11 @@
 a ground plane, a sun, a world colour and a camera in a "DeepX" collection of the scene and sets the
 render engine for fast synthetic data (see ``configure_engine``). ``set_lighting(rig, rng)`` varies
 the sun's direction/strength, the ambient world light and the ground colour per sample and returns
-those parameters for the label. ``set_camera(cam, K, R, t, width, height)`` makes Blender's camera
-reproduce an OpenCV camera exactly (K with the principal point anywhere, R|t world -> camera), via
-core/cameras.py's ``blender_camera_params`` / ``opencv_to_blender_world_matrix``.
+those parameters for the label (the ground's albedo goes through a custom property of the world,
+``set_ground_rgb``: changing the material would cost Cycles a re-sync every sample).
+``set_camera(cam, K, R, t, width, height)`` makes Blender's camera reproduce an OpenCV camera
+exactly (K with the principal point anywhere, R|t world -> camera), via core/cameras.py's
+``blender_camera_params`` / ``opencv_to_blender_world_matrix``.
 
 Engine ids: "CYCLES", "BLENDER_WORKBENCH" and "EEVEE"; the last is 'BLENDER_EEVEE_NEXT' in Blender
 4.2-4.5 and 'BLENDER_EEVEE' in 5.0 (``eevee_engine_id`` finds out). Workbench and EEVEE need an
@@ -26,6 +28,9 @@ from ..core.settings import GeneratorSettings, RenderSettings
 
 COLLECTION = "DeepX"
 GROUND, SUN, CAMERA, WORLD = "DeepX_Ground", "DeepX_Sun", "DeepX_Camera", "DeepX_World"
+GROUND_MATERIAL = "DeepX_Ground"
+GROUND_RGB_PROP = "deepx_ground_rgb"   # the world's custom property the ground reads (Cycles, ground_material)
+GROUND_RGB_NODE = "DeepX_GroundRGB"
 GROUND_SIZE_M = 4000.0      # far enough that its edge sits on the horizon for cameras up to ~10 m high
 
 # Per-sample lighting variation (uniform ranges).
@@ -202,9 +207,47 @@ def _ground(col) -> "bpy.types.Object":
         me.from_pydata([(-h, -h, 0), (h, -h, 0), (h, h, 0), (-h, h, 0)], [], [(0, 1, 2, 3)])
         me.update()
         obj = bpy.data.objects.new(GROUND, me)
-        obj.data.materials.append(diffuse_material("DeepX_Ground", (0.3, 0.3, 0.3)))
+        obj.data.materials.append(diffuse_material(GROUND_MATERIAL, (0.3, 0.3, 0.3)))
     _link(obj, col)
     return obj
+
+
+def ground_material(engine: str) -> "bpy.types.Material":
+    """The plain ground's Diffuse material, wired for ``engine`` (Blender's id).
+
+    Cycles: the Diffuse colour is an Attribute node of type View Layer reading the world's custom
+    property GROUND_RGB_PROP (``set_ground_rgb`` writes it). Cycles looks such attributes up again
+    whenever the world (or scene, or camera) changed, which the plain scene's world does every
+    sample anyway, so a new albedo per sample costs nothing measurable; any change to the material
+    itself (a socket, its viewport colour) costs Cycles a re-sync: ~10 ms a sample at 160x160 on a
+    quiet machine, a fifth of the render (scripts/bench_resync.py). The pixels are the same.
+    Other engines: the socket (set_rgb), as before; Workbench reads the material's viewport colour.
+    """
+    mat = diffuse_material(GROUND_MATERIAL, (0.3, 0.3, 0.3))
+    nt = mat.node_tree
+    attr = nt.nodes.get(GROUND_RGB_NODE)
+    if attr is None:
+        attr = nt.nodes.new("ShaderNodeAttribute")
+        attr.name = GROUND_RGB_NODE
+        attr.attribute_type, attr.attribute_name = "VIEW_LAYER", GROUND_RGB_PROP
+    colour = nt.nodes["Diffuse BSDF"].inputs["Color"]
+    linked = any(lk.from_node == attr for lk in colour.links)
+    if engine == "CYCLES" and not linked:
+        nt.links.new(attr.outputs["Color"], colour)
+    elif engine != "CYCLES" and linked:
+        for lk in list(colour.links):
+            nt.links.remove(lk)
+    return mat
+
+
+def set_ground_rgb(rig: "SceneRig", rgb) -> None:
+    """The plain ground's albedo (linear RGB): the world's GROUND_RGB_PROP (tagged, so that the
+    render sees it) for Cycles, the material's colour for the other engines (see ground_material)."""
+    rgb = tuple(float(x) for x in rgb)
+    rig.world[GROUND_RGB_PROP] = rgb
+    rig.world.update_tag()
+    if rig.engine != "CYCLES":
+        set_rgb(rig.ground.data.materials[0], rgb)
 
 
 def _sun(col) -> "bpy.types.Object":
@@ -429,8 +472,9 @@ def set_surroundings(rig: "SceneRig", rng, scene_settings, indoor: bool = False)
         set_texture(gmat, tex)
         out["ground"] = tex
     else:
-        if gmat.name != "DeepX_Ground":
-            rig.ground.data.materials[0] = diffuse_material("DeepX_Ground", (0.3, 0.3, 0.3))
+        if gmat.name != GROUND_MATERIAL:
+            rig.ground.data.materials[0] = ground_material(rig.engine)
+        set_ground_rgb(rig, (0.3, 0.3, 0.3))
         out["ground"] = {"look": "plain"}
     return out
 
@@ -453,6 +497,8 @@ def setup_scene(settings=None, scene=None) -> SceneRig:
     world = _world(scene)
     scene.camera = cam
     eid = configure_engine(scene, rs.engine, rs.samples)
+    if ground.data.materials[0].name == GROUND_MATERIAL:
+        ground_material(eid)
     rig = SceneRig(scene, col, cam, sun, ground, world, eid)
     set_lighting(rig, None)
     return rig
@@ -491,14 +537,14 @@ def set_lighting(rig: SceneRig, rng=None, plain: bool = True) -> dict:
             bg.inputs["Color"].default_value = (*sky, 1.0)
             bg.inputs["Strength"].default_value = wstrength
         rig.world.color = sky
-        if gm.name == "DeepX_GroundTex":       # a realistic sample before: back to the plain ground
-            rig.ground.data.materials[0] = gm = diffuse_material("DeepX_Ground", ground_rgb)
+        if gm.name != GROUND_MATERIAL:       # a realistic sample before: back to the plain ground
+            rig.ground.data.materials[0] = gm = ground_material(rig.engine)
         nodes = rig.world.node_tree.nodes
         if "DeepX_EnvMix" in nodes:         # a realistic sample before: the sky colour again
             nodes["DeepX_EnvMix"].inputs["Factor"].default_value = 0.0
             nodes["DeepX_EnvMix"].inputs["A"].default_value = (*sky, 1.0)
             nodes["DeepX_EnvCamera"].inputs["A"].default_value = (*sky, 1.0)
-        set_rgb(gm, ground_rgb)
+        set_ground_rgb(rig, ground_rgb)
     return {"sun_elevation_deg": elev, "sun_azimuth_deg": azim, "sun_strength": strength,
             "world_strength": wstrength, "world_rgb": list(sky), "ground_rgb": list(ground_rgb)}
 
