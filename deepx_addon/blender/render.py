@@ -57,7 +57,7 @@ from ..core.settings import GeneratorSettings, SettingsError
 from . import occlusion, scene as scn
 from .clutter import clutter_pool, place_clutter
 from .degrade import sample_degradation, write_views
-from .humanbody import PART as HUMAN_PART, set_human_shape
+from .humanbody import human_mesh_of, set_human_shape
 from .mannequin import PROP_MARK, build_mannequin, set_appearance, set_outfit, update_body
 from .posing import apply_pose, contact_radii, object_scale, pose_matrices, world_keypoints
 
@@ -242,7 +242,7 @@ class RenderContext:
         else:
             set_outfit(arm, {})
         set_appearance(arm, colours)
-        human = next((c for c in arm.children if c.get("deepx_part") == HUMAN_PART), None)
+        human = human_mesh_of(arm)
         if human is not None:       # the human mesh: a shape drawn on its own stream (other draws unchanged)
             shape = human_shape_for(_rng(pose_seed, STREAM_SHAPE), body)
             set_human_shape(human, shape)

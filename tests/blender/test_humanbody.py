@@ -40,8 +40,10 @@ def _winding(bpy, obj, points) -> np.ndarray:
 
 
 def _human(arm):
-    from deepx_addon.blender.humanbody import PART
-    return next(c for c in arm.children if c.get("deepx_part") == PART)
+    from deepx_addon.blender.humanbody import human_mesh_of
+    obj = human_mesh_of(arm)
+    assert obj is not None
+    return obj
 
 
 def test_data_matches_the_rig_and_the_shapes():
