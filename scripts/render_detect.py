@@ -38,6 +38,7 @@ def settings_from(a):
     s.camera.image_size = (a.resolution, a.resolution)
     s.camera.p_occluder = a.occluders
     s.body.mesh = a.body_mesh
+    s = s.update(a.set)         # ablations: e.g. --set scene.p_blur=0 (other streams unchanged: paired runs)
     s.validate()
     return s
 
@@ -70,7 +71,7 @@ def pairs_of(label: dict, out_dir: Path, detector, min_oks: float) -> list[dict]
     return pairs
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--count", type=int, required=True, help="samples (renders) in the whole run")
@@ -86,7 +87,13 @@ def main(argv=None) -> int:
     p.add_argument("--conf", type=float, default=0.1)
     p.add_argument("--body-mesh", default="mannequin", choices=("mannequin", "human"),
                    help="BodySettings.mesh: the procedural mannequin (default) or the human (Anny) mesh")
-    a = p.parse_args(argv)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one generator setting, e.g. --set scene.p_jpeg=0 (repeatable)")
+    return p
+
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import torch
