@@ -58,7 +58,7 @@ from . import occlusion, scene as scn
 from .clutter import clutter_pool, place_clutter
 from .degrade import sample_degradation, write_views
 from .humanbody import human_mesh_of, set_human_shape
-from .mannequin import PROP_MARK, build_mannequin, set_appearance, set_outfit, update_body
+from .mannequin import PROP_MARK, build_mannequin, remove_mannequin, set_appearance, set_outfit, update_body
 from .posing import apply_pose, contact_radii, object_scale, pose_matrices, world_keypoints
 
 SOURCE = "deepx-render"
@@ -169,7 +169,7 @@ class RenderContext:
         body, sp = sample_row(int(pose_seed), self.settings, presets, limits)
         appearance = sample_appearance(_rng(pose_seed, STREAM_APPEARANCE))
         if self.armature is None:
-            self.armature = _find_mannequin(self.scene)
+            self.armature = _find_mannequin(self.scene, self.settings.body.mesh)
             if self.armature is None:
                 self.armature = build_mannequin(body, MANNEQUIN_NAME, True, collection=self.rig.collection,
                                                 body_mesh=self.settings.body.mesh)
@@ -207,7 +207,7 @@ class RenderContext:
         else:
             return None
         while len(self.extras) <= j:
-            arm = bpy.data.objects.get(f"{EXTRA_NAME}{len(self.extras)}")
+            arm = _reusable(bpy.data.objects.get(f"{EXTRA_NAME}{len(self.extras)}"), self.settings.body.mesh)
             if arm is None:
                 arm = build_mannequin(body, f"{EXTRA_NAME}{len(self.extras)}", True, collection=self.rig.collection,
                                       body_mesh=self.settings.body.mesh)
@@ -392,12 +392,21 @@ def show_person(arm, shown: bool) -> None:
             o.hide_viewport = not shown
 
 
-def _find_mannequin(scene):
+def _find_mannequin(scene, body_mesh: str):
     """The render mannequin of an earlier context in this scene, to reuse (never the panel's)."""
     obj = bpy.data.objects.get(MANNEQUIN_NAME)
     if obj is None or obj.type != "ARMATURE" or scene.objects.get(obj.name) is None:
         return None
-    return obj
+    return _reusable(obj, body_mesh)
+
+
+def _reusable(arm, body_mesh: str):
+    """``arm`` if it wears ``body_mesh``; one with the other body (an earlier run with other
+    settings) is removed, so the caller builds the right one under the same name."""
+    if arm is None or (human_mesh_of(arm) is not None) == (body_mesh == "human"):
+        return arm
+    remove_mannequin(arm)
+    return None
 
 
 # ------------------------------------------------------------------------------------------------

@@ -162,3 +162,26 @@ def test_realistic_human_render_is_seeded_and_the_body_is_where_the_labels_say(b
     near = [mask[max(int(kp[k, 1]) - 1, 0):int(kp[k, 1]) + 2, max(int(kp[k, 0]) - 1, 0):int(kp[k, 0]) + 2].any()
             for k in vis]
     assert a["person_height_px"] > 30 and len(vis) >= 4 and np.mean(near) >= 0.9, (a["person_height_px"], vis, near)
+
+
+def test_a_new_context_with_the_other_body_does_not_reuse_the_old_mannequin(bpy_module, tmp_path):
+    """A scene rendered with one body, then with the other (a user switching Body Mesh between two
+    batches): the second context must not pick up the first one's mannequin or other people."""
+    from deepx_addon.blender.render import RenderContext, render_sample
+    from deepx_addon.core.settings import GeneratorSettings
+    bpy_module.ops.wm.read_factory_settings(use_empty=True)
+
+    def wearing(mesh):
+        s = GeneratorSettings(seed=7, count=2, cameras_per_pose=1)
+        s.render.resolution = s.camera.image_size = (64, 64)
+        s.render.samples = 1
+        s.scene.people = (2, 2)
+        s.body.mesh = mesh
+        ctx = RenderContext(s, tmp_path / mesh)
+        render_sample(ctx, 1, pose_seed=3, sample_id=mesh)
+        arms = [o for o in bpy_module.data.objects if o.get("deepx_mannequin") and not o.hide_render]
+        return [any(c.get("deepx_part") == "human" for c in o.children) for o in arms]
+
+    assert wearing("mannequin") and not any(wearing("mannequin"))
+    assert all(wearing("human"))
+    assert not any(wearing("mannequin"))
