@@ -7,7 +7,8 @@ the person-images both have finished, for a like-for-like comparison of what dif
 Writes DIR/a.jsonl and DIR/b.jsonl: the rows (one per person per image) whose ``id`` is in both
 runs, in the same order, and DIR/paired.json with the counts. Torn last lines of pair files still
 being written are skipped. Then e.g. ``deepx evaluate -i DIR/a.jsonl -e ...`` and the same on b,
-``scripts/realism_report.py DIR/a.jsonl`` for recall by height.
+``scripts/realism_report.py DIR/a.jsonl`` for recall by height. ``--detected-in-both`` keeps only
+the person-images detected in both runs, so estimators are scored on the same people.
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("run_a")
     p.add_argument("run_b")
+    p.add_argument("--detected-in-both", action="store_true",
+                   help="keep only the person-images the detector found in both runs (like for like on estimates)")
     a = p.parse_args(argv)
     runs = [Path(a.run_a).resolve(), Path(a.run_b).resolve()]
     out = Path(a.out).resolve()
@@ -45,12 +48,15 @@ def main(argv=None) -> int:
     differ = sorted(k for k in set(sa) | set(sb) if sa.get(k) != sb.get(k))
     ra, rb = read_rows(runs[0]), read_rows(runs[1])
     common = [k for k in ra if k in rb]
+    paired = len(common)
+    if a.detected_in_both:
+        common = [k for k in common if ra[k].get("detected") and rb[k].get("detected")]
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in (("a", ra), ("b", rb)):
         tmp = out / f"{name}.jsonl.part"
         tmp.write_text("".join(json.dumps(rows[k]) + "\n" for k in common))
         tmp.replace(out / f"{name}.jsonl")
-    info = {"a": str(runs[0]), "b": str(runs[1]), "settings_that_differ": differ, "rows_a": len(ra), "rows_b": len(rb), "common": len(common),
+    info = {"a": str(runs[0]), "b": str(runs[1]), "settings_that_differ": differ, "rows_a": len(ra), "rows_b": len(rb), "common": paired, "kept": len(common),
             "detected_a": sum(bool(ra[k].get("detected")) for k in common),
             "detected_b": sum(bool(rb[k].get("detected")) for k in common)}
     (out / "paired.json").write_text(json.dumps(info, indent=1))

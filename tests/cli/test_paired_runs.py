@@ -34,3 +34,15 @@ def test_refuses_other_seeds_and_output_inside_a_run(tmp_path, repo_module):
         mod.main(["--out", str(tmp_path / "o"), str(tmp_path / "h"), str(tmp_path / "m")])
     with pytest.raises(SystemExit):
         mod.main(["--out", str(tmp_path / "h" / "o"), str(tmp_path / "h"), str(tmp_path / "h")])
+
+
+def test_detected_in_both_keeps_the_same_people(tmp_path, repo_module):
+    _run(tmp_path / "h", ["a", "b", "c", "d"], "human")        # detected: a, c
+    _run(tmp_path / "m", [], "mannequin")
+    (tmp_path / "m" / "pairs" / "shard0of2.jsonl").write_text("".join(        # detected: a, b, c
+        json.dumps({"id": i, "detected": i in ("a", "b", "c"), "mesh": "mannequin"}) + "\n" for i in "badc"))
+    out = tmp_path / "out"
+    repo_module("scripts/paired_runs.py").main(["--out", str(out), "--detected-in-both", str(tmp_path / "h"), str(tmp_path / "m")])
+    assert [json.loads(x)["id"] for x in (out / "b.jsonl").read_text().splitlines()] == ["a", "c"]
+    info = json.loads((out / "paired.json").read_text())
+    assert info["common"] == 4 and info["kept"] == 2
