@@ -1,6 +1,6 @@
 # Run by scripts/ui_shot.sh inside a real Blender with its UI under Xvfb: registers DeepX from this
 # checkout, builds a scene (mannequin, camera 12 m away), runs the Distribution Preview (panel) or
-# the distance Preview (preview), opens the sidebar on the DeepX tab with those sub-panels expanded,
+# the distance Preview (preview), or builds the human-body mannequin (body), opens the sidebar on the DeepX tab with those sub-panels expanded,
 # writes $READY_FILE, waits for $DONE_FILE (the host grabs the screen), quits.
 import os
 import sys
@@ -23,7 +23,8 @@ import deepx_addon  # noqa: E402
 from deepx_addon.blender import panel  # noqa: E402
 
 OPEN = {"panel": ("VIEW3D_PT_deepx_distribution", "VIEW3D_PT_deepx_batch"),
-        "preview": ("VIEW3D_PT_deepx_preview",)}[WHAT]
+        "preview": ("VIEW3D_PT_deepx_preview",),
+        "body": ("VIEW3D_PT_deepx_mannequin",)}[WHAT]
 for cls in panel.classes:      # the screenshot shows these sub-panels open
     if cls.__name__ in OPEN and "DEFAULT_CLOSED" in getattr(cls, "bl_options", set()):
         cls.bl_options = set(cls.bl_options) - {"DEFAULT_CLOSED"}
@@ -38,19 +39,21 @@ def build_scene():
     from deepx_addon.core.cameras import intrinsics_from_hfov, look_at
     for o in list(bpy.context.scene.objects):
         bpy.data.objects.remove(o)
+    if WHAT == "body":          # the Mannequin panel with the human (Anny) body
+        bpy.context.scene.deepx.body.mesh = "human"
     bpy.ops.deepx.create_mannequin()
     bpy.ops.deepx.apply_pose(preset="hands_up" if WHAT == "preview" else "standing")
     scene = bpy.context.scene
     rig = setup_scene(None, scene)
     pel = pelvis_world(scene.deepx.mannequin)
     d = np.array([1.0, -6.0, 0.6])
-    R, t = look_at(pel + d / np.linalg.norm(d) * (12.0 if WHAT == "preview" else 7.0), pel)
+    R, t = look_at(pel + d / np.linalg.norm(d) * {"preview": 12.0, "body": 4.0}.get(WHAT, 7.0), pel)
     set_camera(rig.camera, intrinsics_from_hfov(50.0, 1920, 1080), R, t, 1920, 1080)
     if WHAT == "panel":
         scene.deepx.preview_n = 2000
         bpy.ops.deepx.distribution_preview()
         scene.deepx.output_dir = "/tmp/deepx_out/"
-    else:
+    elif WHAT == "preview":
         print("preview:", bpy.ops.deepx.preview_distance(), flush=True)
 
 
@@ -70,7 +73,7 @@ def tick():
         build_scene()
         for area in view3d_areas():
             area.spaces.active.show_region_ui = True
-            if WHAT == "preview":
+            if WHAT in ("preview", "body"):
                 area.spaces.active.region_3d.view_perspective = 'CAMERA'
             area.tag_redraw()
         state["step"] = 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Screenshot of the real Blender UI (scripts/blender, installed by scripts/install_blender.sh --ui)
-# with the DeepX sidebar open: the docs' panel.png and preview.png.
-#   scripts/ui_shot.sh OUT.png [panel|preview]
+# with the DeepX sidebar open: the docs' panel.png, preview.png and panel_body.png.
+#   scripts/ui_shot.sh OUT.png [panel|preview|body]
 # Blender's own screen.screenshot gives a black image under Xvfb, so the host grabs the screen (xwd).
 # The preview needs onnxruntime in Blender's Python: set DEEPX_UI_SITE to a folder holding it (the
 # extension zip bundles its wheel; a distribution Blender has none).

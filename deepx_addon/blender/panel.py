@@ -88,7 +88,7 @@ class VIEW3D_PT_deepx_mannequin(_SubPanel, Panel):
         col = layout.column(align=True)
         col.prop(b, "p_child", slider=True)
         col.prop(b, "proportion_sd")
-        layout.prop(b, "mesh")
+        layout.prop(b, "mesh", text="Body")     # "Body Mesh" is cut at the sidebar's default width
 
 
 class DEEPX_UL_joint_limits(UIList):
