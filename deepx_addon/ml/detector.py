@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core.keypoints import NUM_KEYPOINTS
 from ..runtime.detections import Detection
-from ..runtime.detector import PoseBackend
+from ..runtime.detector import PoseBackend, check_imgsz, input_size
 
 WEIGHTS_NAME = "yolo11n-pose.pt"
 WEIGHTS_SHA256 = "869e83fcdffdc7371fa4e34cd8e51c838cc729571d1635e5141e3075e9319dc0"
@@ -271,7 +271,8 @@ class PoseDetector(PoseBackend):
         # own "rect" letterbox turns a 640 x 480 render into a 640 x 480 input; keypoints then differ
         # from the ONNX graph's by up to ~4 px and 0.3 in confidence; square, both agree to < 0.001 px
         self.rect = rect
-        self.conf, self.imgsz, self.device, self.iou, self.batch = conf, imgsz, device, iou, batch
+        self.conf, self.device, self.iou, self.batch = conf, device, iou, batch
+        self.imgsz = check_imgsz(imgsz)     # pixels, or "auto": each image's own size (input_size)
         self.model = load_yolo(self.weights)
         import torch
 
@@ -291,8 +292,9 @@ class PoseDetector(PoseBackend):
         self._restore_threads()
         return out
 
-    def _kw(self) -> dict:
-        kw = dict(conf=self.conf, imgsz=self.imgsz, device=self.device, iou=self.iou, classes=[0], verbose=False)
+    def _kw(self, image=None) -> dict:
+        size = input_size(self.imgsz, *image.shape[:2]) if self.imgsz == "auto" else self.imgsz
+        kw = dict(conf=self.conf, imgsz=size, device=self.device, iou=self.iou, classes=[0], verbose=False)
         return kw if self.rect else {**kw, "rect": False}
 
     def detect(self, images, rgb: bool = False) -> list[list[Detection]]:
@@ -300,6 +302,10 @@ class PoseDetector(PoseBackend):
         items = [images] if single else list(images)
         arrays = [as_bgr(im, rgb) for im in items]
         out: list[list[Detection]] = []
+        if self.imgsz == "auto":       # one input size per image: one call each
+            for a in arrays:
+                out.extend(_to_detections(r) for r in self._predict([a], **self._kw(a)))
+            return out
         for i in range(0, len(arrays), self.batch):
             results = self._predict(arrays[i:i + self.batch], **self._kw())
             out.extend(_to_detections(r) for r in results)
@@ -314,11 +320,12 @@ class PoseDetector(PoseBackend):
     def track_frame(self, frame, rgb: bool = False, tracker: str = "bytetrack.yaml") -> list[Detection]:
         """The next frame of a video (array, BGR unless rgb=True): its tracked people, ``track_id``
         set. Ultralytics tracking with persist=True: the tracker state carries over between calls."""
-        kw = self._kw()
+        frame = as_bgr(frame, rgb)
+        kw = self._kw(frame)
         # ByteTrack keeps tracks alive through low-score detections (its second association uses
         # scores down to 0.1, as Ultralytics' own track() default); new tracks still need >= 0.25
         kw["conf"] = min(self.conf, 0.1)
-        r = self._predict(as_bgr(frame, rgb), persist=True, tracker=tracker, **kw)
+        r = self._predict(frame, persist=True, tracker=tracker, **kw)
         return _to_detections(r[0])
 
     def track(self, frames: Iterable, rgb: bool = False, tracker: str = "bytetrack.yaml") -> Iterator[list[Detection]]:

@@ -23,9 +23,9 @@ def evaluate_real_photos(data_dir, names=ESTIMATORS, out=None, annotate_dir=None
     from ..core.metrics import format_table, ranging_metrics
     from ..core.records import read_jsonl
     from . import registry
-    from .api import DistanceEstimator
+    from .api import DistanceEstimator, default_detector
     from ..runtime.detections import match_detections
-    from .detector import PoseDetector, read_image
+    from .detector import read_image
 
     out = out or sys.stdout
     src = Path(data_dir) / "h36m_3dhp_images.jsonl"
@@ -33,7 +33,7 @@ def evaluate_real_photos(data_dir, names=ESTIMATORS, out=None, annotate_dir=None
         raise FileNotFoundError(f"no real photos: {src} not found")
     records = read_jsonl(src)
     names = list(names)
-    detector = PoseDetector()
+    detector = default_detector()      # what `deepx estimate` uses (ONNX Runtime when exported)
     apis = {n: DistanceEstimator(registry.build(n, quiet=True), detector=detector) for n in names}
     labels = {n: (f"default({apis[n].estimator_name})" if n == "default" else n) for n in names}
 

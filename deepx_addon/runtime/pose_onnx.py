@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .detections import Detection
-from .detector import PoseBackend
+from .detector import PoseBackend, check_imgsz, input_size
 from .threads import ort_session_options
 
 PAD_VALUE = 114
@@ -214,7 +214,11 @@ class OnnxPoseDetector(PoseBackend):
         self.rect = dynamic if rect is None else bool(rect)
         if self.rect and not dynamic:
             raise ValueError(f"{p}: rect letterboxing needs a dynamic-shape graph (scripts/export_onnx.py --dynamic)")
-        self.imgsz = (imgsz, imgsz) if dynamic else (int(shape[2]), int(shape[3]))
+        imgsz = check_imgsz(imgsz)
+        if imgsz == "auto" and not dynamic:
+            raise ValueError(f"{p}: imgsz 'auto' needs a dynamic-shape graph (scripts/export_onnx.py --dynamic)")
+        # "auto": per image (runtime/detector.input_size); else (height, width) of the input
+        self.imgsz = imgsz if imgsz == "auto" else (imgsz, imgsz) if dynamic else (int(shape[2]), int(shape[3]))
         meta = self.session.get_modelmeta().custom_metadata_map     # Ultralytics writes its stride there
         self.stride = int(meta.get("stride", 32)) if self.rect else None
         out = self.session.get_outputs()[0].shape
@@ -224,7 +228,8 @@ class OnnxPoseDetector(PoseBackend):
         self.path, self.conf, self.iou, self.max_det, self.nms = p, conf, iou, max_det, nms
 
     def preprocess(self, img_bgr: np.ndarray) -> tuple[np.ndarray, dict]:
-        lb, params = letterbox(img_bgr, self.imgsz, self.stride)
+        size = self.imgsz if self.imgsz != "auto" else input_size("auto", *img_bgr.shape[:2])
+        lb, params = letterbox(img_bgr, size, self.stride)
         x = lb[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
         return np.ascontiguousarray(x), params
 

@@ -197,3 +197,5 @@ def test_cli_fails_clearly_when_nothing_can_be_processed(tmp_path, capsys):
     assert json.loads((tmp_path / "o" / "results.json").read_text())["summary"] == {"unreadable": 2}
     assert cli_main(["estimate", str(tmp_path), "--focal-mm", "50", "--out", str(tmp_path / "o")]) == 2
     assert "--sensor-mm" in capsys.readouterr().err
+    assert cli_main(["estimate", str(tmp_path), "--imgsz", "1000", "--out", str(tmp_path / "o2")]) == 2
+    assert "--imgsz" in (err := capsys.readouterr().err) and "multiple of 32" in err and not (tmp_path / "o2").exists()

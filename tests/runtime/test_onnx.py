@@ -127,6 +127,42 @@ def test_rect_letterbox_pads_to_the_stride_only():
     assert pose_onnx.letterbox(np.zeros((480, 640, 3), np.uint8), 640, stride=32)[0].shape == (480, 640, 3)
 
 
+def test_auto_input_size_is_the_image_own_size_within_bounds():
+    from deepx_addon.runtime.detector import check_imgsz, input_size
+    assert input_size("auto", 1080, 1920) == 1920 and input_size("auto", 375, 1242) == 1248
+    assert input_size("auto", 480, 640) == 640 and input_size("auto", 160, 160) == 640     # small: enlarged as before
+    assert input_size("auto", 3000, 4000) == 1920 and input_size(640, 3000, 4000) == 640
+    assert check_imgsz("auto") == "auto" and check_imgsz(" AUTO ") == "auto"
+    assert check_imgsz("1280") == 1280 and check_imgsz(960) == 960
+    for bad in ("100", 33, "big", True, 0, 8192, "640.5", None):
+        with pytest.raises(ValueError, match="input size"):
+            check_imgsz(bad)
+
+
+@pytest.mark.slow
+def test_auto_finds_a_far_person_that_640_shrinks_away(dynamic_onnx_path, onnx_path, real_data):
+    """A real person 150 px tall in a 3840 x 2160 frame: at a fixed 640 the frame is shrunk 6x and
+    YOLO11n-pose misses them; 'auto' reads the frame at 1920 and finds them. A static graph refuses
+    'auto' (its input size is fixed)."""
+    from deepx_addon.ml.detector import read_image
+    row = next(json.loads(x) for x in open(real_data / "h36m_3dhp_images.jsonl", encoding="utf-8") if "S7_Greeting" in x)
+    im = read_image(real_data / row["image"])
+    small = pose_onnx.resize_bilinear(im, im.shape[1] // 2, im.shape[0] // 2)
+    frame = np.full((2160, 3840, 3), 118, np.uint8)
+    frame[1000:1000 + small.shape[0], 1500:1500 + small.shape[1]] = small
+    fixed = pose_onnx.OnnxPoseDetector(dynamic_onnx_path, imgsz=640).detect(frame)[0]
+    auto = pose_onnx.OnnxPoseDetector(dynamic_onnx_path, imgsz="auto")
+    x, _ = auto.preprocess(frame)
+    assert x.shape == (1, 3, 1088, 1920)
+    found = auto.detect(frame)[0]
+    assert fixed == [] and len(found) == 1
+    kp = np.asarray(row["keypoints"], float)
+    assert 1500 <= found[0].bbox[0] and found[0].bbox[2] <= 1500 + small.shape[1] + 5
+    assert found[0].bbox[3] - found[0].bbox[1] > 0.3 * (kp[:, 1].max() - kp[:, 1].min())
+    with pytest.raises(ValueError, match="dynamic-shape graph"):
+        pose_onnx.OnnxPoseDetector(onnx_path, imgsz="auto")
+
+
 @pytest.mark.slow
 def test_dynamic_onnx_equals_ultralytics_rect_and_estimate_uses_it(dynamic_onnx_path, onnx_path, real_data):
     """`deepx estimate`'s default detector: the dynamic graph letterboxed to the minimum rectangle gives
@@ -148,6 +184,10 @@ def test_dynamic_onnx_equals_ultralytics_rect_and_estimate_uses_it(dynamic_onnx_
             assert np.abs(a.keypoints - b.keypoints).max() < 0.01
     with pytest.raises(ValueError, match="dynamic-shape graph"):
         pose_onnx.OnnxPoseDetector(onnx_path, rect=True)           # a static graph is square only
+    big = [np.ascontiguousarray(np.concatenate([images[0], images[1][:, ::-1]], axis=1))]    # 2000 wide: auto 1920
+    td, od = PoseDetector(batch=1, imgsz="auto").detect(big)[0], pose_onnx.OnnxPoseDetector(dynamic_onnx_path, imgsz="auto").detect(big)[0]
+    assert len(td) == len(od) >= 2
+    assert all(np.abs(a.keypoints - b.keypoints).max() < 0.01 for a, b in zip(od, td))
     code = ("import sys\nfrom deepx_addon.ml.api import DistanceEstimator\n"
             f"r = DistanceEstimator()({str(real_data / rows[0]['image'])!r}, camera={{'focal_px': 1000}})[0]\n"
             "print(type(DistanceEstimator().detector).__name__, r.status, 'torch' in sys.modules)")
