@@ -1,7 +1,8 @@
 # Run by scripts/ui_shot.sh inside a real Blender with its UI under Xvfb: registers DeepX from this
 # checkout, builds a scene (mannequin, camera 12 m away), runs the Distribution Preview (panel) or
-# the distance Preview (preview), or builds the human-body mannequin (body), opens the sidebar on the DeepX tab with those sub-panels expanded,
-# writes $READY_FILE, waits for $DONE_FILE (the host grabs the screen), quits.
+# the distance Preview (preview), or builds the human-body mannequin (body), opens the sidebar on the
+# DeepX tab with those sub-panels expanded, writes $READY_FILE, waits for $DONE_FILE (the host grabs
+# the screen), quits.
 import os
 import sys
 import time

@@ -113,12 +113,6 @@ def dumps(doc) -> str:
                   lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
 
 
-def args_imgsz(detector) -> int | str:
-    """The detector's input size ("auto", or pixels: torch an int, the ONNX graph (height, width))."""
-    size = detector.imgsz
-    return size if isinstance(size, (int, str)) else int(max(size))
-
-
 def _summary_line(d: dict) -> str:
     if d.get("kind") == "video":
         parts = [f"track {t['track_id']}: {t['distance_m']} m (median of {t['n_estimated']}/{t['n_frames']} frames)"
@@ -141,7 +135,7 @@ def run(args) -> int:
         raise CliError("--every must be >= 1")
     if not 0.0 <= args.conf <= 1.0:
         raise CliError(f"--conf must be a detector confidence in [0, 1], got {args.conf:g}")
-    from ..runtime.detector import check_imgsz
+    from ..runtime.detector import check_imgsz, imgsz_of
     try:
         args.imgsz = check_imgsz(args.imgsz)
     except ValueError as e:
@@ -180,7 +174,7 @@ def run(args) -> int:
         counts = Counter(d["status"] for d in files)
         return {"version": 1, "complete": complete, "estimator": est.estimator_name,
                 "detector": {"weights": path_text(getattr(est.detector, "weights", None) or est.detector.path),
-                             "conf": args.conf, "imgsz": args_imgsz(est.detector)},
+                             "conf": args.conf, "imgsz": imgsz_of(est.detector)},
                 "camera_arg": camera, "assumptions": ASSUMPTIONS,
                 "summary": dict(sorted(counts.items())), "files": files}
 

@@ -34,6 +34,7 @@ from ..core.estimators import Estimate, Estimator, SlothEstimator
 from ..core.keypoints import SKELETON
 from ..core import framing
 from ..core.outputs import path_text
+from ..runtime.detector import imgsz_of
 from .detector import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Detection, ImageError, PoseDetector, as_bgr, read_image_checked
 
 OK, LOW_CONFIDENCE, TRUNCATED, TOO_SMALL, NO_ESTIMATE = "ok", "low_confidence", "truncated", "too_small", "no_estimate"
@@ -597,8 +598,7 @@ class DistanceEstimator:
         per_track: dict[int, list[tuple[int, PersonResult]]] = {}
 
         if self._tracker is None:   # tracking is Ultralytics' (torch): loaded for the first video only
-            size = self.detector.imgsz
-            self._tracker = PoseDetector(conf=self.detector.conf, imgsz=size if isinstance(size, (int, str)) else max(size))
+            self._tracker = PoseDetector(conf=self.detector.conf, imgsz=imgsz_of(self.detector))
         self._tracker.reset_tracks()
         try:
             i = -1
