@@ -15,7 +15,13 @@ detected people who are not cut by the border:
    detector read small people shorter than big ones?);
 4. with ``--decompose``: the default model's median signed error with the detected keypoints, then
    with one group (face, shoulders, arms, hips, knees, ankles, all) replaced by the truth — how much
-   of the detector-induced bias each group carries. It runs ``deepx predict`` in this interpreter.
+   of the detector-induced bias each group carries. It runs ``deepx predict`` in this interpreter;
+5. with ``--conditions``: over every detected person (cut ones too), the estimator's bias (mean
+   signed relative error) and median signed error with the detected keypoints and with the same
+   people's exact keypoints, per condition: street-like (eye-level camera, upright, whole, in clear
+   view, adult, >= 64 px: what the real pedestrian sets hold), each camera kind and pose family of
+   whole, clear adults, people cut by the border, hidden by others, children. The gap between the
+   two columns is what the detector adds in that condition.
 """
 from __future__ import annotations
 
@@ -38,7 +44,7 @@ JOINTS = {"nose": 0, "left shoulder": 5, "right shoulder": 6, "left hip": 11, "r
           "left knee": 13, "right knee": 14, "left ankle": 15, "right ankle": 16}
 
 
-def read_rows(paths) -> list[dict]:
+def read_rows(paths, whole_only: bool = True) -> list[dict]:
     rows = []
     for p in paths:
         for line in open(p):
@@ -46,7 +52,7 @@ def read_rows(paths) -> list[dict]:
                 r = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if r.get("detected") and not r.get("truncated"):
+            if r.get("detected") and not (whole_only and r.get("truncated")):
                 rows.append(r)
     return rows
 
@@ -110,13 +116,75 @@ def decompose(rows, estimator="default") -> dict[str, tuple[int, float]]:
     return out
 
 
+def _clear_adult(r) -> bool:
+    return (not r.get("truncated") and (r.get("height_m") or 0) >= CHILD_M
+            and not any(o not in (None, "self") for o in r.get("occluded_by") or []))
+
+
+CHILD_M = 1.45       # shorter: a child (core/body.py draws children 1.0-1.45 m)
+CONDITIONS = {
+    "all": lambda r: True,
+    "street-like": lambda r: (_clear_adult(r) and r.get("camera_kind") in ("dashcam", "handheld")
+                              and r.get("family") in ("standing", "walking") and (r.get("person_height_px") or 0) >= 64),
+    **{f"camera {k}": (lambda r, k=k: _clear_adult(r) and r.get("camera_kind") == k
+                       and r.get("family") in ("standing", "walking"))
+       for k in ("dashcam", "handheld", "indoor", "cctv", "any")},
+    **{f"family {f}": (lambda r, f=f: _clear_adult(r) and r.get("family") == f)
+       for f in ("standing", "walking", "hands_up", "crouching", "kneeling", "sitting", "bending")},
+    "cut by the border": lambda r: bool(r.get("truncated")),
+    "hidden by another": lambda r: any(o not in (None, "self") for o in r.get("occluded_by") or []),
+    "children": lambda r: 0 < (r.get("height_m") or 0) < CHILD_M,
+}
+
+
+def signed_errors(rows, estimator: str, truth: bool) -> np.ndarray:
+    """Relative distance error per row (NaN: no estimate), with the detected or the exact keypoints."""
+    from deepx_addon.core.evaluation import predict_file
+    from deepx_addon.ml import registry
+    est = registry.build(estimator, quiet=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "rows.jsonl"
+        with open(src, "w") as f:
+            for r in rows:
+                kp = [[x, y, 1.0] if v > 0 else [0.0, 0.0, 0.0] for x, y, v in r["gt_keypoints"]] if truth else r["keypoints"]
+                f.write(json.dumps({k: r[k] for k in ("id", "K", "distance_m", "image_size") if k in r}
+                                   | {"keypoints": kp}) + "\n")
+        preds = predict_file(est, src)
+    return np.array([p.estimate.distance_m / p.true_distance_m - 1 if p.estimate.has_value else np.nan
+                     for p in preds])
+
+
+def condition_table(rows, estimator="default") -> dict[str, tuple[int, float, float, float, float]]:
+    """condition -> (n, bias detected, median detected, bias exact, median exact), over the rows
+    where both have an estimate."""
+    det, exact = signed_errors(rows, estimator, False), signed_errors(rows, estimator, True)
+    ok = np.isfinite(det) & np.isfinite(exact)
+    out = {}
+    for name, keep in CONDITIONS.items():
+        m = ok & np.array([keep(r) for r in rows], bool)
+        out[name] = ((int(m.sum()), *(float(f(e[m])) for e in (det,) for f in (np.mean, np.median)),
+                      *(float(f(exact[m])) for f in (np.mean, np.median))) if m.any()
+                     else (0, np.nan, np.nan, np.nan, np.nan))
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("pairs", nargs="+")
     p.add_argument("--decompose", action="store_true", help="also split the default model's bias by joint group")
     p.add_argument("--by-size", action="store_true", help="segment ratios per person height (px) bin too")
+    p.add_argument("--conditions", action="store_true",
+                   help="only the estimator's bias per condition, detected against exact keypoints")
     p.add_argument("--estimator", default="default")
     a = p.parse_args(argv)
+    if a.conditions:
+        rows = read_rows(a.pairs, whole_only=False)
+        print(f"{a.estimator} on {len(rows)} detected person-images: bias (mean signed rel error) / median signed")
+        print(f"{'condition':22s} {'n':>5s}   detected keypoints    exact keypoints    detector adds (bias)")
+        for name, (n, bd, md, be, me) in condition_table(rows, a.estimator).items():
+            print(f"  {name:20s} {n:5d}   {bd * 100:+6.1f} % / {md * 100:+5.1f} %   {be * 100:+6.1f} % / {me * 100:+5.1f} %"
+                  f"   {(bd - be) * 100:+6.1f} points" if n else f"  {name:20s}     0")
+        return 0
     rows = read_rows(a.pairs)
     print(f"{len(rows)} detected people, not cut by the border")
     print("segment            n     detected / true (median)")
