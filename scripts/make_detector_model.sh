@@ -11,7 +11,8 @@
 # are no-render samples with the modelled noise. Environment: BASE (the model fine-tuned, default
 # models/deepx_base.json), NOISE (its noise model), SAMPLES (no-render sample parts, from
 # scripts/make_default_model.sh), WORK (split files, default runs/detector_model), PYTHON (the
-# interpreter, default .venv/bin/python).
+# interpreter, default .venv/bin/python), TRAIN_CONFIG (KEY=VALUE ... after the recipe's, which they
+# override: e.g. TRAIN_CONFIG="steps=360 detector_max_repeats=30" for a variant of the recipe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n 2,15p "$0"; exit 2; }
@@ -28,5 +29,5 @@ $PY scripts/split_pairs.py --out "$WORK/split" "$@"
 $X train --data "${parts[@]}" "$WORK/split/pairs_fit_det.jsonl" "$WORK/split/fit_exact.jsonl" \
     --out "$OUT" --onnx --quiet --config init_model="$BASE" noise_model="$NOISE" min_conf=0.1 \
     detector_fraction=0.3 detector_max_repeats=10 detector_rotate_deg=5 batch_size=2048 steps=120 \
-    lr=3e-4 warmup_frac=0.1
+    lr=3e-4 warmup_frac=0.1 ${TRAIN_CONFIG:-}
 echo "hold-out: .venv/bin/deepx evaluate -i $WORK/split/pairs_hold.jsonl -e default,$OUT.json --group-by family"

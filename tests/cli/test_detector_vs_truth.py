@@ -64,8 +64,9 @@ def test_conditions_show_where_the_detector_adds_bias(repo_module, tmp_path):
     p = tmp_path / "pairs.jsonl"
     p.write_text("".join(json.dumps(r) + "\n" for r in rows))
     table = m.condition_table(m.read_rows([p], whole_only=False), "shoulder_hip")
-    n, bias_det, _, bias_exact, _ = table["camera cctv"]
+    n, bias_det, _, bias_exact, _, bias_shape, _ = table["camera cctv"]
     assert n == 5 and bias_det - bias_exact == pytest.approx((1 / 0.9 - 1) * (1 + bias_exact), rel=1e-3)
-    n, bias_det, _, bias_exact, _ = table["street-like"]
+    assert bias_shape == pytest.approx(bias_exact)      # a pure shrink: the shape at the true size is exact
+    n, bias_det, _, bias_exact, _, _, _ = table["street-like"]
     assert n == 5 and bias_det == pytest.approx(bias_exact)
     assert table["children"][0] == 0 and table["all"][0] == 10
