@@ -19,8 +19,9 @@ detected people who are not cut by the border:
 5. with ``--conditions``: over every detected person (cut ones too), the estimator's bias (mean
    signed relative error) and median signed error with the detected keypoints and with the same
    people's exact keypoints, per condition: street-like (eye-level camera, upright, whole, in clear
-   view, adult, >= 64 px: what the real pedestrian sets hold), each camera kind and pose family of
-   whole, clear adults, people cut by the border, hidden by others, children. The gap between the
+   view, adult, >= 64 px: what the real pedestrian sets hold), each camera kind (standing or walking
+   whole, clear adults) and pose family (whole, clear adults), people cut by the border, hidden by
+   others, children. The gap between the
    two columns is what the detector adds in that condition. A third column scores the detected
    keypoints scaled and moved onto the exact ones (``at_true_scale``): the detector's *shape* of the
    person at the true size. If it reads as far as the detected column, the detector's error is in
