@@ -38,6 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from split_pairs import exact_row  # noqa: E402  (a sibling script: the one definition of "exact keypoints")
+
 SEGMENTS = {"torso": ((5, 6), (11, 12)), "thigh": ((11, 12), (13, 14)), "shin": ((13, 14), (15, 16)),
             "upper arm": ((5, 6), (7, 8)), "shoulder width": ((5,), (6,)), "hip width": ((11,), (12,)),
             "nose-shoulders": ((0,), (5, 6))}
@@ -162,16 +165,15 @@ def at_true_scale(r) -> list | None:
 
 KEYPOINTS = {   # which keypoints condition_table scores a row with
     "detected": lambda r: r["keypoints"],
-    "exact": lambda r: [[x, y, 1.0] if v > 0 else [0.0, 0.0, 0.0] for x, y, v in r["gt_keypoints"]],
+    "exact": lambda r: exact_row(r)["keypoints"],
     "shape": at_true_scale,
 }
 
 
-def signed_errors(rows, estimator: str, which: str) -> np.ndarray:
-    """Relative distance error per row (NaN: no estimate) with the KEYPOINTS[which] of each row."""
+def signed_errors(rows, est, which: str) -> np.ndarray:
+    """Relative distance error per row (NaN: no estimate) of the Estimator est with the
+    KEYPOINTS[which] of each row."""
     from deepx_addon.core.evaluation import predict_file
-    from deepx_addon.ml import registry
-    est = registry.build(estimator, quiet=True)
     kps = [KEYPOINTS[which](r) for r in rows]
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "rows.jsonl"
@@ -187,7 +189,9 @@ def signed_errors(rows, estimator: str, which: str) -> np.ndarray:
 def condition_table(rows, estimator="default") -> dict[str, tuple]:
     """condition -> (n, then bias and median signed error with the detected keypoints, the exact ones,
     and the detected shape at the true size), over the rows where all three have an estimate."""
-    errs = [signed_errors(rows, estimator, w) for w in KEYPOINTS]
+    from deepx_addon.ml import registry
+    est = registry.build(estimator, quiet=True)     # loaded once for the three readings
+    errs = [signed_errors(rows, est, w) for w in KEYPOINTS]
     ok = np.logical_and.reduce([np.isfinite(e) for e in errs])
     out = {}
     for name, keep in CONDITIONS.items():
