@@ -15,7 +15,8 @@ Cycles' persistent data (only the render itself: what no batch can go below); "v
 on a machine shared with other work, cpu / threads estimates the wall time it would take alone.
 ``--scene both`` (default) runs each configuration with the old plain scene and with the realistic
 one (SceneSettings.realistic: HDRI, textures, clutter, several people, blur/noise/JPEG) one after
-the other, so their ratio is measured under the same load. Targets (brief): Cycles >= 1 img/s at
+the other, so their ratio is measured under the same load; ``--denoise off,auto`` likewise runs each
+configuration without and with OpenImageDenoise (RenderSettings.denoise). Targets (brief): Cycles >= 1 img/s at
 640x640 and >= 6 img/s at 160x160 on 2 cores (issue 9: >= 5 img/s at 160 with realistic scenes).
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ TARGETS = {("CYCLES", 640): 1.0, ("CYCLES", 160): 6.0}
 
 
 def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp: int, realistic: bool,
-          persistent: bool = True) -> dict:
+          persistent: bool = True, denoise: str = "off") -> dict:
     sys.path.insert(0, str(ROOT))
     import bpy
 
@@ -43,7 +44,7 @@ def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp:
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     s = GeneratorSettings(seed=1, count=n + 1, cameras_per_pose=cpp)
-    s.render.engine, s.render.samples = engine, samples
+    s.render.engine, s.render.samples, s.render.denoise = engine, samples, denoise
     s.render.resolution = s.camera.image_size = (res, res)
     s.camera.distance_m = (2.0, 30.0)
     s.camera.p_occluder = 0.2
@@ -82,7 +83,8 @@ def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp:
             "images_per_s": round(n / dt, 3), "s_per_image": round(dt / n, 4),
             "render_call_share": round(render / dt, 3), "threads": threads or os.cpu_count(),
             "cpu_s_per_image": round(cpu / n, 4),
-            "cameras_per_pose": cpp, "scene": "realistic" if realistic else "plain", "blender": bpy.app.version_string}
+            "cameras_per_pose": cpp, "scene": "realistic" if realistic else "plain", "blender": bpy.app.version_string,
+            "denoiser": job.ctx.denoiser}
 
 
 def main(argv=None) -> int:
@@ -98,12 +100,14 @@ def main(argv=None) -> int:
                    help="SceneSettings.realistic off / on / both, alternating in one run (default both)")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--no-persistent", action="store_true", help="Cycles without persistent data (before 2 Dec 2026)")
+    p.add_argument("--denoise", default="off",
+                   help="RenderSettings.denoise, or a comma-separated list run one after the other (e.g. off,auto)")
     a = p.parse_args(argv)
     if a.child:
         eng, res = a.child[0], int(a.child[1])
         n = a.n or (12 if res >= 480 else 40)
         print("RESULT " + json.dumps(child(eng, res, n, a.samples, a.threads, a.cameras_per_pose,
-                                           a.scene == "realistic", not a.no_persistent)), flush=True)
+                                           a.scene == "realistic", not a.no_persistent, a.denoise)), flush=True)
         return 0
     if a.only:
         configs = [(e.upper(), int(r)) for e, r in (x.split(":") for x in a.only.split(","))]
@@ -112,13 +116,14 @@ def main(argv=None) -> int:
         if a.eevee:
             configs += [("EEVEE", 640), ("EEVEE", 160)]
     scenes = ("plain", "realistic") if a.scene == "both" else (a.scene,)
-    configs = [(e, r, sc) for e, r in configs for sc in scenes]
+    modes = a.denoise.split(",")
+    configs = [(e, r, sc, dn) for e, r in configs for sc in scenes for dn in modes]
     results = []
-    print(f"{'engine':<18} {'scene':<10} {'res':>5} {'img/s':>7} {'s/img':>7} {'bare s':>7} {'vs bare':>7} "
+    print(f"{'engine':<18} {'scene':<10} {'denoise':<8} {'res':>5} {'img/s':>7} {'s/img':>7} {'bare s':>7} {'vs bare':>7} "
           f"{'cpu s/img':>9} {'render%':>8} {'first s':>8}  target")
-    for eng, res, sc in configs:
+    for eng, res, sc, dn in configs:
         cmd = [sys.executable, __file__, "--child", eng, str(res), "--samples", str(a.samples),
-               "--cameras-per-pose", str(a.cameras_per_pose), "--scene", sc] + (["--no-persistent"] if a.no_persistent else [])
+               "--cameras-per-pose", str(a.cameras_per_pose), "--scene", sc, "--denoise", dn] + (["--no-persistent"] if a.no_persistent else [])
         if a.n:
             cmd += ["-n", str(a.n)]
         if a.threads:
@@ -127,14 +132,14 @@ def main(argv=None) -> int:
         line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if r.returncode != 0 or line is None:
             tail = (r.stderr or r.stdout).strip().splitlines()[-2:]
-            print(f"{eng:<18} {sc:<10} {res:>5}  failed (exit {r.returncode}): {' | '.join(tail)}")
+            print(f"{eng:<18} {sc:<10} {dn:<8} {res:>5}  failed (exit {r.returncode}): {' | '.join(tail)}")
             results.append({"engine": eng, "resolution": res, "error": r.returncode})
             continue
         d = json.loads(line[7:])
         results.append(d)
         tgt = TARGETS.get((eng, res))
         mark = "" if tgt is None else (f">= {tgt:g}: " + ("met" if d["images_per_s"] >= tgt else "NOT met"))
-        print(f"{eng:<18} {sc:<10} {res:>5} {d['images_per_s']:>7.2f} {d['s_per_image']:>7.3f} {d['bare_s_per_image']:>7.3f} "
+        print(f"{eng:<18} {sc:<10} {dn:<8} {res:>5} {d['images_per_s']:>7.2f} {d['s_per_image']:>7.3f} {d['bare_s_per_image']:>7.3f} "
               f"{d['vs_bare']:>6.2f}x {d['cpu_s_per_image']:>9.3f} "
               f"{100 * d['render_call_share']:>7.0f}% {d['first_s']:>8.1f}  {mark}", flush=True)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None

@@ -293,6 +293,7 @@ class VIEW3D_PT_deepx_batch(_SubPanel, Panel):
         row.prop(r, "resolution", index=0, text="W")
         row.prop(r, "resolution", index=1, text="H")
         col.prop(r, "samples")
+        col.prop(r, "denoise")
         col.prop(r, "downscale_levels", text="Scales")
         row = col.row(align=True)
         row.prop(r, "depth_pass", toggle=True)

@@ -124,6 +124,11 @@ class DEEPX_PG_render(PropertyGroup):
     resolution: IntVectorProperty(name="Resolution", size=2, default=RenderSettings.resolution, min=16, max=16384,
                                   description="Render width, height (pixels)")
     samples: IntProperty(name="Samples", default=RenderSettings.samples, min=1, soft_max=1024)
+    denoise: EnumProperty(name="Denoise", default=RenderSettings.denoise,
+                          items=[("auto", "Auto", "Cycles: OpenImageDenoise where this Blender has it, else none "
+                                                  "(each label records which)"),
+                                 ("oidn", "OpenImageDenoise", "Cycles: always; an error in a Blender without it"),
+                                 ("off", "Off", "The path tracer's raw samples (grainy at a few samples per pixel)")])
     downscale_levels: StringProperty(name="Downscale Levels",
                                      default=", ".join(f"{s:g}" for s in RenderSettings.downscale_levels),
                                      description="Comma-separated scales in (0, 1]: extra images at these scales "

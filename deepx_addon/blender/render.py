@@ -23,7 +23,7 @@ Label (JSON-ready dict, every array a list):
   bbox [x, y, w, h] (the projected body mesh, clipped to the image), distance_m / depth_m (camera
   centre to pelvis = mid-point of the hips: Euclidean / camera Z), pelvis_world, pelvis_camera,
   height_m (stature), body {...}, pose {family, recipe, support, ...}, light {...},
-  occluders [...], render {engine, samples, blender}, views [...] (the downscaled copies: scale, sx,
+  occluders [...], render {engine, samples, denoiser, blender}, views [...] (the downscaled copies: scale, sx,
   sy, image, image_size, K, keypoints_2d, bbox), depth_image / mask_image when those passes are on.
 
 Downscaled copies (RenderSettings.downscale_levels < 1): the render resized with area (box)
@@ -124,8 +124,9 @@ class RenderContext:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.rig = scn.setup_scene(settings, scene)
         if threads:
-            scn.configure_engine(self.rig.scene, r.engine, r.samples, threads=threads)
+            scn.configure_engine(self.rig.scene, r.engine, r.samples, threads=threads, denoise=r.denoise)
         self.scene = self.rig.scene
+        self.denoiser = scn.cycles_denoiser(r.denoise, r.engine)     # recorded in every label
         # Cycles keeps its scene (BVH, shaders, images) between renders and re-syncs only what
         # changed: a new camera, light or occluder costs nothing measurable, a new pose one mesh
         # (scripts/bench_render.py: batch vs bare loop). Pixels are byte-identical to fresh renders
@@ -563,7 +564,7 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
         "pelvis_world": st.pelvis_world.tolist(), "pelvis_camera": main["pelvis_camera"],
         **st.info, "light": light, "occluders": occluders,
         "render": {"engine": ctx.rig.engine, "samples": int(settings.render.samples),
-                   "blender": bpy.app.version_string},
+                   "denoiser": ctx.denoiser, "blender": bpy.app.version_string},
         "views": [],
     }
     if sc.realistic:

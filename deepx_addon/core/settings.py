@@ -168,11 +168,17 @@ class CameraSettings(_Settings):
             raise SettingsError("CameraSettings.distance_sampling must be 'log' or 'uniform'")
 
 
+DENOISE_MODES = ("auto", "oidn", "off")
+
+
 @dataclass
 class RenderSettings(_Settings):
     engine: str = "CYCLES"                          # CYCLES | BLENDER_WORKBENCH | EEVEE
     resolution: tuple[int, int] = (640, 640)
     samples: int = 4
+    # Cycles: "auto" = OpenImageDenoise where this Blender has it (the bpy wheel does, Debian's 4.3 does
+    # not: then none, and the label says so), "oidn" = required, "off" = the path tracer's raw samples
+    denoise: str = "off"
     downscale_levels: tuple = (1.0,)                # extra images at these scales of the render
     depth_pass: bool = False
     mask_pass: bool = False
@@ -183,6 +189,8 @@ class RenderSettings(_Settings):
             raise SettingsError(f"RenderSettings.engine {self.engine!r} not in CYCLES, BLENDER_WORKBENCH, EEVEE")
         if self.samples < 1:
             raise SettingsError("RenderSettings.samples must be >= 1")
+        if self.denoise not in DENOISE_MODES:
+            raise SettingsError(f"RenderSettings.denoise {self.denoise!r} not in {', '.join(DENOISE_MODES)}")
         if any(not (0 < s <= 1) for s in self.downscale_levels):
             raise SettingsError("RenderSettings.downscale_levels must be in (0, 1]")
 

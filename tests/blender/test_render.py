@@ -408,6 +408,33 @@ def test_workbench_in_a_subprocess(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 # realistic scenes (SceneSettings.realistic, the default)
 
+def test_denoise_modes(bpy_module, tmp_path):
+    """render.denoise: the label records the denoiser used; where this Blender has OpenImageDenoise a
+    denoised render is smoother than the raw samples and seeded like one; "oidn" without it is an error."""
+    from deepx_addon.blender import scene as scn
+    from deepx_addon.blender.render import RenderContext, render_sample
+    from deepx_addon.core.settings import SettingsError
+    assert scn.cycles_denoiser("off") is None and scn.cycles_denoiser("auto", "BLENDER_WORKBENCH") is None
+    labels, images = {}, {}
+    for mode in ("off", "auto"):
+        bpy_module.ops.wm.read_factory_settings(use_empty=True)
+        ctx = RenderContext(_settings(denoise=mode), tmp_path / mode)
+        labels[mode] = [render_sample(ctx, 4242, sample_id=f"a{i}") for i in range(2)]
+        images[mode] = [_read(tmp_path / mode / lab["image"]).astype(float) for lab in labels[mode]]
+        assert np.array_equal(images[mode][0], images[mode][1])          # seeded: same bytes twice
+    assert labels["off"][0]["render"]["denoiser"] is None
+    if not scn.oidn_available():
+        assert labels["auto"][0]["render"]["denoiser"] is None
+        assert np.array_equal(images["auto"][0], images["off"][0])
+        with pytest.raises(SettingsError, match="OpenImageDenoise"):
+            scn.cycles_denoiser("oidn")
+        return
+    assert labels["auto"][0]["render"]["denoiser"] == "OPENIMAGEDENOISE"
+    # grain: mean absolute difference between horizontally adjacent pixels
+    grain = {m: np.abs(np.diff(images[m][0], axis=1)).mean() for m in images}
+    assert grain["auto"] < 0.8 * grain["off"], grain
+
+
 def test_realistic_scene_is_seeded_and_labelled(bpy_module, tmp_path):
     """Same seed -> identical scene (world, ground, clutter, other people, degradation, pixels);
     every person gets keypoints, what hides each of them, and its height in pixels."""

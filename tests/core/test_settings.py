@@ -25,6 +25,9 @@ def test_round_trip_and_validation():
         RenderSettings(resolution=(640, 0)).validate()
     with pytest.raises(SettingsError, match="downscale_levels"):
         RenderSettings(downscale_levels=(1.0, 1.5)).validate()
+    with pytest.raises(SettingsError, match="denoise 'fast' not in auto, oidn, off"):
+        GeneratorSettings().update(["render.denoise=fast"])
+    assert GeneratorSettings().update(["render.denoise=auto"]).render.denoise == "auto"
 
 
 def test_update_applies_key_value_overrides_and_names_bad_keys(tmp_path):
