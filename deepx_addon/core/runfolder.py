@@ -114,9 +114,19 @@ def _settings_doc(settings: GeneratorSettings) -> dict:
     return {"format": FORMAT, "version": FORMAT_VERSION, "settings": settings.to_dict()}
 
 
+# Settings added after runs were written, and the value their absence means: a folder from before
+# the field rendered exactly like this value, so resuming it with that value is the same run.
+# (Only fields whose default kept the old behaviour belong here.)
+ADDED_LATER = {("render", "denoise"): "off"}
+
+
 def _comparable(d: dict) -> dict:
     d = json.loads(json.dumps(d))          # tuples -> lists
-    d.get("settings", {}).pop("count", None)   # a longer/shorter run of the same generator is fine
+    s = d.get("settings", {})
+    s.pop("count", None)                   # a longer/shorter run of the same generator is fine
+    for (group, name), value in ADDED_LATER.items():
+        if isinstance(s.get(group), dict):
+            s[group].setdefault(name, value)
     return d
 
 

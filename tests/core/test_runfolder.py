@@ -23,3 +23,21 @@ def test_label_files_lists_every_label_in_index_order(tmp_path):
     assert got == want and len(label_files(tmp_path, s)) == len(want)
     assert [lab["name"] for lab in iter_labels(tmp_path, s)] == [n for _, n in want]
     assert [(i, p.name) for i, p in label_files(tmp_path)] == sorted((i, n) for n, i in files.items())
+
+
+def test_a_folder_from_before_a_setting_existed_resumes_when_the_setting_keeps_the_old_behaviour(tmp_path):
+    """render.denoise came later: a run folder without it rendered raw ("off") and resumes with "off";
+    with "auto" it is another run, refused naming the field."""
+    import pytest
+
+    from deepx_addon.core.runfolder import SETTINGS_FILE, RunFolderError, check_or_write_settings
+    s = GeneratorSettings(seed=3, count=8)
+    check_or_write_settings(tmp_path, s)
+    doc = json.loads((tmp_path / SETTINGS_FILE).read_text())
+    del doc["settings"]["render"]["denoise"]                   # as written before the field existed
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps(doc))
+    check_or_write_settings(tmp_path, s)                       # same run: no error
+    s.render.denoise = "auto"
+    with pytest.raises(RunFolderError, match="render.denoise"):
+        check_or_write_settings(tmp_path, s)
+    assert "denoise" not in json.loads((tmp_path / SETTINGS_FILE).read_text())["settings"]["render"]
