@@ -349,6 +349,7 @@ def check_render_settings(settings: GeneratorSettings) -> None:
     r = settings.render
     if r.mask_pass and scn.engine_id(r.engine) != "CYCLES":
         raise SettingsError("RenderSettings.mask_pass needs the CYCLES engine (object index pass)")
+    scn.cycles_denoiser(r.denoise, r.engine)       # "oidn" in a Blender without OpenImageDenoise
     if (r.depth_pass or r.mask_pass) and bpy.app.version >= (5, 0, 0):
         raise SettingsError("depth/mask passes use the Blender 4.2-4.5 compositor API; turn them off on 5.x")
     for level in r.downscale_levels:

@@ -428,6 +428,10 @@ def test_denoise_modes(bpy_module, tmp_path):
         assert np.array_equal(images["auto"][0], images["off"][0])
         with pytest.raises(SettingsError, match="OpenImageDenoise"):
             scn.cycles_denoiser("oidn")
+        from deepx_addon.blender.batch import BatchJob
+        with pytest.raises(ValueError, match="OpenImageDenoise"):        # refused before anything is written
+            BatchJob(_settings(denoise="oidn"), tmp_path / "oidn")
+        assert not (tmp_path / "oidn").exists()
         return
     assert labels["auto"][0]["render"]["denoiser"] == "OPENIMAGEDENOISE"
     # grain: mean absolute difference between horizontally adjacent pixels
