@@ -80,8 +80,9 @@ def read_person_at_sizes(detect, image, person, targets=TARGETS) -> dict[int, di
         fx, fy = small.size[0] / W, small.size[1] / H
         want = b * [fx, fy, fx, fy]
         dets = detect(np.asarray(small))
-        best = max(dets, key=lambda e: iou(np.asarray(e.bbox, float), want), default=None)
-        if best is None or iou(np.asarray(best.bbox, float), want) < 0.4:
+        overlap, best = max(((iou(np.asarray(e.bbox, float), want), e) for e in dets), key=lambda p: p[0],
+                            default=(0.0, None))
+        if overlap < 0.4:
             out[t] = None
             continue
         k = np.asarray(best.keypoints, float).copy()
@@ -146,9 +147,8 @@ def main(argv=None) -> int:
     for name, rows in result.items():
         print(table(name, rows))
     if a.out:
-        tmp = Path(a.out).with_suffix(".part")
-        tmp.write_text(json.dumps(result, indent=1))
-        tmp.replace(a.out)
+        from deepx_addon.core.records import atomic_write_text
+        atomic_write_text(a.out, json.dumps(result, indent=1))
     return 0
 
 
