@@ -7,7 +7,7 @@ SettingsError naming the field, so a bad preset or .blend never silently changes
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 
 # (width, height) pairs: two numbers, but not (min, max) ranges
 SIZE_FIELDS = ("image_size", "resolution")
@@ -270,7 +270,8 @@ class GeneratorSettings(_Settings):
 
     def update(self, overrides) -> "GeneratorSettings":
         """A copy with ``overrides`` applied: a dict, or 'key=value' strings; keys are dotted paths
-        ("count", "render.engine", "camera.distance_m"); list values for pairs ("2,10" in strings).
+        ("count", "render.engine", "camera.distance_m", "pose.preset_weights.squatting": a mapping
+        setting takes new keys); list values for pairs ("2,10" in strings).
         Raises SettingsError naming the key (unknown key, bad value, failed validation)."""
         if not isinstance(overrides, dict):
             items = {}
@@ -283,12 +284,15 @@ class GeneratorSettings(_Settings):
         d = self.to_dict()
         for key, value in overrides.items():
             *parents, leaf = key.split(".")
-            node = d
+            node, obj = d, self
             for k in parents:
                 if not isinstance(node.get(k), dict):
                     raise SettingsError(f"unknown setting {key!r}")
                 node = node[k]
-            if leaf not in node or isinstance(node[leaf], dict):
+                obj = getattr(obj, k, None) if is_dataclass(obj) else None
+            # a mapping setting (pose.preset_weights) takes new keys; nested settings do not
+            mapping = isinstance(obj, dict)
+            if (leaf not in node and not mapping) or isinstance(node.get(leaf), dict):
                 raise SettingsError(f"unknown setting {key!r}")
             node[leaf] = list(value) if isinstance(value, tuple) else value
         return type(self).from_dict(d)

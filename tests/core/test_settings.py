@@ -42,6 +42,15 @@ def test_update_applies_key_value_overrides_and_names_bad_keys(tmp_path):
                      ("camera.distance_m=10,2", "min 10 > max 2")):
         with pytest.raises(SettingsError, match=msg):
             g.update([bad])
+    # a mapping setting takes new keys (a preset's weight from the command line); nested settings
+    # and a mapping as a whole do not
+    w = g.update(["pose.preset_weights.squatting=3", "pose.preset_weights.standing=0"]).pose.preset_weights
+    assert w == {"squatting": 3, "standing": 0} and g.pose.preset_weights == {}
+    for bad, msg in (("pose.preset_weights=1", "unknown setting"), ("pose.nope=1", "unknown setting"),
+                     ("pose.preset_weights.squatting=-1", "finite numbers >= 0"),
+                     ("scene.camera_kinds.drone=1", "unknown kind")):
+        with pytest.raises(SettingsError, match=msg):
+            g.update([bad])
     f = tmp_path / "s.json"
     f.write_text(json.dumps({"format": "deepx-render", "settings": h.to_dict()}))
     assert GeneratorSettings.from_file(f) == h
