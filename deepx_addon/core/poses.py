@@ -302,17 +302,37 @@ def _weighted_choice(rng, names: tuple, weights: dict, exclude=None):
     return names[min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), len(names) - 1)]
 
 
+_MAX_REDRAWS = 200      # draws to find one more of a family (a family with weight >= 2 % is found)
+
+
 def sample_pose(rng: np.random.Generator, s: PoseSettings | None, presets: dict[str, PosePreset],
                 limits: JointLimits, body=None) -> SampledPose:
     """A valid pose: ``draw_pose`` is repeated with the same generator until core/validity.py finds
-    no problem (no limb through the body, the family looks like its name), at most
-    ``validity.MAX_TRIES`` times; ``recipe["tries"]`` counts the draws and ``recipe["problems"]``
-    lists what is still wrong when every try failed (then the last draw is kept). ``body``
-    (BodyParams, default the reference adult) gives the proportions and girth the check uses."""
-    from .validity import MAX_TRIES, pose_problems
+    no problem (no limb through the body, the family looks like its name, a person who holds still
+    keeps the balance), at most ``validity.MAX_TRIES`` times, each redraw of the first draw's family
+    and kind of legs (walk or preset), so that the checks leave the family mixture as the settings
+    ask. Before the check, a person who holds still puts the soles flat on the ground
+    (``validity.flatten_feet``) and leans the trunk until the centre of mass is over the feet
+    (``validity.lean_to_balance``; ``recipe["balance_lean_deg"]`` records a lean that was needed).
+    ``recipe["tries"]`` counts the draws and ``recipe["problems"]`` lists what is still wrong when
+    every try failed (then the last draw is kept). ``body`` (BodyParams, default the reference adult)
+    gives the proportions and girth the checks use."""
+    from .validity import MAX_TRIES, flatten_feet, lean_to_balance, pose_problems
+    kind = None
     for k in range(MAX_TRIES):
-        sp = draw_pose(rng, s, presets, limits)
-        problems = pose_problems(sp.array(), sp.family, sp.support, sp.box_height_m, body)
+        for _ in range(_MAX_REDRAWS):        # a redraw keeps the first draw's family and legs, so
+            sp = draw_pose(rng, s, presets, limits)     # the checks do not shift the mixture
+            if kind is None or (sp.family, sp.recipe.get("legs")) == kind:
+                break
+        kind = (sp.family, sp.recipe.get("legs"))
+        still = sp.recipe.get("legs") != "walk"
+        flat = flatten_feet(sp.array(), sp.family, sp.support, body, limits, still)
+        arr, lean = lean_to_balance(flat, sp.family, sp.support, body, limits, still)
+        if lean or not np.array_equal(arr, sp.array()):
+            recipe = {**sp.recipe, "balance_lean_deg": lean} if lean else sp.recipe
+            sp = SampledPose(family=sp.family, recipe=recipe, support=sp.support,
+                             box_height_m=sp.box_height_m, array=arr)
+        problems = pose_problems(sp.array(), sp.family, sp.support, sp.box_height_m, body, still)
         if not problems:
             break
     sp.recipe["tries"] = k + 1
@@ -334,7 +354,8 @@ def draw_pose(rng: np.random.Generator, s: PoseSettings | None, presets: dict[st
        from the limits), ``p_head_turn`` (neck and head, all axes, from the limits), ``p_random_arms``
        (both arms, every axis, from the limits), ``p_hands_up`` (both arms raised, overhead or
        'surrender'; overrides random arms).
-    3. Gaussian jitter of SD ``jitter_deg`` on every joint axis, then clamped to ``limits``.
+    3. Gaussian jitter of SD ``jitter_deg`` on every joint axis (with preset legs not the pelvis's
+       pitch and roll, which tip the whole body over), then clamped to ``limits``.
     Limit draws use ``s.sampling`` ("uniform" or "normal"). Family: that of the (dominant) preset or
     "walking"; "hands_up" replaces "standing"/"walking" when the hands-up randomiser fired.
     Same generator state -> same pose, family and recipe.
@@ -394,7 +415,12 @@ def draw_pose(rng: np.random.Generator, s: PoseSettings | None, presets: dict[st
             family = "hands_up"
     recipe["randomisers"] = fired
     if s.jitter_deg > 0:
-        rot = rot + rng.normal(0.0, s.jitter_deg, rot.shape)
+        noise = rng.normal(0.0, s.jitter_deg, rot.shape)
+        if recipe["legs"] == "preset":
+            # the root's pitch and roll tilt the whole body, feet too: a person who holds still would
+            # fall over (core/validity.py off_balance), so a still pose keeps its preset's tilt
+            noise[_I["pelvis"], [0, 2]] = 0.0
+        rot = rot + noise
         recipe["jitter_deg"] = float(s.jitter_deg)
     rot = limits.clamp_array(rot)
     recipe["family"] = family
