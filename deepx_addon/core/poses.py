@@ -25,6 +25,10 @@ from .paths import preset_dirs
 from .settings import PoseSettings
 
 FAMILIES = ("standing", "walking", "crouching", "kneeling", "sitting", "hands_up", "bending")
+# What the same seed and settings give: raise it whenever a change makes them give other poses, so a
+# render folder begun by an older sampler is not finished by this one (core/runfolder.py). 2 (Dec
+# 2026): balanced still poses, flat feet, new crouch and bending presets, same-family redraws.
+POSE_SAMPLER_VERSION = 2
 SUPPORTS = ("ground", "box")
 
 LEG_BONES = tuple(f"{b}_{s}" for s in "LR" for b in ("thigh", "calf", "foot", "toes"))

@@ -111,7 +111,9 @@ def _id_to_index(sid: str, cameras_per_pose: int) -> int | None:
 # the output folder
 
 def _settings_doc(settings: GeneratorSettings) -> dict:
-    return {"format": FORMAT, "version": FORMAT_VERSION, "settings": settings.to_dict()}
+    from .poses import POSE_SAMPLER_VERSION
+    return {"format": FORMAT, "version": FORMAT_VERSION, "pose_sampler": POSE_SAMPLER_VERSION,
+            "settings": settings.to_dict()}
 
 
 # Settings added after runs were written, and the value their absence means: a folder from before
@@ -152,6 +154,14 @@ def check_or_write_settings(out_dir: Path, settings: GeneratorSettings) -> None:
     doc = _settings_doc(settings)
     if path.exists():
         old = _read_json(path, "move it away or use another --out", RunFolderError)
+        began = old.get("pose_sampler", 1)          # folders from before the field: version 1
+        if began != doc["pose_sampler"]:
+            raise RunFolderError(
+                f"{out_dir} was begun by pose sampler version {began} and this DeepX samples version "
+                f"{doc['pose_sampler']}: the same seed now gives other poses, so finishing it here would mix "
+                "the two; finish it with the DeepX that began it, or use another output folder")
+        old = {k: v for k, v in old.items() if k != "pose_sampler"}
+        doc = {k: v for k, v in doc.items() if k != "pose_sampler"}
         diff = _diff(_comparable(old), _comparable(doc))
         if diff:
             raise RunFolderError(f"{out_dir} holds a run with other settings (differs in: {', '.join(diff[:8])}); "

@@ -41,3 +41,23 @@ def test_a_folder_from_before_a_setting_existed_resumes_when_the_setting_keeps_t
     with pytest.raises(RunFolderError, match="render.denoise"):
         check_or_write_settings(tmp_path, s)
     assert "denoise" not in json.loads((tmp_path / SETTINGS_FILE).read_text())["settings"]["render"]
+
+
+def test_a_folder_begun_by_another_pose_sampler_is_refused(tmp_path):
+    """The same seed gives other poses after a sampler change (POSE_SAMPLER_VERSION): a folder begun
+    before it (no "pose_sampler" in settings.json: version 1) is not finished with the new poses."""
+    import pytest
+
+    from deepx_addon.core.poses import POSE_SAMPLER_VERSION
+    from deepx_addon.core.runfolder import SETTINGS_FILE, RunFolderError, check_or_write_settings
+    s = GeneratorSettings(seed=3, count=8)
+    check_or_write_settings(tmp_path, s)
+    doc = json.loads((tmp_path / SETTINGS_FILE).read_text())
+    assert doc["pose_sampler"] == POSE_SAMPLER_VERSION >= 2
+    check_or_write_settings(tmp_path, s)                       # the same sampler resumes
+    del doc["pose_sampler"]                                    # as written before the field existed
+    before = json.dumps(doc)
+    (tmp_path / SETTINGS_FILE).write_text(before)
+    with pytest.raises(RunFolderError, match=f"begun by pose sampler version 1 .* version {POSE_SAMPLER_VERSION}"):
+        check_or_write_settings(tmp_path, s)
+    assert (tmp_path / SETTINGS_FILE).read_text() == before   # the folder's record is left as it was
