@@ -306,7 +306,7 @@ def _weighted_choice(rng, names: tuple, weights: dict, exclude=None):
     return names[min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), len(names) - 1)]
 
 
-_MAX_REDRAWS = 200      # draws to find one more of a family (a family with weight >= 2 % is found)
+_MAX_REDRAWS = 200      # draws to find one more of a family: one drawn 3 % of the time is missed 0.2 % of the time
 
 
 def sample_pose(rng: np.random.Generator, s: PoseSettings | None, presets: dict[str, PosePreset],
