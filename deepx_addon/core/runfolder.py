@@ -124,6 +124,7 @@ ADDED_LATER = {("render", "denoise"): "off"}
 
 def _comparable(d: dict) -> dict:
     d = json.loads(json.dumps(d))          # tuples -> lists
+    d.pop("pose_sampler", None)            # compared on its own first, with its own message
     s = d.get("settings", {})
     s.pop("count", None)                   # a longer/shorter run of the same generator is fine
     for (group, name), value in ADDED_LATER.items():
@@ -160,8 +161,6 @@ def check_or_write_settings(out_dir: Path, settings: GeneratorSettings) -> None:
                 f"{out_dir} was begun by pose sampler version {began} and this DeepX samples version "
                 f"{doc['pose_sampler']}: the same seed now gives other poses, so finishing it here would mix "
                 "the two; finish it with the DeepX that began it, or use another output folder")
-        old = {k: v for k, v in old.items() if k != "pose_sampler"}
-        doc = {k: v for k, v in doc.items() if k != "pose_sampler"}
         diff = _diff(_comparable(old), _comparable(doc))
         if diff:
             raise RunFolderError(f"{out_dir} holds a run with other settings (differs in: {', '.join(diff[:8])}); "

@@ -76,13 +76,18 @@ def _min_dist(p, q) -> float:
     return float(np.sqrt(((p[:, None, :] - q[None, :, :]) ** 2).sum(-1)).min())
 
 
-def placed(rotations, body=None, support: str = "ground", box_height_m: float = 0.0):
-    """(A, T, contact bottoms z (M,), pelvis z) of the posed body on its support, armature units."""
+def _body_scales(body):
+    """(object scale, pose-bone scales, contact radii) of ``body`` (None: the reference adult)."""
     from .body import BodyParams
     body = body or BodyParams()
     s, sc = body.scales()
+    return s, sc, rig.contact_radii(sc, 1.0, body.girth)
+
+
+def placed(rotations, body=None, support: str = "ground", box_height_m: float = 0.0):
+    """(A, T, contact bottoms z (M,), pelvis z) of the posed body on its support, armature units."""
+    s, sc, radii = _body_scales(body)
     A, T = rig.forward_kinematics(np.asarray(rotations, float), sc)
-    radii = rig.contact_radii(sc, 1.0, body.girth)
     cz = rig.points(A, T, rig.CONTACT_BONE, rig.CONTACT_LOCAL)[:, 2]
     box = box_height_m / s if support == "box" else 0.0
     dz, _seat = rig.support_offset(cz, radii, support, box)
@@ -205,15 +210,19 @@ def _overhang(b, pts, kp) -> float:
 SOLE_CONTACTS = [(np.flatnonzero(rig.CONTACT_BONE == _I[f"foot_{s}"])[:2], _I[f"foot_{s}"]) for s in "LR"]
 
 
+def _planted_soles(pts, b):
+    """(foot bone index, sole pitch in degrees, + = toes up) of each planted foot: its heel or
+    mid-sole within GROUND_TOL of the lowest contact; pts (M, 3) contact centres, b (M,) bottoms."""
+    for (heel, mid), foot in SOLE_CONTACTS:
+        if b[[heel, mid]].min() <= b.min() + GROUND_TOL * H:
+            yield foot, float(np.degrees(np.arctan2(b[mid] - b[heel], np.linalg.norm(pts[mid, :2] - pts[heel, :2]))))
+
+
 def sole_pitch_deg(pts, b) -> list[float]:
     """Pitch (degrees, + = toes up) of each planted foot's sole (heel to mid-sole bottoms); pts (M, 3)
     contact centres, b (M,) their bottoms. A foot is planted when either is within GROUND_TOL of the
     lowest contact."""
-    out = []
-    for (heel, mid), _foot in SOLE_CONTACTS:
-        if b[[heel, mid]].min() <= b.min() + GROUND_TOL * H:
-            out.append(float(np.degrees(np.arctan2(b[mid] - b[heel], np.linalg.norm(pts[mid, :2] - pts[heel, :2])))))
-    return out
+    return [pitch for _foot, pitch in _planted_soles(pts, b)]
 
 
 FLAT_FEET_FAMILIES = ("standing", "hands_up", "bending", "crouching")
@@ -229,27 +238,20 @@ def flatten_feet(rotations, family: str, support: str = "ground", body=None, lim
     rot = np.array(rotations, float)
     if not (still and support == "ground" and family in FLAT_FEET_FAMILIES):
         return rot
-    from .body import BodyParams
-    body = body or BodyParams()
-    _s, sc = body.scales()
-    radii = rig.contact_radii(sc, 1.0, body.girth)
+    _s, sc, radii = _body_scales(body)
+    feet = [f for _h, f in SOLE_CONTACTS]
     for _ in range(rounds):          # a foot turned or rolled pitches a little less than its x: repeat
         A, T = rig.forward_kinematics(rot, sc)
         pts = rig.points(A, T, rig.CONTACT_BONE, rig.CONTACT_LOCAL)
-        b = pts[:, 2] - radii
         level = True
-        for (heel, mid), foot in SOLE_CONTACTS:
-            if b[[heel, mid]].min() > b.min() + GROUND_TOL * H:
-                continue                                     # a lifted foot stays as it is
-            run = np.linalg.norm(pts[mid, :2] - pts[heel, :2])
-            pitch = np.degrees(np.arctan2(b[mid] - b[heel], run))
+        for foot, pitch in _planted_soles(pts, pts[:, 2] - radii):    # a lifted foot stays as it is
             if abs(pitch) > 0.5:
                 rot[foot, 0] -= pitch                        # toes up: pitch them down
                 level = False
         if level:
             break
         if limits is not None:
-            rot[[f for _h, f in SOLE_CONTACTS]] = limits.clamp_array(rot)[[f for _h, f in SOLE_CONTACTS]]
+            rot[feet] = limits.clamp_array(rot)[feet]
     return rot
 
 
@@ -273,10 +275,7 @@ def lean_to_balance(rotations, family: str, support: str = "ground", body=None, 
     rot = np.array(rotations, float)
     if not _checks_balance(family, support, still):
         return rot, 0.0
-    from .body import BodyParams
-    body = body or BodyParams()
-    _s, sc = body.scales()
-    radii = rig.contact_radii(sc, 1.0, body.girth)
+    _s, sc, radii = _body_scales(body)
     leans = np.asarray(_LEANS)
     cand = np.repeat(rot[None], len(leans), axis=0)
     cand[:, _SPINE, 0] += leans[:, None] / 3.0
