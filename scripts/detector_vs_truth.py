@@ -1,6 +1,7 @@
 """Where the real detector puts a rendered person's joints, against the truth.
 
     .venv/bin/python scripts/detector_vs_truth.py PAIRS.jsonl [PAIRS2.jsonl ...] [--decompose]
+    .venv/bin/python scripts/detector_vs_truth.py --real examples/real/h36m_3dhp_images.jsonl
 
 Reads (truth, detection) pair rows (scripts/render_detect.py, `deepx detect`) and prints, over
 detected people who are not cut by the border:
@@ -26,6 +27,12 @@ detected people who are not cut by the border:
    keypoints scaled and moved onto the exact ones (``at_true_scale``): the detector's *shape* of the
    person at the true size. If it reads as far as the detected column, the detector's error is in
    where it puts the joints relative to each other, not in how big it sees the person.
+
+With ``--real`` the pairs are made from real photos with ground-truth 2D joints instead (a keypoint
+JSONL whose rows name an image, e.g. examples/real/h36m_3dhp_images.jsonl): YOLO11n-pose reads each
+photo and the detection matching the row's person (OKS) is paired with the dataset's joints; 1 and 2
+then say where the detector puts a *real* person's joints against motion-capture joint centres, the
+same comparison as for the renders. An evaluation only: nothing is fitted on the photos.
 """
 from __future__ import annotations
 
@@ -61,6 +68,42 @@ def read_rows(paths, whole_only: bool = True) -> list[dict]:
                 continue
             if r.get("detected") and not (whole_only and r.get("truncated")):
                 rows.append(r)
+    return rows
+
+
+def real_rows(jsonl, detector=None) -> list[dict]:
+    """Pair rows (read_rows' shape) from real photos with ground-truth 2D joints. Real rows carry no
+    pose family: a person whose true joints stand upright (shoulders over hips over knees over ankles,
+    the trunk within 25 deg of vertical) counts as "standing", anyone else as "other"; the person's
+    height in pixels is read from nose to ankles (0.866 of stature upright, core/anthropometry.py).
+    Photos in which the detector finds nobody matching are left out."""
+    from deepx_addon.core.anthropometry import LANDMARK_HEIGHT
+    from deepx_addon.core.records import read_jsonl
+    from deepx_addon.ml.detector import read_image
+    from deepx_addon.runtime.detections import match_detections
+
+    if detector is None:
+        from deepx_addon.ml.api import default_detector
+        detector = default_detector()
+    rows = []
+    for rec in read_jsonl(jsonl):
+        if not rec.image:
+            continue
+        g = np.array(rec.keypoints, float)
+        dets = detector.detect(read_image(Path(jsonl).parent / rec.image))[0]
+        m = match_detections(dets, [rec.keypoints])
+        if not m:
+            continue
+        vis = [2 if c > 0 else 0 for c in g[:, 2]]
+        up = all(vis[i] for i in (0, 5, 6, 11, 12, 13, 14, 15, 16))
+        if up:
+            sh, hip, kn, an = (_mid(g, ij) for ij in ((5, 6), (11, 12), (13, 14), (15, 16)))
+            trunk = np.degrees(np.arctan2(abs(sh[0] - hip[0]), hip[1] - sh[1]))
+            up = sh[1] < hip[1] < kn[1] < an[1] and trunk < 25
+        height = (_mid(g, (15, 16))[1] - g[0][1]) / (LANDMARK_HEIGHT[0] - LANDMARK_HEIGHT[15]) if up else None
+        rows.append({"id": rec.id, "detected": True, "truncated": False, "family": "standing" if up else "other",
+                     "person_yaw_deg": None, "person_height_px": height, "visibility": vis,
+                     "gt_keypoints": g.tolist(), "keypoints": np.asarray(dets[m[0].det].keypoints, float).tolist()})
     return rows
 
 
@@ -203,13 +246,18 @@ def condition_table(rows, estimator="default") -> dict[str, tuple]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("pairs", nargs="+")
+    p.add_argument("pairs", nargs="*")
+    p.add_argument("--real", metavar="JSONL", help="pairs from real photos with ground-truth joints (see above)")
     p.add_argument("--decompose", action="store_true", help="also split the default model's bias by joint group")
     p.add_argument("--by-size", action="store_true", help="segment ratios per person height (px) bin too")
     p.add_argument("--conditions", action="store_true",
                    help="only the estimator's bias per condition, detected against exact keypoints")
     p.add_argument("--estimator", default="default")
     a = p.parse_args(argv)
+    if bool(a.real) == bool(a.pairs):
+        p.error("give pair files or --real JSONL, not both")
+    if a.real and (a.conditions or a.decompose or a.by_size):
+        p.error("--real prints segment ratios and joint offsets only")
     if a.conditions:
         rows = read_rows(a.pairs, whole_only=False)
         print(f"{a.estimator} on {len(rows)} detected person-images: bias (mean signed rel error) / median signed")
@@ -220,8 +268,8 @@ def main(argv=None) -> int:
                   f"   {(bd - be) * 100:+6.1f} points        {bs * 100:+6.1f} % / {ms * 100:+5.1f} %"
                   if n else f"  {name:20s}     0")
         return 0
-    rows = read_rows(a.pairs)
-    print(f"{len(rows)} detected people, not cut by the border")
+    rows = real_rows(a.real) if a.real else read_rows(a.pairs)
+    print(f"{len(rows)} detected people, not cut by the border" + (f" ({a.real}, real photos)" if a.real else ""))
     print("segment            n     detected / true (median)")
     for name, (n, m) in segment_ratios(rows).items():
         print(f"  {name:15s} {n:5d}  {m:.3f}")

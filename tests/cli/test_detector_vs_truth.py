@@ -70,3 +70,56 @@ def test_conditions_show_where_the_detector_adds_bias(repo_module, tmp_path):
     n, bias_det, _, bias_exact, _, _, _ = table["street-like"]
     assert n == 5 and bias_det == pytest.approx(bias_exact)
     assert table["children"][0] == 0 and table["all"][0] == 10
+
+
+def test_real_photos_pair_the_detector_with_the_datasets_joints(repo_module, tmp_path):
+    """--real: each photo's matching detection beside its ground-truth joints; an upright person
+    counts as standing (their joint offsets are read), a lying one does not; a photo with nobody
+    detected is left out."""
+    import json
+
+    import cv2
+
+    from deepx_addon.runtime.detections import Detection
+    m = repo_module("scripts/detector_vs_truth.py")
+    gt = _rows(shrink=1.0)[0]["gt_keypoints"]
+    lying = [[y, x, c] for x, y, c in gt]                      # the same joints turned on their side
+    (tmp_path / "images").mkdir()
+    recs = []
+    for name, kp in (("up", gt), ("lying", lying), ("nobody", gt)):
+        cv2.imwrite(str(tmp_path / "images" / f"{name}.png"), np.zeros((600, 600, 3), np.uint8))
+        recs.append({"id": name, "image": f"images/{name}.png", "image_size": [600, 600],
+                     "K": [[800.0, 0, 300], [0, 800.0, 300], [0, 0, 1]], "keypoints": kp,
+                     "distance_m": 5.0, "reference": "pelvis"})
+    jl = tmp_path / "real.jsonl"
+    jl.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+    class Fake:       # reads every joint 6 px low; sees nobody in the third photo
+        def __init__(self):
+            self.calls = 0
+
+        def detect(self, img):
+            self.calls += 1
+            if self.calls == 3:
+                return [[]]
+            kp = np.array(recs[self.calls - 1]["keypoints"], float) + [0.0, 6.0, 0.0]
+            kp[:, 2] = 0.9
+            return [[Detection(np.array([0, 0, 600, 600.0]), 0.9, kp)]]
+
+    rows = m.real_rows(jl, Fake())
+    assert [r["id"] for r in rows] == ["up", "lying"]
+    assert [r["family"] for r in rows] == ["standing", "other"] and rows[1]["person_height_px"] is None
+    h = rows[0]["person_height_px"]
+    assert h == pytest.approx((90 + 80) / 0.866, rel=1e-3)     # nose (-80) to ankles (+90) is 0.866 of stature
+    n, dy, _, _ = m.joint_offsets(rows)["left hip"]
+    assert n == 1 and dy == pytest.approx(6.0 / h)
+
+
+def test_real_and_pair_files_are_exclusive(repo_module, tmp_path):
+    m = repo_module("scripts/detector_vs_truth.py")
+    with pytest.raises(SystemExit):
+        m.main([])
+    with pytest.raises(SystemExit):
+        m.main([str(tmp_path / "p.jsonl"), "--real", str(tmp_path / "r.jsonl")])
+    with pytest.raises(SystemExit):
+        m.main(["--real", str(tmp_path / "r.jsonl"), "--conditions"])

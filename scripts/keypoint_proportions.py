@@ -1,0 +1,91 @@
+"""Body proportions as a keypoint source reads them, for any keypoint JSONL: no ground truth needed.
+
+    .venv/bin/python scripts/keypoint_proportions.py FILE.jsonl [FILE2.jsonl ...] [--exact] [--street-like]
+
+For every upright person whose shoulders, hips, knees and ankles are all present (confidence >= 0.3,
+and in that order from top to bottom of the image), prints the medians of torso / leg (mid-shoulder to
+mid-hip over mid-hip to mid-knee to mid-ankle), thigh / shin and shoulder width / torso. Comparing a
+real set read by one detector (KITTI's PifPaf keypoints) with rendered people read by another
+(scripts/render_detect.py pairs, YOLO11n-pose) and with the renders' exact keypoints says which
+proportions the renders get wrong in the detector's eyes, without any real ground truth.
+
+``--exact`` reads pair rows' ``gt_keypoints`` instead of ``keypoints``; ``--street-like`` keeps only
+the pair rows scripts/detector_vs_truth.py calls street-like (eye-level camera, standing or walking,
+whole, in clear view, adult, >= 64 px). An evaluation only: nothing is fitted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from detector_vs_truth import CONDITIONS  # noqa: E402  (a sibling script: the one definition of street-like)
+
+MIN_CONF = 0.3
+
+
+def proportions(kp) -> tuple[float, float, float] | None:
+    """(torso / leg, thigh / shin, shoulder width / torso) of one upright person, or None."""
+    k = np.asarray(kp, float)
+    if k.shape != (17, 3) or (k[5:17, 2] < MIN_CONF).any():
+        return None
+    sh, hip, knee, ankle = (k[[a, a + 1], :2].mean(0) for a in (5, 11, 13, 15))
+    if not sh[1] < hip[1] < knee[1] < ankle[1]:
+        return None
+    torso, thigh, shin = (np.linalg.norm(a - b) for a, b in ((sh, hip), (hip, knee), (knee, ankle)))
+    if min(torso, thigh, shin) <= 0:
+        return None
+    return torso / (thigh + shin), thigh / shin, float(np.linalg.norm(k[5, :2] - k[6, :2])) / torso
+
+
+def read_keypoints(path, exact: bool = False, street_like: bool = False) -> list:
+    out = []
+    for n, line in enumerate(open(path), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue                     # a torn last line of a file being written
+        if street_like and not CONDITIONS["street-like"](r):
+            continue
+        if exact:
+            if "gt_keypoints" not in r:
+                raise SystemExit(f"{path}:{n}: --exact needs pair rows with gt_keypoints")
+            if not r.get("detected", True):
+                continue
+            out.append([[x, y, 1.0 if c > 0 else 0.0] for x, y, c in r["gt_keypoints"]])
+        elif r.get("detected", True) and r.get("keypoints"):
+            out.append(r["keypoints"])
+    return out
+
+
+def summary(kps) -> dict:
+    p = np.array([x for x in map(proportions, kps) if x is not None]).reshape(-1, 3)
+    med = np.median(p, axis=0) if len(p) else [np.nan] * 3
+    return {"n": len(p), "torso/leg": float(med[0]), "thigh/shin": float(med[1]),
+            "shoulder width/torso": float(med[2])}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("files", nargs="+")
+    p.add_argument("--exact", action="store_true", help="pair rows' exact keypoints (gt_keypoints)")
+    p.add_argument("--street-like", action="store_true", help="only street-like pair rows")
+    a = p.parse_args(argv)
+    kps = [k for f in a.files for k in read_keypoints(f, a.exact, a.street_like)]
+    s = summary(kps)
+    print(f"{len(kps)} people read, {s['n']} upright with shoulders, hips, knees and ankles"
+          + (" (exact keypoints)" if a.exact else "") + (" (street-like)" if a.street_like else ""))
+    print(f"  torso / leg            {s['torso/leg']:.3f}")
+    print(f"  thigh / shin           {s['thigh/shin']:.3f}")
+    print(f"  shoulder width / torso {s['shoulder width/torso']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
