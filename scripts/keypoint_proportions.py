@@ -4,7 +4,8 @@
 
 For every upright person whose shoulders, hips, knees and ankles are all present (confidence >= 0.3,
 and in that order from top to bottom of the image), prints the medians of torso / leg (mid-shoulder to
-mid-hip over mid-hip to mid-knee to mid-ankle), thigh / shin and shoulder width / torso. Comparing a
+mid-hip over mid-hip to mid-knee to mid-ankle), thigh / shin and shoulder width / torso, and, where the
+nose is present too and above the shoulders, nose to mid-shoulder / torso. Comparing a
 real set read by one detector (KITTI's PifPaf keypoints) with rendered people read by another
 (scripts/render_detect.py pairs, YOLO11n-pose) and with the renders' exact keypoints says which
 proportions the renders get wrong in the detector's eyes, without any real ground truth.
@@ -28,8 +29,9 @@ from detector_vs_truth import CONDITIONS  # noqa: E402  (a sibling script: the o
 MIN_CONF = 0.3
 
 
-def proportions(kp) -> tuple[float, float, float] | None:
-    """(torso / leg, thigh / shin, shoulder width / torso) of one upright person, or None."""
+def proportions(kp) -> tuple[float, float, float, float] | None:
+    """(torso / leg, thigh / shin, shoulder width / torso, nose to mid-shoulder / torso) of one upright
+    person, or None; the last is NaN when the nose is missing or not above the shoulders."""
     k = np.asarray(kp, float)
     if k.shape != (17, 3) or (k[5:17, 2] < MIN_CONF).any():
         return None
@@ -39,7 +41,8 @@ def proportions(kp) -> tuple[float, float, float] | None:
     torso, thigh, shin = (np.linalg.norm(a - b) for a, b in ((sh, hip), (hip, knee), (knee, ankle)))
     if min(torso, thigh, shin) <= 0:
         return None
-    return torso / (thigh + shin), thigh / shin, float(np.linalg.norm(k[5, :2] - k[6, :2])) / torso
+    head = float(np.linalg.norm(k[0, :2] - sh)) / torso if k[0, 2] >= MIN_CONF and k[0, 1] < sh[1] else np.nan
+    return torso / (thigh + shin), thigh / shin, float(np.linalg.norm(k[5, :2] - k[6, :2])) / torso, head
 
 
 def read_keypoints(path, exact: bool = False, street_like: bool = False) -> list:
@@ -65,10 +68,12 @@ def read_keypoints(path, exact: bool = False, street_like: bool = False) -> list
 
 
 def summary(kps) -> dict:
-    p = np.array([x for x in map(proportions, kps) if x is not None]).reshape(-1, 3)
-    med = np.median(p, axis=0) if len(p) else [np.nan] * 3
+    p = np.array([x for x in map(proportions, kps) if x is not None]).reshape(-1, 4)
+    med = np.median(p[:, :3], axis=0) if len(p) else [np.nan] * 3
+    head = p[np.isfinite(p[:, 3]), 3]
     return {"n": len(p), "torso/leg": float(med[0]), "thigh/shin": float(med[1]),
-            "shoulder width/torso": float(med[2])}
+            "shoulder width/torso": float(med[2]), "n_nose": len(head),
+            "nose-shoulders/torso": float(np.median(head)) if len(head) else float("nan")}
 
 
 def main(argv=None) -> int:
@@ -84,6 +89,7 @@ def main(argv=None) -> int:
     print(f"  torso / leg            {s['torso/leg']:.3f}")
     print(f"  thigh / shin           {s['thigh/shin']:.3f}")
     print(f"  shoulder width / torso {s['shoulder width/torso']:.3f}")
+    print(f"  nose to shoulders / torso {s['nose-shoulders/torso']:.3f} (n={s['n_nose']})")
     return 0
 
 

@@ -14,9 +14,12 @@ UPRIGHT = [[0, -12, 1], [-2, -14, 1], [2, -14, 1], [-4, -13, 1], [4, -13, 1], [-
 
 def test_proportions_of_an_upright_person(repo_module):
     m = repo_module("scripts/keypoint_proportions.py")
-    torso_leg, thigh_shin, sw_torso = m.proportions(UPRIGHT)
+    torso_leg, thigh_shin, sw_torso, head = m.proportions(UPRIGHT)
     assert torso_leg == pytest.approx(30 / 45) and thigh_shin == pytest.approx(23 / 22)
-    assert sw_torso == pytest.approx(20 / 30)
+    assert sw_torso == pytest.approx(20 / 30) and head == pytest.approx(12 / 30)
+    no_nose = [list(k) for k in UPRIGHT]
+    no_nose[0][2] = 0.0
+    assert np.isnan(m.proportions(no_nose)[3]) and m.proportions(no_nose)[0] == pytest.approx(30 / 45)
 
 
 def test_lying_hidden_or_missing_joints_are_not_read(repo_module):
@@ -41,6 +44,7 @@ def test_main_reads_detected_or_exact_keypoints(repo_module, tmp_path, capsys):
     assert m.main([str(p), "--exact"]) == 0
     out = capsys.readouterr().out
     assert "1 people read" in out and "shoulder width / torso 0.667" in out
+    assert "nose to shoulders / torso 0.400 (n=1)" in out
     real = tmp_path / "real.jsonl"
     real.write_text(json.dumps({"keypoints": UPRIGHT}) + "\n")
     with pytest.raises(SystemExit, match="gt_keypoints"):
