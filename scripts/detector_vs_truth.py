@@ -76,7 +76,7 @@ def real_rows(jsonl, detector=None) -> list[dict]:
     pose family: a person whose true joints stand upright (shoulders over hips over knees over ankles,
     the trunk within 25 deg of vertical) counts as "standing", anyone else as "other"; the person's
     height in pixels is read from nose to ankles (0.866 of stature upright, core/anthropometry.py).
-    Photos in which the detector finds nobody matching are left out."""
+    Photos in which the detector finds nobody matching are left out, and named on stderr."""
     from deepx_addon.core.anthropometry import LANDMARK_HEIGHT
     from deepx_addon.core.records import read_jsonl
     from deepx_addon.ml.detector import read_image
@@ -85,7 +85,7 @@ def real_rows(jsonl, detector=None) -> list[dict]:
     if detector is None:
         from deepx_addon.ml.api import default_detector
         detector = default_detector()
-    rows = []
+    rows, missed = [], []
     for rec in read_jsonl(jsonl):
         if not rec.image:
             continue
@@ -93,6 +93,7 @@ def real_rows(jsonl, detector=None) -> list[dict]:
         dets = detector.detect(read_image(Path(jsonl).parent / rec.image))[0]
         m = match_detections(dets, [rec.keypoints])
         if not m:
+            missed.append(rec.id)
             continue
         vis = [2 if c > 0 else 0 for c in g[:, 2]]
         up = all(vis[i] for i in (0, 5, 6, 11, 12, 13, 14, 15, 16))
@@ -104,6 +105,9 @@ def real_rows(jsonl, detector=None) -> list[dict]:
         rows.append({"id": rec.id, "detected": True, "truncated": False, "family": "standing" if up else "other",
                      "person_yaw_deg": None, "person_height_px": height, "visibility": vis,
                      "gt_keypoints": g.tolist(), "keypoints": np.asarray(dets[m[0].det].keypoints, float).tolist()})
+    if missed:
+        print(f"{jsonl}: no detection matches the person in {len(missed)} photo(s), left out: {', '.join(missed)}",
+              file=sys.stderr)
     return rows
 
 

@@ -72,7 +72,7 @@ def test_conditions_show_where_the_detector_adds_bias(repo_module, tmp_path):
     assert table["children"][0] == 0 and table["all"][0] == 10
 
 
-def test_real_photos_pair_the_detector_with_the_datasets_joints(repo_module, tmp_path):
+def test_real_photos_pair_the_detector_with_the_datasets_joints(repo_module, tmp_path, capsys):
     """--real: each photo's matching detection beside its ground-truth joints; an upright person
     counts as standing (their joint offsets are read), a lying one does not; a photo with nobody
     detected is left out."""
@@ -108,6 +108,7 @@ def test_real_photos_pair_the_detector_with_the_datasets_joints(repo_module, tmp
 
     rows = m.real_rows(jl, Fake())
     assert [r["id"] for r in rows] == ["up", "lying"]
+    assert "no detection matches the person in 1 photo(s), left out: nobody" in capsys.readouterr().err
     assert [r["family"] for r in rows] == ["standing", "other"] and rows[1]["person_height_px"] is None
     h = rows[0]["person_height_px"]
     assert h == pytest.approx((90 + 80) / 0.866, rel=1e-3)     # nose (-80) to ankles (+90) is 0.866 of stature
