@@ -354,6 +354,11 @@ def test_cli_generate_and_errors(bpy_module, tmp_path, capsys):
     assert "shard 2/2" in capsys.readouterr().err
     assert main(["generate", "--out", str(out), "--count", "2", "--resolution", "64x48", "--samples", "3"]) == 2
     assert "render.samples" in capsys.readouterr().err       # settings differ from the folder's run
+    assert (out / "labels.jsonl").is_file()                  # a refused run keeps the folder's files
+    new = tmp_path / "new" / "run"
+    assert main(["generate", "--out", str(new), "--count", "2", "--set", "pose.preset_weights.nosuch=1"]) == 2
+    assert "nosuch" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()                   # and leaves no empty folder it created
 
 
 def test_cli_generate_from_blend(bpy_module, tmp_path, capsys):
