@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from detector_vs_truth import CONDITIONS  # noqa: E402  (a sibling script: the one definition of street-like)
+from split_pairs import exact_row  # noqa: E402  (the one definition of exact keypoints)
 
 MIN_CONF = 0.3
 
@@ -61,7 +62,7 @@ def read_keypoints(path, exact: bool = False, street_like: bool = False) -> list
                 raise SystemExit(f"{path}:{n}: --exact needs pair rows with gt_keypoints")
             if not r.get("detected", True):
                 continue
-            out.append([[x, y, 1.0 if c > 0 else 0.0] for x, y, c in r["gt_keypoints"]])
+            out.append(exact_row(r)["keypoints"])
         elif r.get("detected", True) and r.get("keypoints"):
             out.append(r["keypoints"])
     return out
