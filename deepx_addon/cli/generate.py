@@ -10,7 +10,6 @@ Inside a real Blender use deepx_addon.blender.batch.main() (see that module).
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -47,23 +46,6 @@ def _probe_gl_engine(engine: str) -> None:
                          f"{' | '.join(tail)}); use --engine CYCLES")
 
 
-def _new_folders(folder: Path) -> list[Path]:
-    """The folders a mkdir -p of ``folder`` would create, innermost first."""
-    out, p = [], Path(os.path.abspath(folder))
-    while not p.exists() and p != p.parent:
-        out.append(p)
-        p = p.parent
-    return out
-
-
-def _remove_if_empty(folders: list[Path]) -> None:
-    for f in folders:                   # innermost first; only empty folders go, anything written stays
-        try:
-            f.rmdir()
-        except OSError:
-            return
-
-
 def run(args) -> int:
     from .errors import CliError
 
@@ -77,49 +59,43 @@ def run(args) -> int:
         raise CliError("rendering needs Blender's Python module: pip install bpy (4.2+), or run "
                        "deepx_addon.blender.batch.main() inside Blender") from None
     from ..core.outputs import prepare_outputs
-    created = _new_folders(Path(args.out))
     # --settings may be the run's own settings.json (a resume): it is compared there, never rewritten
     prepare_outputs([getattr(args, "blend", None)], out_dirs=[args.out])
+    base = None
     try:
-        base = None
-        try:
-            if args.finalize_only:
-                if not (Path(args.out) / runfolder.SETTINGS_FILE).is_file():
-                    raise CliError(f"--finalize-only: {args.out} holds no run ({runfolder.SETTINGS_FILE} missing)")
-                fin = runfolder.finalize(args.out, None, args.yolo)
-                print(f"{args.out}: {fin['samples']} samples, {fin['images']} images, {fin['missing']} missing; "
-                      f"files: {', '.join(fin['files'].values())}")
-                return 0
-            if getattr(args, "blend", None):
-                from ..blender import props
-                blend = Path(args.blend)
-                if not blend.is_file():
-                    raise CliError(f"--blend file not found: {blend}")
-                base = props.settings_from_blend(blend, keep_scene=args.use_scene)
-            elif args.use_scene:
-                raise CliError("--use-scene needs --blend")
-            elif not args.ray:
-                from ..blender import props
-                props.empty_scene()
-            settings = settings_from_args(args, base)
-            if args.ray:
-                return _run_ray(args, settings)
-            if settings.render.engine != "CYCLES":
-                _probe_gl_engine(settings.render.engine)
-            print(f"deepx generate: {settings.count} samples, {settings.render.engine} "
-                  f"{settings.render.resolution[0]}x{settings.render.resolution[1]}, {settings.render.samples} samples/px, "
-                  f"shard {args.shard} -> {args.out}", flush=True)
-            from ..blender import batch
-            summary = batch.run_batch(settings, args.out, args.shard, progress=None if args.quiet else printer(),
-                                      threads=args.threads, yolo=args.yolo, datasets=not args.no_finalize)
-        except (runfolder.RunFolderError, SettingsError, ValueError) as e:
-            raise CliError(str(e)) from None
-        print_summary(summary)
-        return 0
-    except BaseException:
-        # refused or failed before writing anything: leave no empty folder this run created
-        _remove_if_empty(created)
-        raise
+        if args.finalize_only:
+            if not (Path(args.out) / runfolder.SETTINGS_FILE).is_file():
+                raise CliError(f"--finalize-only: {args.out} holds no run ({runfolder.SETTINGS_FILE} missing)")
+            fin = runfolder.finalize(args.out, None, args.yolo)
+            print(f"{args.out}: {fin['samples']} samples, {fin['images']} images, {fin['missing']} missing; "
+                  f"files: {', '.join(fin['files'].values())}")
+            return 0
+        if getattr(args, "blend", None):
+            from ..blender import props
+            blend = Path(args.blend)
+            if not blend.is_file():
+                raise CliError(f"--blend file not found: {blend}")
+            base = props.settings_from_blend(blend, keep_scene=args.use_scene)
+        elif args.use_scene:
+            raise CliError("--use-scene needs --blend")
+        elif not args.ray:
+            from ..blender import props
+            props.empty_scene()
+        settings = settings_from_args(args, base)
+        if args.ray:
+            return _run_ray(args, settings)
+        if settings.render.engine != "CYCLES":
+            _probe_gl_engine(settings.render.engine)
+        print(f"deepx generate: {settings.count} samples, {settings.render.engine} "
+              f"{settings.render.resolution[0]}x{settings.render.resolution[1]}, {settings.render.samples} samples/px, "
+              f"shard {args.shard} -> {args.out}", flush=True)
+        from ..blender import batch
+        summary = batch.run_batch(settings, args.out, args.shard, progress=None if args.quiet else printer(),
+                                  threads=args.threads, yolo=args.yolo, datasets=not args.no_finalize)
+    except (runfolder.RunFolderError, SettingsError, ValueError) as e:
+        raise CliError(str(e)) from None
+    print_summary(summary)
+    return 0
 
 
 def _run_ray(args, settings) -> int:

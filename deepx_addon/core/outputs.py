@@ -72,21 +72,46 @@ def check_outputs(inputs=(), outputs=(), out_dirs=()) -> None:
                                   "choose an output folder outside the folders the command reads")
 
 
+def missing_folders(folder) -> list[Path]:
+    """The folders a mkdir -p of ``folder`` would create, innermost first."""
+    out, p = [], Path(os.path.abspath(folder))
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def remove_empty(folders) -> None:
+    """Remove ``folders`` in order (innermost first) while they are empty; a folder that holds
+    anything (another run's file, a probe of a concurrent run) stays, and so do those above it."""
+    for f in folders:
+        try:
+            f.rmdir()
+        except OSError:
+            return
+
+
 def _probe(folder: Path) -> None:
-    """Create, fill, fsync and remove a temp file in folder (proves permission and free space)."""
+    """Create, fill, fsync and remove a temp file in folder (proves permission and free space).
+    Folders it had to create are removed again: a command refused or failing later leaves no empty
+    folder behind; commands create their folders when they write their first file."""
+    created = missing_folders(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".deepx-probe.", dir=folder)
-    except OSError as e:
-        raise OutputError(f"cannot write in {path_text(folder)}: {e.strerror or e}") from None
-    try:
-        os.write(fd, b"\0" * PROBE_BYTES)
-        os.fsync(fd)
-    except OSError as e:
-        raise OutputError(f"cannot write in {path_text(folder)}: {e.strerror or e}") from None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".deepx-probe.", dir=folder)
+        except OSError as e:
+            raise OutputError(f"cannot write in {path_text(folder)}: {e.strerror or e}") from None
+        try:
+            os.write(fd, b"\0" * PROBE_BYTES)
+            os.fsync(fd)
+        except OSError as e:
+            raise OutputError(f"cannot write in {path_text(folder)}: {e.strerror or e}") from None
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
     finally:
-        os.close(fd)
-        os.unlink(tmp)
+        remove_empty(created)
 
 
 def regular_target(path) -> Path:

@@ -173,6 +173,26 @@ def test_output_under_a_file_or_a_folder_as_output_fail_before_the_work(rows, tm
     assert "is a folder" in capsys.readouterr().err
 
 
+def test_a_refused_command_leaves_no_folder_it_created_and_a_run_still_writes(rows, tmp_path, capsys):
+    """The write probe creates the folders it needs and removes them again: a command refused after
+    the probe (here: a bad camera) leaves nothing behind; folders that existed, or hold files, stay."""
+    src = _write(tmp_path / "in.jsonl", rows[:2])
+    img = tmp_path / "a.jpg"
+    img.write_bytes(b"x")
+    assert main(["estimate", str(img), "--fov", "179.9999", "--out", str(tmp_path / "new" / "deep" / "out")]) == 2
+    assert "field of view" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    outputs.prepare_outputs([src], [tmp_path / "x" / "y" / "o.json"], [tmp_path / "d1" / "d2"])
+    assert not (tmp_path / "x").exists() and not (tmp_path / "d1").exists()
+    (tmp_path / "kept" / "sub").mkdir(parents=True)
+    (tmp_path / "kept" / "a.txt").write_text("mine")
+    outputs.prepare_outputs([src], out_dirs=[tmp_path / "kept" / "sub" / "n1" / "n2"])
+    assert sorted(p.name for p in (tmp_path / "kept").rglob("*")) == ["a.txt", "sub"]
+    out = tmp_path / "p" / "q" / "pred.jsonl"       # the real run creates its folders when it writes
+    assert main(["predict", "-i", str(src), "-o", str(out), "-e", "bbox"]) == 0
+    assert len(out.read_text().splitlines()) == 2
+
+
 @pytest.fixture
 def tiny_mount(tmp_path):
     """A 64 KB tmpfs (root only; skipped elsewhere)."""
