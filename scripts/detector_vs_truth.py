@@ -96,11 +96,11 @@ def real_rows(jsonl, detector=None) -> list[dict]:
             missed.append(rec.id)
             continue
         vis = [2 if c > 0 else 0 for c in g[:, 2]]
-        up = all(vis[i] for i in (0, 5, 6, 11, 12, 13, 14, 15, 16))
-        if up:
-            sh, hip, kn, an = (_mid(g, ij) for ij in ((5, 6), (11, 12), (13, 14), (15, 16)))
-            trunk = np.degrees(np.arctan2(abs(sh[0] - hip[0]), hip[1] - sh[1]))
-            up = sh[1] < hip[1] < kn[1] < an[1] and trunk < 25
+        chain = upright_chain(g) if all(vis[i] for i in (0, 5, 6, 11, 12, 13, 14, 15, 16)) else None
+        up = False
+        if chain is not None:
+            sh, hip = chain[0], chain[1]
+            up = np.degrees(np.arctan2(abs(sh[0] - hip[0]), hip[1] - sh[1])) < 25
         height = (_mid(g, (15, 16))[1] - g[0][1]) / (LANDMARK_HEIGHT[0] - LANDMARK_HEIGHT[15]) if up else None
         rows.append({"id": rec.id, "detected": True, "truncated": False, "family": "standing" if up else "other",
                      "person_yaw_deg": None, "person_height_px": height, "visibility": vis,
@@ -109,6 +109,15 @@ def real_rows(jsonl, detector=None) -> list[dict]:
         print(f"{jsonl}: no detection matches the person in {len(missed)} photo(s), left out: {', '.join(missed)}",
               file=sys.stderr)
     return rows
+
+
+def upright_chain(k):
+    """Mid-shoulder, mid-hip, mid-knee and mid-ankle (x, y) of a person whose joints stand in that
+    order from the top of the image down, or None (the one upright test of detector_vs_truth.py and
+    keypoint_proportions.py; confidences are the caller's to check)."""
+    k = np.asarray(k, float)
+    chain = [k[[a, a + 1], :2].mean(0) for a in (5, 11, 13, 15)]
+    return chain if all(chain[i][1] < chain[i + 1][1] for i in range(3)) else None
 
 
 def _mid(k, idx):

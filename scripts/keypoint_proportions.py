@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from detector_vs_truth import CONDITIONS  # noqa: E402  (a sibling script: the one definition of street-like)
+from detector_vs_truth import CONDITIONS, upright_chain  # noqa: E402  (sibling script: street-like, upright)
 from split_pairs import exact_row  # noqa: E402  (the one definition of exact keypoints)
 
 MIN_CONF = 0.3
@@ -36,9 +36,10 @@ def proportions(kp) -> tuple[float, float, float, float] | None:
     k = np.asarray(kp, float)
     if k.shape != (17, 3) or (k[5:17, 2] < MIN_CONF).any():
         return None
-    sh, hip, knee, ankle = (k[[a, a + 1], :2].mean(0) for a in (5, 11, 13, 15))
-    if not sh[1] < hip[1] < knee[1] < ankle[1]:
+    chain = upright_chain(k)
+    if chain is None:
         return None
+    sh, hip, knee, ankle = chain
     torso, thigh, shin = (np.linalg.norm(a - b) for a, b in ((sh, hip), (hip, knee), (knee, ankle)))
     if min(torso, thigh, shin) <= 0:
         return None
