@@ -115,8 +115,7 @@ def upright_chain(k):
     """Mid-shoulder, mid-hip, mid-knee and mid-ankle (x, y) of a person whose joints stand in that
     order from the top of the image down, or None (the one upright test of detector_vs_truth.py and
     keypoint_proportions.py; confidences are the caller's to check)."""
-    k = np.asarray(k, float)
-    chain = [k[[a, a + 1], :2].mean(0) for a in (5, 11, 13, 15)]
+    chain = [_mid(np.asarray(k, float), (a, a + 1)) for a in (5, 11, 13, 15)]
     return chain if all(chain[i][1] < chain[i + 1][1] for i in range(3)) else None
 
 
