@@ -8,6 +8,8 @@ and `deepx predict` (keypoint rows), so both give a cut-off or tiny person the s
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .keypoints import COCO_KEYPOINTS, L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, R_ANKLE, R_HIP, R_KNEE, R_SHOULDER
@@ -33,7 +35,8 @@ def judge_many(kp, image_size, bbox=None, min_px: float = MIN_BOX_PX) -> tuple[l
     box = np.full((n, 4), np.nan) if bbox is None else np.asarray(bbox, float).reshape(n, 4)
     has_box = np.isfinite(box).all(1)
     pres = kp[..., 2] > 0
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # a person with no keypoint: all-NaN rows
         x = np.where(pres, kp[..., 0], np.nan)
         y = np.where(pres, kp[..., 1], np.nan)
         ext = np.stack([np.nanmin(x, 1), np.nanmin(y, 1), np.nanmax(x, 1), np.nanmax(y, 1)], 1) \

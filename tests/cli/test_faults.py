@@ -406,6 +406,21 @@ def test_predict_flags_cut_off_and_tiny_people_like_estimate(rows, tmp_path):
     assert framing.too_small(kp3, bbox=[0, 0, 10, 10]) is not None
 
 
+def test_a_person_without_keypoints_is_judged_without_warnings(rows):
+    """A row whose keypoints all have confidence 0 (a detection that lost every joint) gets no
+    framing status and prints no numpy warning (an all-NaN extent)."""
+    import warnings
+
+    from deepx_addon.core import framing
+    kp = np.array(rows[0]["keypoints"], float)
+    empty = kp.copy()
+    empty[:, 2] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        small, cut = framing.judge_many(np.stack([kp, empty]), [rows[0]["image_size"]] * 2)
+    assert small[1] is None and cut[1] is None
+
+
 def test_predict_states_the_stature_assumption(rows, tmp_path, capsys):
     assert main(["predict", "-i", str(_write(tmp_path / "i.jsonl", rows[:2])), "-o", str(tmp_path / "o.jsonl")]) == 0
     assert "adult-sized person" in capsys.readouterr().err
