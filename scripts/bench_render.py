@@ -16,7 +16,10 @@ on a machine shared with other work, cpu / threads estimates the wall time it wo
 ``--scene both`` (default) runs each configuration with the old plain scene and with the realistic
 one (SceneSettings.realistic: HDRI, textures, clutter, several people, blur/noise/JPEG) one after
 the other, so their ratio is measured under the same load; ``--denoise off,auto`` likewise runs each
-configuration without and with OpenImageDenoise (RenderSettings.denoise). Targets (brief): Cycles >= 1 img/s at
+configuration without and with OpenImageDenoise (RenderSettings.denoise). ``--processes 2 --threads 1`` runs
+each configuration as two processes at once (what `deepx generate` does on 2 cores: one Blender per task,
+so one process's Python work overlaps the other's render); img/s is then their sum. "subdiv" is the
+people's render subdivision (RenderSettings.subdivision: "auto" = 1 up to 320 px, 2 above). Targets (brief): Cycles >= 1 img/s at
 640x640 and >= 6 img/s at 160x160 on 2 cores (issue 9: >= 5 img/s at 160 with realistic scenes).
 """
 from __future__ import annotations
@@ -36,7 +39,7 @@ TARGETS_REALISTIC = {("CYCLES", 160): 5.0}      # issue 9: realistic scenes at 1
 
 
 def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp: int, realistic: bool,
-          persistent: bool = True, denoise: str = "off", sets=(), profile: str | None = None) -> dict:
+          persistent: bool = True, denoise: str = "off", sets=(), profile: str | None = None, seed: int = 1) -> dict:
     sys.path.insert(0, str(ROOT))
     import bpy
 
@@ -44,7 +47,7 @@ def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp:
     from deepx_addon.core.settings import GeneratorSettings
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    s = GeneratorSettings(seed=1, count=n + 1, cameras_per_pose=cpp)
+    s = GeneratorSettings(seed=seed, count=n + 1, cameras_per_pose=cpp)
     s.render.engine, s.render.samples, s.render.denoise = engine, samples, denoise
     s.render.resolution = s.camera.image_size = (res, res)
     s.camera.distance_m = (2.0, 30.0)
@@ -102,7 +105,21 @@ def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp:
             "render_call_share": round(render / dt, 3), "threads": threads or os.cpu_count(),
             "cpu_s_per_image": round(cpu / n, 4),
             "cameras_per_pose": cpp, "scene": "realistic" if realistic else "plain", "blender": bpy.app.version_string,
-            "denoiser": job.ctx.denoiser}
+            "denoiser": job.ctx.denoiser, "subdivision": job.ctx.subdivision}
+
+
+def _combine(runs: list) -> dict:
+    """One row from the processes of one configuration run at once: their summed img/s (the
+    machine's throughput), the mean of the per-image figures."""
+    if len(runs) == 1:
+        return runs[0]
+    d = dict(runs[0])
+    for k in ("bare_s_per_image", "vs_bare", "first_s", "s_per_image", "render_call_share", "cpu_s_per_image"):
+        d[k] = round(sum(r[k] for r in runs) / len(runs), 4)
+    d["images_per_s"] = round(sum(r["images_per_s"] for r in runs), 3)
+    d["n"] = sum(r["n"] for r in runs)
+    d["processes"] = len(runs)
+    return d
 
 
 def main(argv=None) -> int:
@@ -110,7 +127,12 @@ def main(argv=None) -> int:
     p.add_argument("--child", nargs=2, metavar=("ENGINE", "RES"), help=argparse.SUPPRESS)
     p.add_argument("-n", type=int, help="timed images per configuration (default 12 at 640, 40 at 160)")
     p.add_argument("--samples", type=int, default=4, help="Cycles samples / EEVEE TAA samples (default 4)")
-    p.add_argument("--threads", type=int, help="render threads (default: all cores)")
+    p.add_argument("--threads", type=int, help="render threads per process (default: all cores)")
+    p.add_argument("--processes", type=int, default=1,
+                   help="run each configuration in this many processes at once (seeds 1..P), as `deepx generate` "
+                        "runs one Blender per task: img/s is their sum, the other columns their mean "
+                        "(e.g. --processes 2 --threads 1 on 2 cores)")
+    p.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--cameras-per-pose", type=int, default=16)
     p.add_argument("--eevee", action="store_true", help="also benchmark EEVEE (CPU: several s per image)")
     p.add_argument("--only", help="comma-separated ENGINE:RES list, e.g. CYCLES:640,CYCLES:160")
@@ -130,7 +152,7 @@ def main(argv=None) -> int:
         n = a.n or (12 if res >= 480 else 40)
         print("RESULT " + json.dumps(child(eng, res, n, a.samples, a.threads, a.cameras_per_pose,
                                            a.scene == "realistic", not a.no_persistent, a.denoise, a.set,
-                                           a.profile)), flush=True)
+                                           a.profile, a.seed)), flush=True)
         return 0
     if a.only:
         configs = [(e.upper(), int(r)) for e, r in (x.split(":") for x in a.only.split(","))]
@@ -143,7 +165,7 @@ def main(argv=None) -> int:
     configs = [(e, r, sc, dn) for e, r in configs for sc in scenes for dn in modes]
     results = []
     print(f"{'engine':<18} {'scene':<10} {'denoise':<8} {'res':>5} {'img/s':>7} {'s/img':>7} {'bare s':>7} {'vs bare':>7} "
-          f"{'cpu s/img':>9} {'render%':>8} {'first s':>8}  target")
+          f"{'cpu s/img':>9} {'render%':>8} {'first s':>8} {'subdiv':>6}  target")
     for eng, res, sc, dn in configs:
         cmd = [sys.executable, __file__, "--child", eng, str(res), "--samples", str(a.samples),
                "--cameras-per-pose", str(a.cameras_per_pose), "--scene", sc, "--denoise", dn] + (["--no-persistent"] if a.no_persistent else [])
@@ -155,23 +177,27 @@ def main(argv=None) -> int:
             cmd += ["-n", str(a.n)]
         if a.threads:
             cmd += ["--threads", str(a.threads)]
-        r = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT))
-        line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if r.returncode != 0 or line is None:
-            tail = (r.stderr or r.stdout).strip().splitlines()[-2:]
-            print(f"{eng:<18} {sc:<10} {dn:<8} {res:>5}  failed (exit {r.returncode}): {' | '.join(tail)}")
-            results.append({"engine": eng, "resolution": res, "error": r.returncode})
+        procs = [subprocess.Popen(cmd + ["--seed", str(k + 1)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, cwd=str(ROOT)) for k in range(max(1, a.processes))]
+        outs = [(pr, *pr.communicate()) for pr in procs]
+        got = [next((ln for ln in out.splitlines() if ln.startswith("RESULT ")), None) for _pr, out, _err in outs]
+        bad = [(pr.returncode, err or out) for (pr, out, err), line in zip(outs, got) if pr.returncode != 0 or line is None]
+        if bad:
+            tail = bad[0][1].strip().splitlines()[-2:]
+            print(f"{eng:<18} {sc:<10} {dn:<8} {res:>5}  failed (exit {bad[0][0]}): {' | '.join(tail)}")
+            results.append({"engine": eng, "resolution": res, "error": bad[0][0]})
             continue
-        d = json.loads(line[7:])
+        d = _combine([json.loads(line[7:]) for line in got])
         results.append(d)
         tgt = (TARGETS_REALISTIC if sc == "realistic" else TARGETS).get((eng, res))
         mark = "" if tgt is None else (f">= {tgt:g}: " + ("met" if d["images_per_s"] >= tgt else "NOT met"))
         print(f"{eng:<18} {sc:<10} {dn:<8} {res:>5} {d['images_per_s']:>7.2f} {d['s_per_image']:>7.3f} {d['bare_s_per_image']:>7.3f} "
               f"{d['vs_bare']:>6.2f}x {d['cpu_s_per_image']:>9.3f} "
-              f"{100 * d['render_call_share']:>7.0f}% {d['first_s']:>8.1f}  {mark}", flush=True)
+              f"{100 * d['render_call_share']:>7.0f}% {d['first_s']:>8.1f} {d.get('subdivision', '?'):>6}  {mark}", flush=True)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"({results[0].get('samples', a.samples)} samples, {a.cameras_per_pose} cameras per pose, "
-          f"{os.cpu_count()} cores, load average {load[0]:.1f} at the end"
+          f"{os.cpu_count()} cores, {a.processes} process(es) x {a.threads or os.cpu_count()} thread(s), "
+          f"load average {load[0]:.1f} at the end"
           + (f"; --set {' '.join(a.set)}" if a.set else "") + ")" if load else "")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))

@@ -294,6 +294,7 @@ class VIEW3D_PT_deepx_batch(_SubPanel, Panel):
         row.prop(r, "resolution", index=1, text="H")
         col.prop(r, "samples")
         col.prop(r, "denoise")
+        col.prop(r, "subdivision")
         col.prop(r, "downscale_levels", text="Scales")
         row = col.row(align=True)
         row.prop(r, "depth_pass", toggle=True)

@@ -129,6 +129,11 @@ class DEEPX_PG_render(PropertyGroup):
                                                   "(each label records which)"),
                                  ("oidn", "OpenImageDenoise", "Cycles: always; an error in a Blender without it"),
                                  ("off", "Off", "The path tracer's raw samples (grainy at a few samples per pixel)")])
+    subdivision: EnumProperty(name="Subdivision", default=RenderSettings.subdivision,
+                              items=[("auto", "Auto", "The people's render subdivision: 1 for images up to 320 px "
+                                                      "a side (finer is sub-pixel there, and slower), else 2"),
+                                     ("1", "1", "Level 1 at every size (faster; facets show on big people)"),
+                                     ("2", "2", "Level 2 at every size (the smoothest silhouettes)")])
     downscale_levels: StringProperty(name="Downscale Levels",
                                      default=", ".join(f"{s:g}" for s in RenderSettings.downscale_levels),
                                      description="Comma-separated scales in (0, 1]: extra images at these scales "

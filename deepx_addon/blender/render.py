@@ -133,6 +133,15 @@ class RenderContext:
         # (a resumed run equals an uninterrupted one: tests/blender/test_render.py). close() restores.
         self._persistent_before = self.scene.render.use_persistent_data
         self.scene.render.use_persistent_data = True
+        # small images: the people's subdivision capped at level 1 through Blender's Simplify
+        # (RenderSettings.subdivision); level 2 is the modifiers' own, so Simplify is left alone
+        # (the viewport cap, which the labels' evaluated meshes go through, stays >= their level 1)
+        ro = self.scene.render
+        self._simplify_before = (ro.use_simplify, ro.simplify_subdivision, ro.simplify_subdivision_render)
+        self.subdivision = r.subdivision_level()
+        if self.subdivision < 2:
+            ro.use_simplify, ro.simplify_subdivision_render = True, self.subdivision
+            ro.simplify_subdivision = max(ro.simplify_subdivision, 1)
         self.occluders = occlusion.occluder_pool(self.rig.collection)
         self._support = occlusion.occluder_pool(self.rig.collection, 1, prefix="DeepX_Seat_")[0]
         self.camera_settings = replace(settings.camera, image_size=tuple(int(v) for v in r.resolution))
@@ -274,6 +283,8 @@ class RenderContext:
         """Undo _hide_other_people and the persistent render data (the render mannequin itself
         stays; the caller may remove it)."""
         self.scene.render.use_persistent_data = self._persistent_before
+        ro = self.scene.render
+        ro.use_simplify, ro.simplify_subdivision, ro.simplify_subdivision_render = self._simplify_before
         for name in self._hidden:
             obj = bpy.data.objects.get(name)
             if obj is not None:
@@ -565,7 +576,7 @@ def render_sample(ctx: RenderContext, sample_seed: int, *, pose_seed: int | None
         "pelvis_world": st.pelvis_world.tolist(), "pelvis_camera": main["pelvis_camera"],
         **st.info, "light": light, "occluders": occluders,
         "render": {"engine": ctx.rig.engine, "samples": int(settings.render.samples),
-                   "denoiser": ctx.denoiser, "blender": bpy.app.version_string},
+                   "subdivision": ctx.subdivision, "denoiser": ctx.denoiser, "blender": bpy.app.version_string},
         "views": [],
     }
     if sc.realistic:

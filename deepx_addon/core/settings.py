@@ -169,6 +169,8 @@ class CameraSettings(_Settings):
 
 
 DENOISE_MODES = ("auto", "oidn", "off")
+SUBDIVISION_MODES = ("auto", "1", "2")
+SMALL_RENDER_PX = 320        # "auto" subdivision: images no larger than this render at level 1
 
 
 @dataclass
@@ -180,8 +182,22 @@ class RenderSettings(_Settings):
     # not: then none, and the label says so), "oidn" = required, "off" = the path tracer's raw samples
     denoise: str = "off"
     downscale_levels: tuple = (1.0,)                # extra images at these scales of the render
+    # the people's render subdivision: "auto" = 1 for images <= SMALL_RENDER_PX on both sides (a
+    # person there is at most that tall: level 2's finer silhouette is sub-pixel, and it costs
+    # Cycles a re-sync of four times the faces for every re-posed person), else 2 (the modifiers' own)
+    subdivision: str = "auto"
     depth_pass: bool = False
     mask_pass: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.subdivision, int) and not isinstance(self.subdivision, bool):
+            self.subdivision = str(self.subdivision)       # --set render.subdivision=1 parses as a number
+
+    def subdivision_level(self) -> int:
+        """The render subdivision level this setting gives at this resolution (see ``subdivision``)."""
+        if self.subdivision != "auto":
+            return int(self.subdivision)
+        return 1 if max(int(v) for v in self.resolution) <= SMALL_RENDER_PX else 2
 
     def validate(self) -> None:
         super().validate()
@@ -191,6 +207,8 @@ class RenderSettings(_Settings):
             raise SettingsError("RenderSettings.samples must be >= 1")
         if self.denoise not in DENOISE_MODES:
             raise SettingsError(f"RenderSettings.denoise {self.denoise!r} not in {', '.join(DENOISE_MODES)}")
+        if self.subdivision not in SUBDIVISION_MODES:
+            raise SettingsError(f"RenderSettings.subdivision {self.subdivision!r} not in {', '.join(SUBDIVISION_MODES)}")
         if any(not (0 < s <= 1) for s in self.downscale_levels):
             raise SettingsError("RenderSettings.downscale_levels must be in (0, 1]")
 

@@ -444,6 +444,29 @@ def test_denoise_modes(bpy_module, tmp_path):
     assert grain["auto"] < 0.8 * grain["off"], grain
 
 
+def test_small_images_render_people_at_subdivision_1(bpy_module, tmp_path):
+    """render.subdivision "auto" caps the people's render subdivision at 1 on a small image (through
+    Simplify, restored by close()); the labels - keypoints, boxes, visibility, all taken from the
+    viewport evaluation - are the same as at level 2, only the silhouettes' pixels differ a little."""
+    from deepx_addon.blender.render import RenderContext, render_sample
+    labels, images = {}, {}
+    for mode in ("auto", "2"):
+        bpy_module.ops.wm.read_factory_settings(use_empty=True)
+        r = bpy_module.context.scene.render
+        assert not r.use_simplify
+        ctx = RenderContext(_settings(subdivision=mode), tmp_path / mode)
+        assert r.use_simplify == (mode == "auto") and (mode != "auto" or r.simplify_subdivision_render == 1)
+        labels[mode] = render_sample(ctx, 4242, sample_id="a")
+        images[mode] = _read(tmp_path / mode / labels[mode]["image"]).astype(float)
+        ctx.close()
+        assert not r.use_simplify
+    assert labels["auto"]["render"]["subdivision"] == 1 and labels["2"]["render"]["subdivision"] == 2
+    strip = lambda lab: {k: v for k, v in lab.items() if k not in ("render", "image")}   # noqa: E731
+    assert strip(labels["auto"]) == strip(labels["2"])
+    diff = np.abs(images["auto"] - images["2"]).max(axis=-1)
+    assert 0 < np.count_nonzero(diff > 8) < 0.02 * diff.size         # a few edge pixels, nothing else
+
+
 def test_realistic_scene_is_seeded_and_labelled(bpy_module, tmp_path):
     """Same seed -> identical scene (world, ground, clutter, other people, degradation, pixels);
     every person gets keypoints, what hides each of them, and its height in pixels."""

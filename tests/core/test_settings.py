@@ -28,6 +28,21 @@ def test_round_trip_and_validation():
     with pytest.raises(SettingsError, match="denoise 'fast' not in auto, oidn, off"):
         GeneratorSettings().update(["render.denoise=fast"])
     assert GeneratorSettings().update(["render.denoise=auto"]).render.denoise == "auto"
+    with pytest.raises(SettingsError, match="subdivision '3' not in auto, 1, 2"):
+        GeneratorSettings().update(["render.subdivision=3"])
+
+
+def test_subdivision_auto_follows_the_image_size():
+    """"auto": level 1 while both sides are <= 320 px, else 2; a number on the command line or in a
+    settings file is the level itself."""
+    from deepx_addon.core.settings import GeneratorSettings, RenderSettings
+    assert [RenderSettings(resolution=r).subdivision_level() for r in ((160, 160), (320, 200), (321, 100),
+                                                                       (640, 640))] == [1, 1, 2, 2]
+    assert RenderSettings(resolution=(160, 160), subdivision="2").subdivision_level() == 2
+    g = GeneratorSettings().update(["render.subdivision=1"])          # parsed as the number 1
+    assert g.render.subdivision == "1" and g.render.subdivision_level() == 1
+    assert GeneratorSettings.from_dict(g.to_dict()).render.subdivision == "1"
+    assert GeneratorSettings.from_dict({"render": {"subdivision": 2}}).render.subdivision_level() == 2
 
 
 def test_update_applies_key_value_overrides_and_names_bad_keys(tmp_path):
