@@ -17,7 +17,7 @@ on a machine shared with other work, cpu / threads estimates the wall time it wo
 one (SceneSettings.realistic: HDRI, textures, clutter, several people, blur/noise/JPEG) one after
 the other, so their ratio is measured under the same load; ``--denoise off,auto`` likewise runs each
 configuration without and with OpenImageDenoise (RenderSettings.denoise). ``--processes 2 --threads 1`` runs
-each configuration as two processes at once (what `deepx generate` does on 2 cores: one Blender per task,
+each configuration as two processes at once (what `deepx generate --ray` does on 2 cores: one Blender per task,
 so one process's Python work overlaps the other's render); img/s is then their sum. "subdiv" is the
 people's render subdivision (RenderSettings.subdivision: "auto" = 1 up to 320 px, 2 above). Targets (brief): Cycles >= 1 img/s at
 640x640 and >= 6 img/s at 160x160 on 2 cores (issue 9: >= 5 img/s at 160 with realistic scenes).

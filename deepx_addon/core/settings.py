@@ -182,8 +182,8 @@ class RenderSettings(_Settings):
     # not: then none, and the label says so), "oidn" = required, "off" = the path tracer's raw samples
     denoise: str = "off"
     downscale_levels: tuple = (1.0,)                # extra images at these scales of the render
-    # the people's render subdivision: "auto" = 1 for images <= SMALL_RENDER_PX on both sides (a
-    # person there is at most that tall: level 2's finer silhouette is sub-pixel, and it costs
+    # the people's render subdivision: "auto" = 1 for images <= SMALL_RENDER_PX on both sides (no
+    # person there spans more pixels: level 2's finer silhouette is sub-pixel, and it costs
     # Cycles a re-sync of four times the faces for every re-posed person), else 2 (the modifiers' own)
     subdivision: str = "auto"
     depth_pass: bool = False
