@@ -19,6 +19,12 @@ def add_arguments(p):
     p.add_argument("--shrink", type=float, default=50.0,
                    help="--by-family: weight of a cell's parent, in people (hierarchical shrinkage)")
     p.add_argument("--min-cell", type=int, default=20, help="--by-family: store cells of at least this many people")
+    p.add_argument("--person-scale", action="store_true",
+                   help="add a person-level size error (core/noise_scale.py): the detected / exact skeleton size "
+                        "per pose family and view, applied before the per-keypoint noise")
+    p.add_argument("--inner", metavar="NOISE_JSON",
+                   help="--person-scale: wrap this noise model instead of the one fitted here (e.g. "
+                        "models/deepx_default_noise.json, to add only the size term)")
     p.add_argument("--phantoms", action="store_true",
                    help="also fit phantom keypoints: joints outside the picture the detector still reports near the "
                         "border (needs image_size in the rows; render_detect pairs have it)")
@@ -49,8 +55,10 @@ def run(args) -> int:
     from ..core.records import atomic_write_text
     from .errors import CliError
 
+    if args.inner and not args.person_scale:
+        raise CliError("--inner goes with --person-scale")
     from ..core.outputs import prepare_outputs
-    prepare_outputs(args.pairs, [args.out, args.plot])
+    prepare_outputs(list(args.pairs) + ([args.inner] if args.inner else []), [args.out, args.plot])
     meta = []
     try:
         gt, det, found = load_pairs(args.pairs, meta)
@@ -84,7 +92,21 @@ def run(args) -> int:
             setattr(model, k, v)
         model.validate()
         print(f"deepx fit-noise: phantoms {ph or 'none (no joint outside the picture)'}", file=sys.stderr)
-    atomic_write_text(args.out, (fam_model or model).to_json())
+    final = fam_model or model
+    if args.person_scale:
+        from ..core.noise_family import load_noise_model
+        from ..core.noise_scale import ScaledNoiseModel
+        family = np.array([m[0] for m in meta])
+        view = np.array([m[1] for m in meta])
+        try:
+            inner = load_noise_model(args.inner) if args.inner else final
+            final = ScaledNoiseModel.fit(inner, gt[found], det[found], h[found], family[found], view[found],
+                                         note=note + (f"; inner model {args.inner}" if args.inner else ""))
+        except ValueError as e:
+            raise CliError(str(e)) from None
+        med = {k: round(100 * (np.exp(q[len(q) // 2]) - 1), 1) for k, q in final.cells.items() if "/" not in k}
+        print(f"deepx fit-noise: person scale, median detected/exact size - 1 (%) per family: {med}", file=sys.stderr)
+    atomic_write_text(args.out, final.to_json())
     if fam_model is not None:
         st = fam_model.fit_stats
         print(f"deepx fit-noise: {st['cells']} cells; families {st['families']}; views {st['views']}", file=sys.stderr)

@@ -16,7 +16,8 @@ HELP = "synthetic test people with modelled detector noise (pose table + noise m
 def add_arguments(p):
     p.add_argument("--pose-table", required=True, help="pose table .npz (not the training one)")
     p.add_argument("--out", "-o", required=True, help="output keypoint JSONL")
-    p.add_argument("--noise", help="detector-noise model JSON, plain or --by-family (default: the documented default guess)")
+    p.add_argument("--noise", help="detector-noise model JSON, plain, --by-family or --person-scale "
+                                   "(default: the documented default guess)")
     p.add_argument("--cameras-per-pose", type=int, default=4)
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--max", type=int, default=20000, help="at most this many people (after dropping unseen ones)")

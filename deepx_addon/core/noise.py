@@ -230,6 +230,11 @@ class DetectorNoiseModel:
                                          None if wh is None else wh[s:e])
         return out
 
+    def sample(self, rng, keypoints_2d, visibility, heights, family=None, view=None, dtype=np.float32,
+               image_size=None) -> np.ndarray:
+        """``apply`` under the signature every noise model shares (family and view unused here)."""
+        return self.apply(rng, keypoints_2d, visibility, heights, dtype=dtype, image_size=image_size)
+
     def _apply_chunk(self, rng, kp, vis, h, wh=None):
         n = len(kp)
         h = np.maximum(h, 1.0)

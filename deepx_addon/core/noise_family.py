@@ -164,6 +164,11 @@ class FamilyNoiseModel:
             return names, np.array([names.index(f) for f in found], int)[inv.reshape(-1)]
         return [found[i] for i in inv.reshape(-1).tolist()]
 
+    def sample(self, rng, keypoints_2d, visibility, heights, family=None, view=None, dtype=np.float32,
+               image_size=None) -> np.ndarray:
+        """``apply`` under the signature every noise model shares (no phantoms: image_size unused)."""
+        return self.apply(rng, keypoints_2d, visibility, heights, family, view, dtype=dtype)
+
     def apply(self, rng: np.random.Generator, keypoints_2d, visibility, heights, family=None, view=None,
               dtype=np.float32) -> np.ndarray:
         """Detector-like keypoints from clean ones (like DetectorNoiseModel.apply), drawn from each
@@ -310,7 +315,8 @@ class FamilyNoiseModel:
 
 
 def load_noise_model(path_or_text):
-    """A DetectorNoiseModel or FamilyNoiseModel from a JSON file (or its text), by its format."""
+    """A DetectorNoiseModel, FamilyNoiseModel or ScaledNoiseModel from a JSON file (or its text), by
+    its format."""
     s = str(path_or_text)
     try:
         d = json.loads(s if s.lstrip().startswith("{") else Path(s).read_text(encoding="utf-8"))
@@ -319,6 +325,11 @@ def load_noise_model(path_or_text):
     try:
         if isinstance(d, dict) and d.get("format") == FORMAT:
             return FamilyNoiseModel.from_dict(d)
+        from .noise_scale import FORMAT as SCALED, ScaledNoiseModel
+        if isinstance(d, dict) and d.get("format") == SCALED:
+            if not isinstance(d.get("inner"), dict):
+                raise ValueError(f"{SCALED}: no inner noise model")
+            return ScaledNoiseModel.from_dict(d, load_noise_model(json.dumps(d["inner"])))
         return DetectorNoiseModel.from_dict(d)
     except (ValueError, TypeError) as e:
         raise ValueError(f"{s[:200]}: {e}") from None
@@ -326,11 +337,9 @@ def load_noise_model(path_or_text):
 
 def apply_noise(noise, rng, keypoints_2d, visibility, heights, family=None, view=None, dtype=np.float32,
                 image_size=None):
-    """Either model's apply(); family and view reach only the model that uses them, image_size (for
-    phantom keypoints of joints outside the picture) only the plain model."""
-    if isinstance(noise, FamilyNoiseModel):
-        return noise.apply(rng, keypoints_2d, visibility, heights, family, view, dtype=dtype)
-    return noise.apply(rng, keypoints_2d, visibility, heights, dtype=dtype, image_size=image_size)
+    """Any noise model's draw (its ``sample``); family and view reach only the models that use them,
+    image_size (for phantom keypoints of joints outside the picture) only the plain model."""
+    return noise.sample(rng, keypoints_2d, visibility, heights, family, view, dtype=dtype, image_size=image_size)
 
 
 def _nearest_psd(c: np.ndarray) -> np.ndarray:

@@ -208,7 +208,8 @@ class RenderSettings(_Settings):
         if self.denoise not in DENOISE_MODES:
             raise SettingsError(f"RenderSettings.denoise {self.denoise!r} not in {', '.join(DENOISE_MODES)}")
         if self.subdivision not in SUBDIVISION_MODES:
-            raise SettingsError(f"RenderSettings.subdivision {self.subdivision!r} not in {', '.join(SUBDIVISION_MODES)}")
+            raise SettingsError(f"RenderSettings.subdivision {self.subdivision!r} not in "
+                                f"{', '.join(SUBDIVISION_MODES)}")
         if any(not (0 < s <= 1) for s in self.downscale_levels):
             raise SettingsError("RenderSettings.downscale_levels must be in (0, 1]")
 

@@ -57,7 +57,7 @@ class TrainConfig:
     threads: int = 2                # torch.set_num_threads (results depend on it; ops between the
                                     # matmuls run on 1 thread when faster: ml/step_threads.py)
     noise: bool = True              # corrupt clean keypoints with the detector noise model
-    noise_model: str = ""           # noise model JSON (DetectorNoiseModel or FamilyNoiseModel); "" = the default guess
+    noise_model: str = ""           # noise model JSON (any load_noise_model reads); "" = the default guess
     flip: bool = True               # mirror half of each batch (left/right swapped, x mirrored)
     feature_version: int = feat.FEATURE_VERSION
     min_conf: float = feat.DEFAULT_MIN_CONF

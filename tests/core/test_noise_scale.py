@@ -1,0 +1,114 @@
+"""The person-level size term (core/noise_scale.py): fit recovers a known per-family shrink on top
+of a per-keypoint model, sampling applies it, files round-trip, fit-noise builds it."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from deepx_addon.cli import main
+from deepx_addon.core.noise import DetectorNoiseModel, person_height_px
+from deepx_addon.core.noise_family import apply_noise, load_noise_model, view_of
+from deepx_addon.core.noise_scale import ScaledNoiseModel, size_log_ratio
+from deepx_addon.core.standin import standin_data
+
+SHRINK = {"crouching": 0.9, "standing": 1.0}
+
+
+def _inner() -> DetectorNoiseModel:
+    m = DetectorNoiseModel.default()
+    m.outlier_rate = 0.0
+    return m
+
+
+def _scaled(gt, factor):
+    """gt (n, 17, 3) scaled about the centroid of its visible keypoints by factor (n,)."""
+    out = gt.copy()
+    w = (gt[..., 2] > 0)[..., None].astype(float)
+    c = (gt[..., :2] * w).sum(1) / w.sum(1)
+    out[..., :2] = c[:, None] + (gt[..., :2] - c[:, None]) * factor[:, None, None]
+    return out
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    """Rendered-like people read by a known detector: the inner model's noise on a skeleton shrunk
+    to 0.9 for crouching people, kept for standing ones."""
+    gt = standin_data(6000, seed=3)["keypoints_2d"].astype(float)
+    h = person_height_px(gt)
+    keep = h >= 60
+    gt, h = gt[keep], h[keep]
+    rng = np.random.default_rng(1)
+    fam = rng.choice(list(SHRINK), len(gt))
+    view = view_of(rng.uniform(-180, 180, len(gt)))
+    factor = np.array([SHRINK[f] for f in fam])
+    det = _inner().apply(np.random.default_rng(2), _scaled(gt, factor)[..., :2], gt[..., 2] > 0, h * factor,
+                         dtype=np.float64)
+    return gt, det, h, fam, view
+
+
+def test_fit_recovers_a_known_shrink_per_family(pairs):
+    gt, det, h, fam, view = pairs
+    m = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view)
+    for f, r in SHRINK.items():
+        assert np.exp(m.cells[f][10]) == pytest.approx(r, abs=0.012), f            # the median ratio
+    assert set(m.cells) >= {"", "crouching", "standing", "crouching/side"} and m.counts["crouching"] > 500
+    # without the inner model's own share taken out, its jitter's spread is counted as growth
+    plain = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view, relative_to_inner=False)
+    assert plain.cells["standing"][10] > m.cells["standing"][10]
+
+
+def test_sampling_shrinks_the_skeleton_and_is_seeded(pairs):
+    gt, det, h, fam, view = pairs
+    m = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view)
+    a = apply_noise(m, np.random.default_rng(7), gt[..., :2], gt[..., 2] > 0, h, fam, view, dtype=np.float64)
+    b = apply_noise(m, np.random.default_rng(7), gt[..., :2], gt[..., 2] > 0, h, fam, view, dtype=np.float64)
+    assert np.array_equal(a, b)
+    lr = size_log_ratio(gt, a)
+    for f in SHRINK:        # the same shrink as the known detector's, measured the same way
+        want = np.nanmedian(size_log_ratio(gt, det)[fam == f])
+        assert np.nanmedian(lr[fam == f]) == pytest.approx(want, abs=0.012), f
+    # an unknown family falls back to everyone
+    assert m.cell_of("bending", "front") == "" and m.cell_of("crouching", "nowhere") == "crouching"
+
+
+def test_files_round_trip_and_bad_cells_are_refused(pairs, tmp_path):
+    gt, det, h, fam, view = pairs
+    m = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view, note="test")
+    path = tmp_path / "scaled.json"
+    m.to_json(path)
+    back = load_noise_model(path)
+    assert isinstance(back, ScaledNoiseModel) and back.cells == m.cells and back.note == "test"
+    x = [apply_noise(mm, np.random.default_rng(3), gt[:50, :, :2], gt[:50, :, 2] > 0, h[:50], fam[:50], view[:50])
+         for mm in (m, back)]
+    assert np.array_equal(x[0], x[1])
+    d = json.loads(path.read_text())
+    d["log_ratio_quantiles"]["crouching"] = d["log_ratio_quantiles"]["crouching"][::-1]
+    with pytest.raises(ValueError, match="non-decreasing"):
+        load_noise_model(json.dumps(d))
+    del d["log_ratio_quantiles"][""]
+    with pytest.raises(ValueError, match="all-people cell"):
+        load_noise_model(json.dumps(d))
+
+
+def test_fit_noise_person_scale(pairs, tmp_path, capsys):
+    gt, det, h, fam, view = pairs
+    src = tmp_path / "pairs.jsonl"
+    with open(src, "w") as fh:
+        for g, d, f in zip(gt[:1500], det[:1500], fam[:1500]):
+            fh.write(json.dumps({"gt_keypoints": g.tolist(), "keypoints": d.tolist(), "detected": True,
+                                 "family": f}) + "\n")
+    inner = tmp_path / "inner.json"
+    _inner().to_json(inner)
+    out = tmp_path / "scaled.json"
+    assert main(["fit-noise", "--pairs", str(src), "-o", str(out), "--person-scale", "--inner", str(inner)]) == 0
+    m = load_noise_model(out)
+    assert isinstance(m, ScaledNoiseModel) and isinstance(m.inner, DetectorNoiseModel)
+    assert np.exp(m.cells["crouching"][10]) == pytest.approx(0.9, abs=0.02)
+    assert "person scale" in capsys.readouterr().err
+    assert main(["fit-noise", "--pairs", str(src), "-o", str(tmp_path / "x.json"), "--inner", str(inner)]) == 2
+    assert "--person-scale" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+    before = inner.read_bytes()     # the model it wraps is an input: never the output
+    assert main(["fit-noise", "--pairs", str(src), "-o", str(inner), "--person-scale", "--inner", str(inner)]) == 2
+    assert inner.read_bytes() == before
