@@ -22,6 +22,9 @@ def add_arguments(p):
     p.add_argument("--person-scale", action="store_true",
                    help="add a person-level size error (core/noise_scale.py): the detected / exact skeleton size "
                         "per pose family and view, applied before the per-keypoint noise")
+    p.add_argument("--hip-shift", action="store_true",
+                   help="add where the detector puts a flexed hip along the torso (core/noise_scale.py); "
+                        "alone, or with --person-scale")
     p.add_argument("--inner", metavar="NOISE_JSON",
                    help="--person-scale: wrap this noise model instead of the one fitted here (e.g. "
                         "models/deepx_default_noise.json, to add only the size term)")
@@ -55,8 +58,8 @@ def run(args) -> int:
     from ..core.records import atomic_write_text
     from .errors import CliError
 
-    if args.inner and not args.person_scale:
-        raise CliError("--inner goes with --person-scale")
+    if args.inner and not (args.person_scale or args.hip_shift):
+        raise CliError("--inner goes with --person-scale or --hip-shift")
     from ..core.outputs import prepare_outputs
     prepare_outputs(list(args.pairs) + ([args.inner] if args.inner else []), [args.out, args.plot])
     meta = []
@@ -93,7 +96,7 @@ def run(args) -> int:
         model.validate()
         print(f"deepx fit-noise: phantoms {ph or 'none (no joint outside the picture)'}", file=sys.stderr)
     final = fam_model or model
-    if args.person_scale:
+    if args.person_scale or args.hip_shift:
         from ..core.noise_family import load_noise_model
         from ..core.noise_scale import ScaledNoiseModel
         family = np.array([m[0] for m in meta])
@@ -101,11 +104,17 @@ def run(args) -> int:
         try:
             inner = load_noise_model(args.inner) if args.inner else final
             final = ScaledNoiseModel.fit(inner, gt[found], det[found], h[found], family[found], view[found],
-                                         note=note + (f"; inner model {args.inner}" if args.inner else ""))
+                                         note=note + (f"; inner model {args.inner}" if args.inner else ""),
+                                         size=args.person_scale, hips=args.hip_shift)
         except ValueError as e:
             raise CliError(str(e)) from None
-        med = {k: round(100 * (np.exp(q[len(q) // 2]) - 1), 1) for k, q in final.cells.items() if "/" not in k}
-        print(f"deepx fit-noise: person scale, median detected/exact size - 1 (%) per family: {med}", file=sys.stderr)
+        if args.person_scale:
+            med = {k: round(100 * (np.exp(q[len(q) // 2]) - 1), 1) for k, q in final.cells.items() if "/" not in k}
+            print(f"deepx fit-noise: person scale, median detected/exact size - 1 (%) per family: {med}",
+                  file=sys.stderr)
+        if args.hip_shift:
+            print("deepx fit-noise: hip shift (up, perp; % of the torso) per flexion bin <20/20-45/45-70/70-95/95-120/"
+                  ">=120 deg: " + ", ".join(f"{100 * u:+.1f}/{100 * v:+.1f}" for u, v in final.hip_shift), file=sys.stderr)
     atomic_write_text(args.out, final.to_json())
     if fam_model is not None:
         st = fam_model.fit_stats

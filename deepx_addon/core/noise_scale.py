@@ -11,6 +11,13 @@ ones by a factor ``r`` drawn per person, then applies the inner model.
 of its cell - "family/view", else "family", else "" (everyone) - where the size is the RMS distance
 of the keypoints both have to their centroid. Fitted on (truth, detection) pairs of people big enough
 for the per-keypoint jitter not to inflate that ratio (``min_px``).
+
+The second person-level term, ``hip_shift``: a detector places a flexed hip further up the torso
+than the rig's hip joint (COCO's hip is not the joint centre), so a sitting or kneeling person's
+torso reads short. Per bin of the hip's 2D flexion (the angle between the image's torso-up and
+thigh directions, 0 = straight) the median detected - true hip offset, in the frame (torso up, its
+perpendicular towards the thigh) as a fraction of the 2D torso length, moves the clean hips before
+the size term and the inner model.
 """
 from __future__ import annotations
 
@@ -23,6 +30,38 @@ import numpy as np
 FORMAT = "deepx-detector-noise-scaled"
 FORMAT_VERSION = 1
 N_QUANTILES = 21                        # 0, 5, ..., 100 %
+FLEX_EDGES_DEG = (20.0, 45.0, 70.0, 95.0, 120.0)     # hip flexion bins: <20, 20-45, ..., >=120
+HIPS = ((11, 5, 13), (12, 6, 14))                    # (hip, shoulder, knee) per side
+
+
+def hip_frames(kp, vis):
+    """Per person and side: (flexion deg, torso-up unit (2,), perpendicular unit towards the thigh
+    (2,), 2D torso length), NaN where hip, shoulder or knee is not visible or degenerate.
+    kp (n, 17, 2+) pixels, vis (n, 17) bool. Shapes (n, 2), (n, 2, 2), (n, 2, 2), (n, 2)."""
+    kp = np.asarray(kp, float)[..., :2]
+    n = len(kp)
+    flex, length = np.full((n, 2), np.nan), np.full((n, 2), np.nan)
+    up, perp = np.full((n, 2, 2), np.nan), np.full((n, 2, 2), np.nan)
+    for j, (h, sh, kn) in enumerate(HIPS):
+        ok = vis[:, h] & vis[:, sh] & vis[:, kn]
+        t = kp[:, sh] - kp[:, h]
+        th = kp[:, kn] - kp[:, h]
+        L = np.linalg.norm(t, axis=1)
+        Lt = np.linalg.norm(th, axis=1)
+        ok &= (L > 1e-6) & (Lt > 1e-6)
+        with np.errstate(all="ignore"):
+            u = t / L[:, None]
+            cos = np.sum(u * th, 1) / Lt
+            side = th - np.sum(th * u, 1)[:, None] * u
+            sn = np.linalg.norm(side, axis=1)
+            p = np.where(sn[:, None] > 1e-9, side / sn[:, None], np.stack([-u[:, 1], u[:, 0]], 1))
+        flex[ok, j] = 180.0 - np.degrees(np.arccos(np.clip(-cos[ok], -1.0, 1.0)))
+        up[ok, j], perp[ok, j], length[ok, j] = u[ok], p[ok], L[ok]
+    return flex, up, perp, length
+
+
+def _flex_bin(flex) -> np.ndarray:
+    return np.searchsorted(FLEX_EDGES_DEG, np.nan_to_num(flex, nan=0.0), side="right")
 
 
 def size_log_ratio(gt, det, conf: float = 0.3, min_common: int = 5) -> np.ndarray:
@@ -48,6 +87,7 @@ class ScaledNoiseModel:
     cells: dict = field(default_factory=dict)       # cell -> N_QUANTILES quantiles of log r
     counts: dict = field(default_factory=dict)      # cell -> people it was fitted on
     note: str = ""
+    hip_shift: list | None = None                   # per flexion bin [up, perp] (fractions of the torso)
 
     def validate(self) -> None:
         if "" not in self.cells:
@@ -56,6 +96,23 @@ class ScaledNoiseModel:
             q = np.asarray(q, float)
             if q.shape != (N_QUANTILES,) or not np.all(np.isfinite(q)) or np.any(np.diff(q) < 0):
                 raise ValueError(f"cell {k!r}: need {N_QUANTILES} finite, non-decreasing quantiles")
+        if self.hip_shift is not None:
+            a = np.asarray(self.hip_shift, float)
+            if a.shape != (len(FLEX_EDGES_DEG) + 1, 2) or not np.all(np.isfinite(a)) or np.abs(a).max() > 0.5:
+                raise ValueError(f"hip_shift: need {len(FLEX_EDGES_DEG) + 1} finite [up, perp] pairs within +-0.5")
+
+    def shift_hips(self, kp, vis) -> np.ndarray:
+        """The clean keypoints (n, 17, 2) with each visible hip moved by its flexion bin's offset."""
+        kp = np.array(kp, float)
+        if self.hip_shift is None:
+            return kp
+        a = np.asarray(self.hip_shift, float)
+        flex, up, perp, length = hip_frames(kp, vis)
+        for j, (h, _sh, _kn) in enumerate(HIPS):
+            ok = np.isfinite(flex[:, j])
+            off = a[_flex_bin(flex[ok, j])]
+            kp[ok, h] += length[ok, j, None] * (off[:, :1] * up[ok, j] + off[:, 1:] * perp[ok, j])
+        return kp
 
     # ---- sampling ---------------------------------------------------------------------------------
     def cell_of(self, family, view) -> str:
@@ -78,9 +135,10 @@ class ScaledNoiseModel:
 
     def sample(self, rng, keypoints_2d, visibility, heights, family=None, view=None, dtype=np.float32,
                image_size=None) -> np.ndarray:
-        """Detector-like keypoints from clean ones: scaled per person, then the inner model's draw."""
-        kp = np.array(keypoints_2d, float)[..., :2]
+        """Detector-like keypoints from clean ones: hips moved (hip_shift), the skeleton scaled per
+        person (cells), then the inner model's draw."""
         vis = np.asarray(visibility) > 0
+        kp = self.shift_hips(np.array(keypoints_2d, float)[..., :2], vis)
         n = len(kp)
         family = np.full(n, "", object) if family is None else np.asarray(family, object)
         view = np.full(n, "", object) if view is None else np.asarray(view, object)
@@ -94,7 +152,8 @@ class ScaledNoiseModel:
     # ---- fitting ----------------------------------------------------------------------------------
     @classmethod
     def fit(cls, inner, gt, det, heights, family, view, *, min_px: float = 48.0, min_cell: int = 30,
-            relative_to_inner: bool = True, seed: int = 0, note: str = "") -> "ScaledNoiseModel":
+            relative_to_inner: bool = True, seed: int = 0, note: str = "", size: bool = True,
+            hips: bool = False) -> "ScaledNoiseModel":
         """The quantiles of size_log_ratio per cell, over detected people >= min_px tall; a cell
         ("family/view", "family") is kept with >= min_cell people; "" (everyone) always.
         relative_to_inner: each cell's quantiles shifted by minus the median ratio the inner model
@@ -122,14 +181,18 @@ class ScaledNoiseModel:
                 shift = np.nanmedian(lr_inner[sel]) if relative_to_inner else 0.0
                 cells[key] = [float(x - shift) for x in np.percentile(lr[sel], pct)]
                 counts[key] = int(sel.sum())
-        m = cls(inner, cells, counts, note)
+        if not size:
+            cells = {"": [0.0] * N_QUANTILES}
+            counts = {"": int(ok.sum())}
+        m = cls(inner, cells, counts, note, fit_hip_shift(gt, det, heights, min_px, min_cell) if hips else None)
         m.validate()
         return m
 
     # ---- files ------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "note": self.note,
-                "inner": self.inner.to_dict(), "log_ratio_quantiles": self.cells, "people": self.counts}
+                "inner": self.inner.to_dict(), "log_ratio_quantiles": self.cells, "people": self.counts,
+                "hip_shift": self.hip_shift, "hip_flexion_edges_deg": list(FLEX_EDGES_DEG)}
 
     @classmethod
     def from_dict(cls, d: dict, inner) -> "ScaledNoiseModel":
@@ -138,7 +201,10 @@ class ScaledNoiseModel:
         if d.get("format") != FORMAT or d.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"not a {FORMAT} v{FORMAT_VERSION} document")
         try:
-            m = cls(inner, dict(d["log_ratio_quantiles"]), dict(d.get("people", {})), str(d.get("note", "")))
+            m = cls(inner, dict(d["log_ratio_quantiles"]), dict(d.get("people", {})), str(d.get("note", "")),
+                    d.get("hip_shift"))
+            if m.hip_shift is not None and list(d.get("hip_flexion_edges_deg", ())) != list(FLEX_EDGES_DEG):
+                raise ValueError("hip_flexion_edges_deg differ from this DeepX's")
         except (KeyError, TypeError) as e:
             raise ValueError(f"{FORMAT}: bad or missing field ({e})") from None
         m.validate()
@@ -150,3 +216,24 @@ class ScaledNoiseModel:
             from .records import atomic_write_text
             atomic_write_text(Path(path), text + "\n")
         return text
+
+
+def fit_hip_shift(gt, det, heights, min_px: float = 48.0, min_count: int = 30, conf: float = 0.3) -> list:
+    """Per flexion bin the median (up, perp) offset of detected hips from true ones, as fractions of
+    the true 2D torso length, over people >= min_px whose hip, shoulder and knee are visible and
+    whose detected hip has confidence > conf; a bin with fewer than min_count hips gets [0, 0]."""
+    gt, det = np.asarray(gt, float), np.asarray(det, float)
+    big = np.asarray(heights, float) >= min_px
+    flex, up, perp, length = hip_frames(gt, gt[..., 2] > 0)
+    rows = []
+    for j, (h, _sh, _kn) in enumerate(HIPS):
+        ok = np.isfinite(flex[:, j]) & big & (det[:, h, 2] > conf)
+        d = det[ok, h, :2] - gt[ok, h, :2]
+        rows.append(np.stack([_flex_bin(flex[ok, j]), np.sum(d * up[ok, j], 1) / length[ok, j],
+                              np.sum(d * perp[ok, j], 1) / length[ok, j]], 1))
+    r = np.concatenate(rows)
+    out = []
+    for b in range(len(FLEX_EDGES_DEG) + 1):
+        sel = r[:, 0] == b
+        out.append([float(np.median(r[sel, 1])), float(np.median(r[sel, 2]))] if sel.sum() >= min_count else [0.0, 0.0])
+    return out

@@ -112,3 +112,61 @@ def test_fit_noise_person_scale(pairs, tmp_path, capsys):
     before = inner.read_bytes()     # the model it wraps is an input: never the output
     assert main(["fit-noise", "--pairs", str(src), "-o", str(inner), "--person-scale", "--inner", str(inner)]) == 2
     assert inner.read_bytes() == before
+
+
+# ---- where a flexed hip is read (hip_shift) ---------------------------------------------------------
+def test_hip_frames_of_a_sitting_side_view():
+    from deepx_addon.core.noise_scale import hip_frames
+    kp = np.zeros((1, 17, 2))
+    kp[0, [5, 6]] = [0.0, -10.0]            # shoulders straight above the hips (image y down)
+    kp[0, [13, 14]] = [8.0, 0.0]            # thighs horizontal: 90 deg of flexion
+    flex, up, perp, length = hip_frames(kp, np.ones((1, 17), bool))
+    assert flex[0] == pytest.approx([90.0, 90.0]) and length[0] == pytest.approx([10.0, 10.0])
+    assert up[0, 0] == pytest.approx([0.0, -1.0]) and perp[0, 0] == pytest.approx([1.0, 0.0])
+    vis = np.ones((1, 17), bool)
+    vis[0, 13] = False                      # no knee: no frame for that side
+    flex, *_ = hip_frames(kp, vis)
+    assert np.isnan(flex[0, 0]) and np.isfinite(flex[0, 1])
+
+
+def test_hip_shift_is_fitted_and_applied(pairs, tmp_path):
+    """Hips moved up the torso by 2 % of it per flexion bin index: the fit recovers it bin by bin,
+    sampling reproduces it (through the inner model's jitter), and it survives a file round trip."""
+    from deepx_addon.core.noise_scale import FLEX_EDGES_DEG, _flex_bin, fit_hip_shift, hip_frames
+    gt, _det, h, fam, view = pairs
+    flex, up, perp, length = hip_frames(gt, gt[..., 2] > 0)
+    det = gt.copy()
+    for j, hip in enumerate((11, 12)):
+        ok = np.isfinite(flex[:, j])
+        det[ok, hip, :2] += (0.02 * _flex_bin(flex[ok, j]))[:, None] * length[ok, j, None] * up[ok, j]
+    got = np.asarray(fit_hip_shift(gt, det, h))
+    counts = np.bincount(_flex_bin(flex[np.isfinite(flex)]), minlength=len(FLEX_EDGES_DEG) + 1)
+    for b, n in enumerate(counts):
+        want = [0.02 * b, 0.0] if n >= 30 else [0.0, 0.0]
+        assert got[b] == pytest.approx(want, abs=1e-9), (b, n)
+    assert (counts >= 30).sum() >= 3
+    quiet = DetectorNoiseModel.default()
+    quiet.outlier_rate, quiet.swap_rate = 0.0, np.zeros_like(quiet.swap_rate)
+    m = ScaledNoiseModel.fit(quiet, gt, det, h, fam, view, size=False, hips=True)
+    assert m.cells == {"": [0.0] * 21}
+    m.to_json(tmp_path / "hips.json")
+    back = load_noise_model(tmp_path / "hips.json")
+    assert back.hip_shift == m.hip_shift
+    drawn = back.sample(np.random.default_rng(4), gt[..., :2], gt[..., 2] > 0, h, fam, view, dtype=np.float64)
+    again = np.asarray(fit_hip_shift(gt, drawn, h))
+    assert again[counts >= 30, 0] == pytest.approx(got[counts >= 30, 0], abs=0.01)
+    with pytest.raises(ValueError, match="hip_shift"):
+        ScaledNoiseModel(quiet, {"": [0.0] * 21}, hip_shift=[[0.0, 0.0]]).validate()
+
+
+def test_fit_noise_hip_shift_alone(pairs, tmp_path, capsys):
+    gt, det, h, fam, view = pairs
+    src = tmp_path / "pairs.jsonl"
+    with open(src, "w") as fh:
+        for g, d in zip(gt[:800], det[:800]):
+            fh.write(json.dumps({"gt_keypoints": g.tolist(), "keypoints": d.tolist(), "detected": True}) + "\n")
+    out = tmp_path / "hips.json"
+    assert main(["fit-noise", "--pairs", str(src), "-o", str(out), "--hip-shift"]) == 0
+    m = load_noise_model(out)
+    assert isinstance(m, ScaledNoiseModel) and m.hip_shift is not None and m.cells == {"": [0.0] * 21}
+    assert "hip shift" in capsys.readouterr().err
