@@ -26,8 +26,8 @@ def add_arguments(p):
                    help="add where the detector puts a flexed hip along the torso (core/noise_scale.py); "
                         "alone, or with --person-scale")
     p.add_argument("--inner", metavar="NOISE_JSON",
-                   help="--person-scale: wrap this noise model instead of the one fitted here (e.g. "
-                        "models/deepx_default_noise.json, to add only the size term)")
+                   help="--person-scale / --hip-shift: wrap this noise model instead of the one fitted here "
+                        "(e.g. models/deepx_default_noise.json, to add only those terms)")
     p.add_argument("--phantoms", action="store_true",
                    help="also fit phantom keypoints: joints outside the picture the detector still reports near the "
                         "border (needs image_size in the rows; render_detect pairs have it)")
