@@ -18,7 +18,9 @@ one (SceneSettings.realistic: HDRI, textures, clutter, several people, blur/nois
 the other, so their ratio is measured under the same load; ``--denoise off,auto`` likewise runs each
 configuration without and with OpenImageDenoise (RenderSettings.denoise). ``--processes 2 --threads 1`` runs
 each configuration as two processes at once (what `deepx generate --ray` does on 2 cores: one Blender per task,
-so one process's Python work overlaps the other's render); img/s is then their sum. "subdiv" is the
+so one process's Python work overlaps the other's render); img/s is then their sum, and the processes run
+no bare renders ("bare s" is nan): with them, each process's timed steps would get a core the other
+leaves idle during its bare render, and the sum would overstate the machine's throughput. "subdiv" is the
 people's render subdivision (RenderSettings.subdivision: "auto" = 1 up to 320 px, 2 above). Targets (brief): Cycles >= 1 img/s at
 640x640 and >= 6 img/s at 160x160 on 2 cores (issue 9: >= 5 img/s at 160 with realistic scenes).
 """
@@ -39,7 +41,8 @@ TARGETS_REALISTIC = {("CYCLES", 160): 5.0}      # issue 9: realistic scenes at 1
 
 
 def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp: int, realistic: bool,
-          persistent: bool = True, denoise: str = "off", sets=(), profile: str | None = None, seed: int = 1) -> dict:
+          persistent: bool = True, denoise: str = "off", sets=(), profile: str | None = None, seed: int = 1,
+          bare_loop: bool = True) -> dict:
     sys.path.insert(0, str(ROOT))
     import bpy
 
@@ -80,6 +83,8 @@ def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp:
             if prof:
                 prof.disable()
             dt, cpu = dt + time.perf_counter() - t1, cpu + time.process_time() - c1
+            if not bare_loop:
+                continue
             path = scene.render.filepath
             scene.render.filepath = str(Path(d) / "bare.png")
             with _quiet_stdout():
@@ -92,7 +97,7 @@ def child(engine: str, res: int, n: int, samples: int, threads: int | None, cpp:
             scene.render.filepath = path
             scene.render.use_persistent_data = persistent
         render = job.render_seconds - r0
-        bare /= n
+        bare = bare / n if bare_loop else float("nan")
         if prof:        # the batch steps only (not the bare renders), per image
             import io
             import pstats
@@ -133,6 +138,7 @@ def main(argv=None) -> int:
                         "runs one Blender per task: img/s is their sum, the other columns their mean "
                         "(e.g. --processes 2 --threads 1 on 2 cores)")
     p.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--no-bare", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--cameras-per-pose", type=int, default=16)
     p.add_argument("--eevee", action="store_true", help="also benchmark EEVEE (CPU: several s per image)")
     p.add_argument("--only", help="comma-separated ENGINE:RES list, e.g. CYCLES:640,CYCLES:160")
@@ -152,7 +158,7 @@ def main(argv=None) -> int:
         n = a.n or (12 if res >= 480 else 40)
         print("RESULT " + json.dumps(child(eng, res, n, a.samples, a.threads, a.cameras_per_pose,
                                            a.scene == "realistic", not a.no_persistent, a.denoise, a.set,
-                                           a.profile, a.seed)), flush=True)
+                                           a.profile, a.seed, not a.no_bare)), flush=True)
         return 0
     if a.only:
         configs = [(e.upper(), int(r)) for e, r in (x.split(":") for x in a.only.split(","))]
@@ -177,6 +183,8 @@ def main(argv=None) -> int:
             cmd += ["-n", str(a.n)]
         if a.threads:
             cmd += ["--threads", str(a.threads)]
+        if a.processes > 1:     # no interleaved bare renders: each process only does the batch, so the
+            cmd += ["--no-bare"]    # summed rate is the machine's throughput (bare renders would idle a core)
         procs = [subprocess.Popen(cmd + ["--seed", str(k + 1)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, cwd=str(ROOT)) for k in range(max(1, a.processes))]
         outs = [(pr, *pr.communicate()) for pr in procs]
