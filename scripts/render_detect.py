@@ -13,7 +13,7 @@ visibility, occluded_by, truncated, scale, n_people, degradation). People with n
 the image or under MIN_HEIGHT_PX tall are left out (an image without any is not given to the
 detector).
 
-Resumable: rerun the same command. A sample is done when its id is in the shard's pairs file; a
+Resumable: rerun the same command. A sample is done when its id is in a pairs file of the folder; a
 label without pairs (killed between the two) is detected again, a half-written last line is cut.
 Settings come from the arguments only (the batch refuses a folder made with other settings).
 """
@@ -56,6 +56,21 @@ def read_done(path: Path) -> set:
     for line in data[:keep].splitlines():
         if line.strip():
             done.add(json.loads(line)["sample_id"])
+    return done
+
+
+def read_done_elsewhere(pairs_dir: Path, own: Path) -> set:
+    """Sample ids in the other shards' pairs files (read only; a torn last line is skipped): a folder
+    whose shards split the samples another way (before whole poses went to one shard) is resumed
+    without pairing a sample twice."""
+    done = set()
+    for path in sorted(pairs_dir.glob("shard*.jsonl")):
+        if path == own:
+            continue
+        data = path.read_bytes()
+        for line in data[:data.rfind(b"\n") + 1].splitlines():
+            if line.strip():
+                done.add(json.loads(line)["sample_id"])
     return done
 
 
@@ -110,10 +125,10 @@ def main(argv=None) -> int:
     job = BatchJob(settings, out, (i, n), threads=a.threads)
     pairs_path = out / "pairs" / f"shard{i}of{n}.jsonl"
     pairs_path.parent.mkdir(parents=True, exist_ok=True)
-    done = read_done(pairs_path)
+    done = read_done(pairs_path) | read_done_elsewhere(pairs_path.parent, pairs_path)
     detector = PoseDetector(conf=a.conf, threads=a.threads)
     log = open(out / f"progress_shard{i}of{n}.log", "a", buffering=1)
-    stats = {"samples": len(done), "rows": 0, "detected": 0}
+    stats = {"samples": len(done & {p.id for p in job.plans}), "rows": 0, "detected": 0}
     t0 = time.perf_counter()
 
     def emit(label):

@@ -11,7 +11,8 @@ and ``sample_seed = core.cameras.derive_seeds(seed, pose_index, camera_index)`` 
 for that row); a sample depends on nothing else, so shards and resumed runs give the same dataset as
 one uninterrupted run.
 
-Sharding: shard i of N renders the indices i, i+N, i+2N, ... into the same folder (run the shards
+Sharding: shard i of N renders every camera of the poses i, i+N, i+2N, ... (core.runfolder.in_shard:
+a pose change re-syncs Cycles' world and body, so whole poses per shard) into the same folder (run the shards
 in parallel processes or on several machines sharing it). Resuming: a sample is done when its label
 ``labels/<id>.json`` exists; images (and depth/mask) are written under temporary names and moved
 into place first, the label last (all with os.replace), so a killed run leaves no half sample.
@@ -115,7 +116,7 @@ class BatchJob:
         try:
             check_or_write_settings(self.out_dir, settings)
             self.removed_temps = remove_stray_temps(self.out_dir, settings, self.shard)
-            self.indices = shard_indices(settings.count, self.shard)
+            self.indices = shard_indices(settings.count, self.shard, settings.cameras_per_pose)
             self.plans = [plan(settings, i) for i in self.indices]
             self.todo = [p for p in self.plans if not label_done(self.out_dir, p)]
         except BaseException:

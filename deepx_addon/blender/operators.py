@@ -491,7 +491,7 @@ class DEEPX_OT_batch_render(Operator):
             return False
         if batch_child.available():      # a real Blender: render in a child process, scene untouched
             try:
-                total = len(shard_indices(settings.count, shard))
+                total = len(shard_indices(settings.count, shard, settings.cameras_per_pose))
                 self._child = batch_child.ChildBatch(settings, out, shard, total)
             except OSError as e:
                 self.report({'ERROR'}, f"Cannot start the batch: {e}")

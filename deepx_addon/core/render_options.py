@@ -13,7 +13,7 @@ def add_arguments(p, with_blend: bool = True):
     p.add_argument("--engine", type=str.upper, choices=ENGINES, help="render engine (default CYCLES)")
     p.add_argument("--resolution", help="image size: 640 (square) or WIDTHxHEIGHT")
     p.add_argument("--samples", type=int, help="render samples per pixel (Cycles) / TAA samples (EEVEE)")
-    p.add_argument("--shard", default="0/1", help="i/N: render samples i, i+N, ... (default 0/1)")
+    p.add_argument("--shard", default="0/1", help="i/N: render every camera of poses i, i+N, ... (default 0/1)")
     p.add_argument("--seed", type=int, help="seed of the whole run")
     p.add_argument("--cameras-per-pose", type=int, help="consecutive samples sharing one pose")
     p.add_argument("--distance", type=float, nargs=2, metavar=("MIN", "MAX"), help="camera-pelvis distance range (m)")

@@ -2,8 +2,10 @@
 
 A run writes sample ``index`` (0 <= index < settings.count) = camera ``index % cameras_per_pose`` of
 pose ``index // cameras_per_pose``; ``plan`` gives its seeds (the no-render sampler's), so shards
-and resumed runs give the same dataset as one uninterrupted run. Shard i of N writes the indices
-i, i+N, ... (``parse_shard`` is the one parser of 'i/N'). A folder holds one run: settings.json is
+and resumed runs give the same dataset as one uninterrupted run. Shard i of N writes every camera of
+the poses i, i+N, ... (``parse_shard`` is the one parser of 'i/N'; ``in_shard`` the one rule): a pose
+change costs Cycles a world and body re-sync, so a shard taking every other sample would pay all of
+them. A folder holds one run: settings.json is
 written first and a rerun with other settings is refused; a sample is done when its label exists;
 stray temporary files of a killed shard are removed on start; ``finalize`` writes labels.jsonl,
 coco_keypoints.json (and yolo/) from every label present. The renderer itself is blender/batch.py.
@@ -91,9 +93,17 @@ def shard_key(shard) -> str | None:
     return None if n == 1 else f"shard{i}of{n}"
 
 
-def shard_indices(count: int, shard) -> list[int]:
+def in_shard(index: int, shard, cameras_per_pose: int) -> bool:
+    """Sample ``index`` belongs to shard i/N: its pose is i, i+N, i+2N, ... (pose = index // C)."""
     i, n = parse_shard(shard)
-    return list(range(i, int(count), n))
+    return (int(index) // max(1, int(cameras_per_pose))) % n == i
+
+
+def shard_indices(count: int, shard, cameras_per_pose: int) -> list[int]:
+    """The sample indices of shard i/N, in order: whole poses, so each shard changes pose (and its
+    world) as rarely as one process would."""
+    C = max(1, int(cameras_per_pose))
+    return [k for k in range(int(count)) if in_shard(k, shard, C)]
 
 
 def _id_to_index(sid: str, cameras_per_pose: int) -> int | None:
@@ -205,7 +215,7 @@ def remove_stray_temps(out_dir: Path, settings: GeneratorSettings, shard) -> int
             sid = name[1:].split(".")[0].split("_")[0]
             sid = "-".join(sid.split("-")[:2])
             idx = _id_to_index(sid, C)
-            if idx is not None and idx % n == i:
+            if idx is not None and in_shard(idx, (i, n), C):
                 try:
                     p.unlink()
                     removed += 1

@@ -233,7 +233,8 @@ def test_kill_and_resume_gives_the_same_dataset(dataset, bpy_module, tmp_path):
 
     sharded = tmp_path / "sharded"
     summary = run_batch(s, sharded, shard="1/2")
-    assert sorted(p.stem for p in (sharded / "labels").glob("*.json")) == ["p000000-c001", "p000001-c001"]
+    # whole poses per shard (a pose change re-syncs Cycles' world and body)
+    assert sorted(p.stem for p in (sharded / "labels").glob("*.json")) == ["p000001-c000", "p000001-c001"]
     # the shard that does not complete the run leaves the dataset files to the one that does
     assert summary["dataset"]["missing"] == 2 and "deferred" in summary["dataset"]
     assert not (sharded / "labels.jsonl").exists() and not (sharded / "coco_keypoints.json").exists()

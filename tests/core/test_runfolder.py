@@ -61,3 +61,26 @@ def test_a_folder_begun_by_another_pose_sampler_is_refused(tmp_path):
     with pytest.raises(RunFolderError, match=f"begun by pose sampler version 1 .* version {POSE_SAMPLER_VERSION}"):
         check_or_write_settings(tmp_path, s)
     assert (tmp_path / SETTINGS_FILE).read_text() == before   # the folder's record is left as it was
+
+
+def test_shards_take_whole_poses_and_together_cover_the_run_once(tmp_path):
+    """Shard i/N renders every camera of poses i, i+N, ...: a shard changes pose (Cycles' world and
+    body re-sync) no more often than one process would; the shards partition the indices, a count
+    cut inside a pose included, and each removes only its own indices' stray temporaries."""
+    from deepx_addon.core.runfolder import in_shard, remove_stray_temps, shard_indices
+    C, count = 4, 22                                   # 5 whole poses and half of the 6th
+    parts = [shard_indices(count, (i, 3), C) for i in range(3)]
+    assert parts[0] == [0, 1, 2, 3, 12, 13, 14, 15] and parts[2] == [8, 9, 10, 11, 20, 21]
+    assert sorted(sum(parts, [])) == list(range(count))
+    for i, part in enumerate(parts):
+        assert {k // C for k in part} == {p for p in range(6) if p % 3 == i}
+        assert all(in_shard(k, f"{i}/3", C) for k in part)
+    assert shard_indices(count, "0/1", C) == list(range(count))
+
+    s = GeneratorSettings(seed=1, count=count, cameras_per_pose=C)
+    (tmp_path / "images").mkdir()
+    for name in (".p000001-c002.png.tmp-shard1of3", ".p000004-c000.png.tmp-shard1of3",
+                 ".p000003-c001.png.tmp-shard0of3"):
+        (tmp_path / "images" / name).write_bytes(b"half")
+    assert remove_stray_temps(tmp_path, s, "1/3") == 2
+    assert [p.name for p in (tmp_path / "images").iterdir()] == [".p000003-c001.png.tmp-shard0of3"]
