@@ -64,7 +64,10 @@ def _flex_bin(flex) -> np.ndarray:
     return np.searchsorted(FLEX_EDGES_DEG, np.nan_to_num(flex, nan=0.0), side="right")
 
 
-def size_log_ratio(gt, det, conf: float = 0.3, min_common: int = 5) -> np.ndarray:
+MIN_COMMON = 5      # keypoints a person's size ratio needs in both truth and detection
+
+
+def size_log_ratio(gt, det, conf: float = 0.3, min_common: int = MIN_COMMON) -> np.ndarray:
     """Per person log(RMS spread of the detected keypoints / that of the true ones) over the keypoints
     present in both (truth visibility > 0, detection confidence > conf), each about its own centroid;
     NaN with fewer than ``min_common`` such keypoints."""
@@ -159,31 +162,14 @@ class ScaledNoiseModel:
         relative_to_inner: each cell's quantiles shifted by minus the median ratio the inner model
         alone gives on the same people (one seeded draw on their exact keypoints): what its
         per-keypoint biases already shrink is not counted twice."""
-        lr = size_log_ratio(gt, det)
+        lr = size_log_ratio(gt, det, min_common=MIN_COMMON)
         ok = np.isfinite(lr) & (np.asarray(heights, float) >= min_px)
-        family, view = np.asarray(family, object), np.asarray(view, object)
-        groups = {"": ok}
-        for f in sorted(set(family[ok])):
-            groups[str(f)] = ok & (family == f)
-            for v in sorted(set(view[ok & (family == f)])):
-                groups[f"{f}/{v}"] = ok & (family == f) & (view == v)
         if ok.sum() < min_cell:
-            raise ValueError(f"only {int(ok.sum())} detected people >= {min_px:g} px with {5}+ shared keypoints")
-        if relative_to_inner:
-            g = np.asarray(gt, float)
-            sim = inner.sample(np.random.default_rng(seed), g[..., :2], g[..., 2] > 0,
-                               np.asarray(heights, float), family, view, dtype=np.float64)
-            lr_inner = size_log_ratio(g, sim)
-        pct = np.linspace(0, 100, N_QUANTILES)
-        cells, counts = {}, {}
-        for key, sel in groups.items():
-            if key == "" or sel.sum() >= min_cell:
-                shift = np.nanmedian(lr_inner[sel]) if relative_to_inner else 0.0
-                cells[key] = [float(x - shift) for x in np.percentile(lr[sel], pct)]
-                counts[key] = int(sel.sum())
-        if not size:
-            cells = {"": [0.0] * N_QUANTILES}
-            counts = {"": int(ok.sum())}
+            raise ValueError(f"only {int(ok.sum())} detected people >= {min_px:g} px with {MIN_COMMON}+ shared keypoints")
+        if not size:            # the hip term alone: a size term that changes nothing
+            cells, counts = {"": [0.0] * N_QUANTILES}, {"": int(ok.sum())}
+        else:
+            cells, counts = _size_cells(inner, gt, lr, ok, heights, family, view, min_cell, relative_to_inner, seed)
         m = cls(inner, cells, counts, note, fit_hip_shift(gt, det, heights, min_px, min_cell) if hips else None)
         m.validate()
         return m
@@ -216,6 +202,29 @@ class ScaledNoiseModel:
             from .records import atomic_write_text
             atomic_write_text(Path(path), text + "\n")
         return text
+
+
+def _size_cells(inner, gt, lr, ok, heights, family, view, min_cell, relative_to_inner, seed):
+    """The size term's quantile cells ("", family, family/view with >= min_cell people) and counts."""
+    family, view = np.asarray(family, object), np.asarray(view, object)
+    groups = {"": ok}
+    for f in sorted(set(family[ok])):
+        groups[str(f)] = ok & (family == f)
+        for v in sorted(set(view[ok & (family == f)])):
+            groups[f"{f}/{v}"] = ok & (family == f) & (view == v)
+    if relative_to_inner:
+        g = np.asarray(gt, float)
+        sim = inner.sample(np.random.default_rng(seed), g[..., :2], g[..., 2] > 0,
+                           np.asarray(heights, float), family, view, dtype=np.float64)
+        lr_inner = size_log_ratio(g, sim, min_common=MIN_COMMON)
+    pct = np.linspace(0, 100, N_QUANTILES)
+    cells, counts = {}, {}
+    for key, sel in groups.items():
+        if key == "" or sel.sum() >= min_cell:
+            shift = np.nanmedian(lr_inner[sel]) if relative_to_inner else 0.0
+            cells[key] = [float(x - shift) for x in np.percentile(lr[sel], pct)]
+            counts[key] = int(sel.sum())
+    return cells, counts
 
 
 def fit_hip_shift(gt, det, heights, min_px: float = 48.0, min_count: int = 30, conf: float = 0.3) -> list:
