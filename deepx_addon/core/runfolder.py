@@ -129,7 +129,7 @@ def _settings_doc(settings: GeneratorSettings) -> dict:
 # Settings added after runs were written, and the value their absence means: a folder from before
 # the field rendered exactly like this value, so resuming it with that value is the same run.
 # (Only fields whose default kept the old behaviour belong here.)
-ADDED_LATER = {("render", "denoise"): "off"}
+ADDED_LATER = {("render", "denoise"): "off", ("render", "subdivision"): "2"}
 
 
 def _comparable(d: dict) -> dict:
@@ -140,6 +140,16 @@ def _comparable(d: dict) -> dict:
     for (group, name), value in ADDED_LATER.items():
         if isinstance(s.get(group), dict):
             s[group].setdefault(name, value)
+    r = s.get("render")
+    if isinstance(r, dict) and "subdivision" in r:
+        # the level it renders at: "auto" at 640x640 is level 2, the same images as "2" (or as a
+        # folder from before the setting), while "auto" at 160x160 is level 1, another run
+        from .settings import RenderSettings
+        try:
+            r["subdivision"] = RenderSettings(resolution=tuple(r["resolution"]),
+                                              subdivision=r["subdivision"]).subdivision_level()
+        except (KeyError, TypeError, ValueError):
+            pass                           # left as written: compared as it is
     return d
 
 
@@ -173,8 +183,13 @@ def check_or_write_settings(out_dir: Path, settings: GeneratorSettings) -> None:
                 "the two; finish it with the DeepX that began it, or use another output folder")
         diff = _diff(_comparable(old), _comparable(doc))
         if diff:
-            raise RunFolderError(f"{out_dir} holds a run with other settings (differs in: {', '.join(diff[:8])}); "
-                             "use another output folder, or the same settings to resume")
+            olds = old.get("settings", {})
+            since = [f"{g}.{n}={v}" for (g, n), v in ADDED_LATER.items() if f"settings.{g}.{n}" in diff
+                     and isinstance(olds.get(g), dict) and n not in olds[g]]
+            hint = (f" (the folder is from before {', '.join(x.split('=')[0] for x in since)} existed: resume it with "
+                    + " ".join(f"--set {x}" for x in since) + ")") if since else ""
+            raise RunFolderError(f"{out_dir} holds a run with other settings (differs in: {', '.join(diff[:8])}){hint}; "
+                                 "use another output folder, or the same settings to resume")
         return
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 

@@ -84,3 +84,31 @@ def test_shards_take_whole_poses_and_together_cover_the_run_once(tmp_path):
         (tmp_path / "images" / name).write_bytes(b"half")
     assert remove_stray_temps(tmp_path, s, "1/3") == 2
     assert [p.name for p in (tmp_path / "images").iterdir()] == [".p000003-c001.png.tmp-shard0of3"]
+
+
+def test_subdivision_is_compared_by_the_level_it_renders_at(tmp_path):
+    """render.subdivision came later (level 2 before it): a 640x640 folder without it resumes with the
+    default "auto" (level 2 there, the same images); a 160x160 one is refused with the --set that
+    resumes it; "auto" and "2" at 640x640 are one run, at 160x160 two."""
+    import pytest
+
+    from deepx_addon.core.runfolder import SETTINGS_FILE, RunFolderError, check_or_write_settings
+    for res in (640, 160):
+        d = tmp_path / str(res)
+        s = GeneratorSettings(seed=3, count=8)
+        s.render.resolution = (res, res)
+        d.mkdir()
+        check_or_write_settings(d, s)
+        doc = json.loads((d / SETTINGS_FILE).read_text())
+        del doc["settings"]["render"]["subdivision"]           # as written before the field existed
+        (d / SETTINGS_FILE).write_text(json.dumps(doc))
+        if res == 640:
+            check_or_write_settings(d, s)
+        else:
+            with pytest.raises(RunFolderError, match=r"resume it with --set render.subdivision=2"):
+                check_or_write_settings(d, s)
+        s.render.subdivision = "2"
+        check_or_write_settings(d, s)
+        s.render.subdivision = "1"
+        with pytest.raises(RunFolderError, match="render.subdivision"):
+            check_or_write_settings(d, s)
