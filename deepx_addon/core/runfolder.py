@@ -102,8 +102,9 @@ def in_shard(index: int, shard, cameras_per_pose: int) -> bool:
 def shard_indices(count: int, shard, cameras_per_pose: int) -> list[int]:
     """The sample indices of shard i/N, in order: whole poses, so each shard changes pose (and its
     world) as rarely as one process would."""
-    C = max(1, int(cameras_per_pose))
-    return [k for k in range(int(count)) if in_shard(k, shard, C)]
+    i, n = parse_shard(shard)
+    C, count = max(1, int(cameras_per_pose)), int(count)
+    return [k for p in range(i, -(-count // C), n) for k in range(p * C, min((p + 1) * C, count))]
 
 
 def _id_to_index(sid: str, cameras_per_pose: int) -> int | None:
