@@ -45,18 +45,19 @@ def settings_from(a):
 
 def read_done(path: Path) -> set:
     """Sample ids already in a pairs file; a torn last line (a killed run) is cut off."""
-    done = set()
     if not path.exists():
-        return done
+        return set()
     data = path.read_bytes()
     keep = data.rfind(b"\n") + 1
     if keep < len(data):
         with open(path, "r+b") as f:
             f.truncate(keep)
-    for line in data[:keep].splitlines():
-        if line.strip():
-            done.add(json.loads(line)["sample_id"])
-    return done
+    return _ids(data[:keep])
+
+
+def _ids(data: bytes) -> set:
+    """The sample ids of the complete lines in a pairs file's bytes (a torn last line is skipped)."""
+    return {json.loads(line)["sample_id"] for line in data[:data.rfind(b"\n") + 1].splitlines() if line.strip()}
 
 
 def read_done_elsewhere(pairs_dir: Path, own: Path) -> set:
@@ -65,12 +66,8 @@ def read_done_elsewhere(pairs_dir: Path, own: Path) -> set:
     without pairing a sample twice."""
     done = set()
     for path in sorted(pairs_dir.glob("shard*.jsonl")):
-        if path == own:
-            continue
-        data = path.read_bytes()
-        for line in data[:data.rfind(b"\n") + 1].splitlines():
-            if line.strip():
-                done.add(json.loads(line)["sample_id"])
+        if path != own:
+            done |= _ids(path.read_bytes())
     return done
 
 
