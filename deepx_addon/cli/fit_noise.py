@@ -25,6 +25,9 @@ def add_arguments(p):
     p.add_argument("--hip-shift", action="store_true",
                    help="add where the detector puts a flexed hip along the torso (core/noise_scale.py); "
                         "alone, or with --person-scale")
+    p.add_argument("--upright-zero", action="store_true",
+                   help="--person-scale: hold only what the detector does to each pose family beyond upright people "
+                        "(standing, walking), whose size term then has median 0")
     p.add_argument("--inner", metavar="NOISE_JSON",
                    help="--person-scale / --hip-shift: wrap this noise model instead of the one fitted here "
                         "(e.g. models/deepx_default_noise.json, to add only those terms)")
@@ -60,6 +63,8 @@ def run(args) -> int:
 
     if args.inner and not (args.person_scale or args.hip_shift):
         raise CliError("--inner goes with --person-scale or --hip-shift")
+    if args.upright_zero and not args.person_scale:
+        raise CliError("--upright-zero goes with --person-scale")
     from ..core.outputs import prepare_outputs
     prepare_outputs(list(args.pairs) + ([args.inner] if args.inner else []), [args.out, args.plot])
     meta = []
@@ -105,7 +110,8 @@ def run(args) -> int:
             inner = load_noise_model(args.inner) if args.inner else final
             final = ScaledNoiseModel.fit(inner, gt[found], det[found], h[found], family[found], view[found],
                                          note=note + (f"; inner model {args.inner}" if args.inner else ""),
-                                         size=args.person_scale, hips=args.hip_shift)
+                                         size=args.person_scale, hips=args.hip_shift,
+                                         upright_zero=args.upright_zero)
         except ValueError as e:
             raise CliError(str(e)) from None
         if args.person_scale:

@@ -18,6 +18,11 @@ torso reads short. Per bin of the hip's 2D flexion (the angle between the image'
 thigh directions, 0 = straight) the median detected - true hip offset, in the frame (torso up, its
 perpendicular towards the thigh) as a fraction of the 2D torso length, moves the clean hips before
 the size term and the inner model.
+
+``upright_zero``: the size term holds only what the detector does to a family *beyond* what it does to
+upright people (standing, walking), whose size term then has median 0. Rendered upright people are read
+small too, but real pedestrians are not (README, "A person-level size term ... refuted"): that part is
+the renders', and a model must not learn it.
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ FORMAT_VERSION = 1
 N_QUANTILES = 21                        # 0, 5, ..., 100 %
 FLEX_EDGES_DEG = (20.0, 45.0, 70.0, 95.0, 120.0)     # hip flexion bins: <20, 20-45, ..., >=120
 HIPS = ((11, 5, 13), (12, 6, 14))                    # (hip, shoulder, knee) per side
+UPRIGHT = ("standing", "walking")                    # the reference families of upright_zero
 
 
 def hip_frames(kp, vis):
@@ -156,21 +162,25 @@ class ScaledNoiseModel:
     @classmethod
     def fit(cls, inner, gt, det, heights, family, view, *, min_px: float = 48.0, min_cell: int = 30,
             relative_to_inner: bool = True, seed: int = 0, note: str = "", size: bool = True,
-            hips: bool = False) -> "ScaledNoiseModel":
+            hips: bool = False, upright_zero: bool = False) -> "ScaledNoiseModel":
         """The quantiles of size_log_ratio per cell, over detected people >= min_px tall; a cell
         ("family/view", "family") is kept with >= min_cell people; "" (everyone) always.
         relative_to_inner: each cell's quantiles shifted by minus the median ratio the inner model
-        alone gives on the same people (one seeded draw on their exact keypoints): what its
-        per-keypoint biases already shrink is not counted twice."""
+        alone gives on the same people (one seeded draw on their exact keypoints, hips moved first when
+        hips): what its per-keypoint biases (and the hip term) already shrink is not counted twice.
+        upright_zero: every cell shifted once more so that upright people's (UPRIGHT) median is 0."""
         lr = size_log_ratio(gt, det, min_common=MIN_COMMON)
         ok = np.isfinite(lr) & (np.asarray(heights, float) >= min_px)
         if ok.sum() < min_cell:
             raise ValueError(f"only {int(ok.sum())} detected people >= {min_px:g} px with {MIN_COMMON}+ shared keypoints")
+        hip = fit_hip_shift(gt, det, heights, min_px, min_cell) if hips else None
         if not size:            # the hip term alone: a size term that changes nothing
             cells, counts = {"": [0.0] * N_QUANTILES}, {"": int(ok.sum())}
         else:
-            cells, counts = _size_cells(inner, gt, lr, ok, heights, family, view, min_cell, relative_to_inner, seed)
-        m = cls(inner, cells, counts, note, fit_hip_shift(gt, det, heights, min_px, min_cell) if hips else None)
+            moved = cls(inner, {"": [0.0] * N_QUANTILES}, hip_shift=hip) if hip is not None else None
+            cells, counts = _size_cells(inner, gt, lr, ok, heights, family, view, min_cell, relative_to_inner, seed,
+                                        moved, upright_zero)
+        m = cls(inner, cells, counts, note, hip)
         m.validate()
         return m
 
@@ -204,24 +214,35 @@ class ScaledNoiseModel:
         return text
 
 
-def _size_cells(inner, gt, lr, ok, heights, family, view, min_cell, relative_to_inner, seed):
-    """The size term's quantile cells ("", family, family/view with >= min_cell people) and counts."""
+def _size_cells(inner, gt, lr, ok, heights, family, view, min_cell, relative_to_inner, seed, hips_model=None,
+                upright_zero=False):
+    """The size term's quantile cells ("", family, family/view with >= min_cell people) and counts.
+    hips_model: a ScaledNoiseModel holding only the hip term, applied before the inner model's reference
+    draw; upright_zero: every cell minus the upright people's median residual."""
     family, view = np.asarray(family, object), np.asarray(view, object)
     groups = {"": ok}
     for f in sorted(set(family[ok])):
         groups[str(f)] = ok & (family == f)
         for v in sorted(set(view[ok & (family == f)])):
             groups[f"{f}/{v}"] = ok & (family == f) & (view == v)
+    lr_inner = np.zeros(len(lr))
     if relative_to_inner:
         g = np.asarray(gt, float)
-        sim = inner.sample(np.random.default_rng(seed), g[..., :2], g[..., 2] > 0,
+        clean = g[..., :2] if hips_model is None else hips_model.shift_hips(g[..., :2], g[..., 2] > 0)
+        sim = inner.sample(np.random.default_rng(seed), clean, g[..., 2] > 0,
                            np.asarray(heights, float), family, view, dtype=np.float64)
         lr_inner = size_log_ratio(g, sim, min_common=MIN_COMMON)
+    base = 0.0
+    if upright_zero:
+        up = ok & np.isin(family, UPRIGHT)
+        if up.sum() < min_cell:
+            raise ValueError(f"upright_zero: only {int(up.sum())} upright people ({', '.join(UPRIGHT)}); need {min_cell}")
+        base = float(np.median(lr[up]) - np.nanmedian(lr_inner[up]))
     pct = np.linspace(0, 100, N_QUANTILES)
     cells, counts = {}, {}
     for key, sel in groups.items():
         if key == "" or sel.sum() >= min_cell:
-            shift = np.nanmedian(lr_inner[sel]) if relative_to_inner else 0.0
+            shift = np.nanmedian(lr_inner[sel]) + base
             cells[key] = [float(x - shift) for x in np.percentile(lr[sel], pct)]
             counts[key] = int(sel.sum())
     return cells, counts

@@ -59,6 +59,24 @@ def test_fit_recovers_a_known_shrink_per_family(pairs):
     assert plain.cells["standing"][10] > m.cells["standing"][10]
 
 
+def test_upright_zero_keeps_only_what_a_family_adds_beyond_upright_people(pairs):
+    """A detector that reads standing people 0.95x and crouching ones 0.90x: with upright_zero the
+    standing cell's median is 1 (the renders' shrink of upright people is not learnt) and crouching
+    keeps its extra 0.90 / 0.95; too few upright people is an error, not a silent zero."""
+    gt, _det, h, fam, view = pairs
+    factor = np.where(fam == "crouching", 0.90, 0.95)
+    det = _inner().apply(np.random.default_rng(2), _scaled(gt, factor)[..., :2], gt[..., 2] > 0, h * factor,
+                         dtype=np.float64)
+    m = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view, upright_zero=True)
+    assert np.exp(m.cells["standing"][10]) == pytest.approx(1.0, abs=0.006)
+    assert np.exp(m.cells["crouching"][10]) == pytest.approx(0.90 / 0.95, abs=0.012)
+    plain = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view)
+    assert np.exp(plain.cells["standing"][10]) == pytest.approx(0.95, abs=0.012)
+    crouch = fam == "crouching"
+    with pytest.raises(ValueError, match="upright people"):
+        ScaledNoiseModel.fit(_inner(), gt[crouch], det[crouch], h[crouch], fam[crouch], view[crouch],
+                             upright_zero=True)
+
 def test_sampling_shrinks_the_skeleton_and_is_seeded(pairs):
     gt, det, h, fam, view = pairs
     m = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view)
@@ -109,6 +127,8 @@ def test_fit_noise_person_scale(pairs, tmp_path, capsys):
     assert "person scale" in capsys.readouterr().err
     assert main(["fit-noise", "--pairs", str(src), "-o", str(tmp_path / "x.json"), "--inner", str(inner)]) == 2
     assert "--person-scale" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+    assert main(["fit-noise", "--pairs", str(src), "-o", str(tmp_path / "x.json"), "--hip-shift", "--upright-zero"]) == 2
+    assert "--upright-zero goes with --person-scale" in capsys.readouterr().err
     before = inner.read_bytes()     # the model it wraps is an input: never the output
     assert main(["fit-noise", "--pairs", str(src), "-o", str(inner), "--person-scale", "--inner", str(inner)]) == 2
     assert inner.read_bytes() == before
@@ -158,6 +178,22 @@ def test_hip_shift_is_fitted_and_applied(pairs, tmp_path):
     with pytest.raises(ValueError, match="hip_shift"):
         ScaledNoiseModel(quiet, {"": [0.0] * 21}, hip_shift=[[0.0, 0.0]]).validate()
 
+
+def test_size_term_does_not_count_the_hip_shift_twice(pairs):
+    """A detector that only moves flexed hips up the torso: fitted with both terms, the size term is
+    ~1 (its reference draw moves the hips first); the hips alone would read as a shrink."""
+    from deepx_addon.core.noise_scale import _flex_bin, hip_frames
+    gt, _det, h, fam, view = pairs
+    flex, up, _perp, length = hip_frames(gt, gt[..., 2] > 0)
+    moved = gt.copy()
+    for j, hip in enumerate((11, 12)):
+        ok = np.isfinite(flex[:, j])
+        moved[ok, hip, :2] += (0.04 * _flex_bin(flex[ok, j]))[:, None] * length[ok, j, None] * up[ok, j]
+    det = _inner().apply(np.random.default_rng(2), moved[..., :2], gt[..., 2] > 0, h, dtype=np.float64)
+    both = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view, hips=True)
+    size_only = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view)
+    assert abs(both.cells[""][10]) < 0.004
+    assert size_only.cells[""][10] < both.cells[""][10] - 0.004
 
 def test_fit_noise_hip_shift_alone(pairs, tmp_path, capsys):
     gt, det, h, fam, view = pairs
