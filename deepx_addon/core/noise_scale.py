@@ -70,6 +70,21 @@ def _flex_bin(flex) -> np.ndarray:
     return np.searchsorted(FLEX_EDGES_DEG, np.nan_to_num(flex, nan=0.0), side="right")
 
 
+def shift_hips(kp, vis, hip_shift) -> np.ndarray:
+    """kp (n, 17, 2) with each visible hip moved by its flexion bin's [up, perp] offset of ``hip_shift``
+    (fractions of the 2D torso; None: unchanged)."""
+    kp = np.array(kp, float)
+    if hip_shift is None:
+        return kp
+    a = np.asarray(hip_shift, float)
+    flex, up, perp, length = hip_frames(kp, vis)
+    for j, (h, _sh, _kn) in enumerate(HIPS):
+        ok = np.isfinite(flex[:, j])
+        off = a[_flex_bin(flex[ok, j])]
+        kp[ok, h] += length[ok, j, None] * (off[:, :1] * up[ok, j] + off[:, 1:] * perp[ok, j])
+    return kp
+
+
 MIN_COMMON = 5      # keypoints a person's size ratio needs in both truth and detection
 
 
@@ -112,16 +127,7 @@ class ScaledNoiseModel:
 
     def shift_hips(self, kp, vis) -> np.ndarray:
         """The clean keypoints (n, 17, 2) with each visible hip moved by its flexion bin's offset."""
-        kp = np.array(kp, float)
-        if self.hip_shift is None:
-            return kp
-        a = np.asarray(self.hip_shift, float)
-        flex, up, perp, length = hip_frames(kp, vis)
-        for j, (h, _sh, _kn) in enumerate(HIPS):
-            ok = np.isfinite(flex[:, j])
-            off = a[_flex_bin(flex[ok, j])]
-            kp[ok, h] += length[ok, j, None] * (off[:, :1] * up[ok, j] + off[:, 1:] * perp[ok, j])
-        return kp
+        return shift_hips(kp, vis, self.hip_shift)
 
     # ---- sampling ---------------------------------------------------------------------------------
     def cell_of(self, family, view) -> str:
@@ -177,9 +183,8 @@ class ScaledNoiseModel:
         if not size:            # the hip term alone: a size term that changes nothing
             cells, counts = {"": [0.0] * N_QUANTILES}, {"": int(ok.sum())}
         else:
-            moved = cls(inner, {"": [0.0] * N_QUANTILES}, hip_shift=hip) if hip is not None else None
             cells, counts = _size_cells(inner, gt, lr, ok, heights, family, view, min_cell, relative_to_inner, seed,
-                                        moved, upright_zero)
+                                        hip, upright_zero)
         m = cls(inner, cells, counts, note, hip)
         m.validate()
         return m
@@ -214,11 +219,11 @@ class ScaledNoiseModel:
         return text
 
 
-def _size_cells(inner, gt, lr, ok, heights, family, view, min_cell, relative_to_inner, seed, hips_model=None,
+def _size_cells(inner, gt, lr, ok, heights, family, view, min_cell, relative_to_inner, seed, hip_shift=None,
                 upright_zero=False):
     """The size term's quantile cells ("", family, family/view with >= min_cell people) and counts.
-    hips_model: a ScaledNoiseModel holding only the hip term, applied before the inner model's reference
-    draw; upright_zero: every cell minus the upright people's median residual."""
+    hip_shift: the hip term, applied before the inner model's reference draw; upright_zero: every cell
+    minus the upright people's median residual."""
     family, view = np.asarray(family, object), np.asarray(view, object)
     groups = {"": ok}
     for f in sorted(set(family[ok])):
@@ -228,8 +233,7 @@ def _size_cells(inner, gt, lr, ok, heights, family, view, min_cell, relative_to_
     lr_inner = np.zeros(len(lr))
     if relative_to_inner:
         g = np.asarray(gt, float)
-        clean = g[..., :2] if hips_model is None else hips_model.shift_hips(g[..., :2], g[..., 2] > 0)
-        sim = inner.sample(np.random.default_rng(seed), clean, g[..., 2] > 0,
+        sim = inner.sample(np.random.default_rng(seed), shift_hips(g[..., :2], g[..., 2] > 0, hip_shift), g[..., 2] > 0,
                            np.asarray(heights, float), family, view, dtype=np.float64)
         lr_inner = size_log_ratio(g, sim, min_common=MIN_COMMON)
     base = 0.0

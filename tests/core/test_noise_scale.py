@@ -77,6 +77,7 @@ def test_upright_zero_keeps_only_what_a_family_adds_beyond_upright_people(pairs)
         ScaledNoiseModel.fit(_inner(), gt[crouch], det[crouch], h[crouch], fam[crouch], view[crouch],
                              upright_zero=True)
 
+
 def test_sampling_shrinks_the_skeleton_and_is_seeded(pairs):
     gt, det, h, fam, view = pairs
     m = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view)
@@ -149,16 +150,25 @@ def test_hip_frames_of_a_sitting_side_view():
     assert np.isnan(flex[0, 0]) and np.isfinite(flex[0, 1])
 
 
+def _hips_up(gt, per_bin):
+    """gt with each hip whose frame exists moved up the torso by per_bin x its flexion bin index
+    (fractions of the 2D torso), written out here rather than through ScaledNoiseModel.shift_hips."""
+    from deepx_addon.core.noise_scale import _flex_bin, hip_frames
+    flex, up, _perp, length = hip_frames(gt, gt[..., 2] > 0)
+    out = gt.copy()
+    for j, hip in enumerate((11, 12)):
+        ok = np.isfinite(flex[:, j])
+        out[ok, hip, :2] += (per_bin * _flex_bin(flex[ok, j]))[:, None] * length[ok, j, None] * up[ok, j]
+    return out
+
+
 def test_hip_shift_is_fitted_and_applied(pairs, tmp_path):
     """Hips moved up the torso by 2 % of it per flexion bin index: the fit recovers it bin by bin,
     sampling reproduces it (through the inner model's jitter), and it survives a file round trip."""
     from deepx_addon.core.noise_scale import FLEX_EDGES_DEG, _flex_bin, fit_hip_shift, hip_frames
     gt, _det, h, fam, view = pairs
-    flex, up, perp, length = hip_frames(gt, gt[..., 2] > 0)
-    det = gt.copy()
-    for j, hip in enumerate((11, 12)):
-        ok = np.isfinite(flex[:, j])
-        det[ok, hip, :2] += (0.02 * _flex_bin(flex[ok, j]))[:, None] * length[ok, j, None] * up[ok, j]
+    flex, *_ = hip_frames(gt, gt[..., 2] > 0)
+    det = _hips_up(gt, 0.02)
     got = np.asarray(fit_hip_shift(gt, det, h))
     counts = np.bincount(_flex_bin(flex[np.isfinite(flex)]), minlength=len(FLEX_EDGES_DEG) + 1)
     for b, n in enumerate(counts):
@@ -182,18 +192,13 @@ def test_hip_shift_is_fitted_and_applied(pairs, tmp_path):
 def test_size_term_does_not_count_the_hip_shift_twice(pairs):
     """A detector that only moves flexed hips up the torso: fitted with both terms, the size term is
     ~1 (its reference draw moves the hips first); the hips alone would read as a shrink."""
-    from deepx_addon.core.noise_scale import _flex_bin, hip_frames
     gt, _det, h, fam, view = pairs
-    flex, up, _perp, length = hip_frames(gt, gt[..., 2] > 0)
-    moved = gt.copy()
-    for j, hip in enumerate((11, 12)):
-        ok = np.isfinite(flex[:, j])
-        moved[ok, hip, :2] += (0.04 * _flex_bin(flex[ok, j]))[:, None] * length[ok, j, None] * up[ok, j]
-    det = _inner().apply(np.random.default_rng(2), moved[..., :2], gt[..., 2] > 0, h, dtype=np.float64)
+    det = _inner().apply(np.random.default_rng(2), _hips_up(gt, 0.04)[..., :2], gt[..., 2] > 0, h, dtype=np.float64)
     both = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view, hips=True)
     size_only = ScaledNoiseModel.fit(_inner(), gt, det, h, fam, view)
     assert abs(both.cells[""][10]) < 0.004
     assert size_only.cells[""][10] < both.cells[""][10] - 0.004
+
 
 def test_fit_noise_hip_shift_alone(pairs, tmp_path, capsys):
     gt, det, h, fam, view = pairs
