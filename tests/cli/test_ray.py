@@ -1,10 +1,13 @@
-"""--ray on a real local Ray cluster (2 CPUs): the output equals a single-process run byte for byte,
-a task whose process is killed is retried and resumes, and a stopped job resumes on a rerun.
+"""--ray on a real local Ray cluster (2 CPUs): the output equals a single-process run (images and
+pose tables byte for byte, labels to float64 rounding), a task whose process is killed is retried and
+resumes, and a stopped job resumes on a rerun.
 
 Marked ``ray`` and ``slow`` (each Ray start takes seconds): ``-m "not ray"`` leaves them out."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
 import os
 import signal
 import subprocess
@@ -30,6 +33,40 @@ def _files(d: Path, skip=("summary.json",)) -> dict:
     which shards ran, so they differ by design."""
     return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*"))
             if p.is_file() and p.name not in skip and p.relative_to(d).parts[0] != "summaries"}
+
+
+def _same_numbers(a, b, path="") -> None:
+    """a == b, floats to 1e-12 relative: a Blender process's float64 camera and keypoint arithmetic can
+    end one last bit apart from another process's (about 1 run in 10 under load, seen only in labels;
+    images stay identical)."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert isinstance(a, (int, float)) and isinstance(b, (int, float)), path
+        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12), f"{path}: {a!r} != {b!r}"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for k in a:
+            _same_numbers(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same_numbers(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+def _assert_same_run(got: dict, ref: dict) -> None:
+    """Rendered folders equal: every file byte for byte but labels (.json, .jsonl), compared by value."""
+    assert got.keys() == ref.keys()
+    for name, data in ref.items():
+        if name.endswith(".jsonl"):
+            a, b = got[name].decode().splitlines(), data.decode().splitlines()
+            assert len(a) == len(b), name
+            for i, (x, y) in enumerate(zip(a, b)):
+                _same_numbers(json.loads(x), json.loads(y), f"{name}:{i + 1}")
+        elif name.endswith(".json"):
+            _same_numbers(json.loads(got[name]), json.loads(data), name)
+        else:
+            assert got[name] == data, name
 
 
 def _cli(*argv) -> list[str]:
@@ -110,7 +147,7 @@ def test_generate_through_ray_equals_one_process_after_a_killed_task_and_a_stopp
     stdout, stderr = p.communicate(timeout=300)
     assert p.returncode == 0, stderr
     assert victims[0] not in _task_processes(out)
-    assert _files(out) == ref
+    _assert_same_run(_files(out), ref)
 
     # the whole job stopped mid-way (SIGTERM: kill, Slurm's scancel; Ctrl-C takes the same path, but a
     # background process may ignore SIGINT), then the same command run again
@@ -128,7 +165,7 @@ def test_generate_through_ray_equals_one_process_after_a_killed_task_and_a_stopp
     r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert f"({done} done before)" in r.stderr
-    assert _files(out) == ref
+    _assert_same_run(_files(out), ref)
 
     # the detector on those renders: sharded through Ray (chunks of 5 rows) = one process
     r = subprocess.run(_cli("detect", "--labels", "one", "-o", "det-one.jsonl", "-q"), env=_env(), cwd=tmp_path,
