@@ -1,6 +1,6 @@
 """Where the real detector puts a rendered person's joints, against the truth.
 
-    .venv/bin/python scripts/detector_vs_truth.py PAIRS.jsonl [PAIRS2.jsonl ...] [--decompose]
+    .venv/bin/python scripts/detector_vs_truth.py PAIRS.jsonl [PAIRS2.jsonl ...] [--decompose] [--by-outfit]
     .venv/bin/python scripts/detector_vs_truth.py --real examples/real/h36m_3dhp_images.jsonl
 
 Reads (truth, detection) pair rows (scripts/render_detect.py, `deepx detect`) and prints, over
@@ -13,7 +13,9 @@ detected people who are not cut by the border:
    offset (detected - true, + = down) as a share of the person's height, and for people seen from
    the front or back (yaw within 40 deg) the sideways offset (+ = away from the body's middle);
 3. with ``--by-size``: the segment ratios again per bin of the person's height in pixels (does the
-   detector read small people shorter than big ones?);
+   detector read small people shorter than big ones?); with ``--by-outfit`` the torso and shoulder
+   width ratios and the upright hips' vertical offset per clothing group (a coat; a skirt or dress;
+   trousers or shorts, whose shirt hem is the one waistline every such person wears);
 4. with ``--decompose``: the default model's median signed error with the detected keypoints, then
    with one group (face, shoulders, arms, hips, knees, ankles, all) replaced by the truth — how much
    of the detector-induced bias each group carries. It runs ``deepx predict`` in this interpreter;
@@ -256,19 +258,38 @@ def condition_table(rows, estimator="default") -> dict[str, tuple]:
     return out
 
 
+OUTFIT_GROUPS = {  # label "outfit" -> group (a coat hides the waistline; a skirt's waist sits higher)
+    "coat": lambda o: o.get("coat", "none") != "none",
+    "skirt or dress": lambda o: o.get("coat", "none") == "none" and o.get("lower") in ("skirt", "dress"),
+    "trousers or shorts": lambda o: o.get("coat", "none") == "none" and o.get("lower") not in ("skirt", "dress"),
+}
+
+
+def outfit_table(rows) -> dict[str, tuple]:
+    """group -> (people, torso ratio (n, median), shoulder width ratio (n, median), left and right hip
+    (n, vertical offset)); rows without an outfit (plain scenes) are in no group."""
+    out = {}
+    for name, test in OUTFIT_GROUPS.items():
+        sub = [r for r in rows if isinstance(r.get("outfit"), dict) and test(r["outfit"])]
+        seg, off = segment_ratios(sub), joint_offsets(sub)
+        out[name] = (len(sub), seg["torso"], seg["shoulder width"], off["left hip"][:2], off["right hip"][:2])
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("pairs", nargs="*")
     p.add_argument("--real", metavar="JSONL", help="pairs from real photos with ground-truth joints (see above)")
     p.add_argument("--decompose", action="store_true", help="also split the default model's bias by joint group")
     p.add_argument("--by-size", action="store_true", help="segment ratios per person height (px) bin too")
+    p.add_argument("--by-outfit", action="store_true", help="torso, shoulder width and hips per clothing group too")
     p.add_argument("--conditions", action="store_true",
                    help="only the estimator's bias per condition, detected against exact keypoints")
     p.add_argument("--estimator", default="default")
     a = p.parse_args(argv)
     if bool(a.real) == bool(a.pairs):
         p.error("give pair files or --real JSONL, not both")
-    if a.real and (a.conditions or a.decompose or a.by_size):
+    if a.real and (a.conditions or a.decompose or a.by_size or a.by_outfit):
         p.error("--real prints segment ratios and joint offsets only")
     if a.conditions:
         rows = read_rows(a.pairs, whole_only=False)
@@ -292,6 +313,11 @@ def main(argv=None) -> int:
         print("segment ratio by person height (px): " + "  ".join(f"{lo:g}-{hi:g}" for lo, hi in bins))
         for name in SEGMENTS:
             print(f"  {name:15s} " + "  ".join(f"{m:.3f} (n={n})" if n else "-" for n, m in (b[name] for b in by)))
+    if a.by_outfit:
+        print("by outfit           people   torso (n)        shoulder width (n)   hips, vertical (+down, % of height; n)")
+        for name, (n, (nt, t), (ns, sw), (nl, hl), (nr, hr)) in outfit_table(rows).items():
+            print(f"  {name:18s} {n:6d}   {t:.3f} ({nt:5d})    {sw:.3f} ({ns:5d})       "
+                  f"{hl * 100:+.2f} / {hr * 100:+.2f} % ({nl})" if n else f"  {name:18s}      0")
     print("joint (upright)    n   vertical offset (+down, % of height)    n   sideways (+outward, front/back views)")
     for name, (n, dy, m, dx) in joint_offsets(rows).items():
         print(f"  {name:15s} {n:5d}  {dy * 100:+.2f} %                          {m:5d}  {dx * 100:+.2f} %")
