@@ -29,6 +29,8 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=6)
     p.add_argument("--body-mesh", default="mannequin", choices=("mannequin", "human"),
                    help="BodySettings.mesh: the procedural mannequin or the human (Anny) mesh")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a generator setting over the probe's, e.g. --set scene.p_untucked=1 (paired A/B runs)")
     a = p.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import bpy
@@ -48,6 +50,7 @@ def main(argv=None) -> int:
     sc.camera_kinds, sc.p_accessory = {"any": 1.0}, 0.0
     sc.p_skirt = sc.p_coat = sc.p_umbrella = 0.0
     s.body.mesh = a.body_mesh
+    s = s.update(a.set)
     s.validate()
     bpy.ops.wm.read_factory_settings(use_empty=True)
     out = Path(a.out).resolve()

@@ -188,7 +188,11 @@ OUTFIT_PIECES = (
 # Outfit keys and their values (core/body.py ``sample_outfit`` draws them); the first is the default.
 OUTFIT_CHOICES = {"hair_style": ("short", "long", "bald"), "accessory": ("none", "backpack", "bag"),
                   "lower": ("trousers", "shorts", "loose_trousers", "skirt", "dress"),
-                  "coat": ("none", "closed", "open"), "umbrella": ("none", "left", "right")}
+                  "coat": ("none", "closed", "open"), "umbrella": ("none", "left", "right"),
+                  "hem": ("waist", "hip")}
+# Where the shirt ends and the trousers begin on the trunk (fraction of stature): tucked in at the
+# waistband, or hanging over it to the hips (an untucked shirt, a sweater).
+HEM_Z = {"waist": TROUSER_TOP_Z, "hip": 0.540}
 OUTFIT_DEFAULT = {k: v[0] for k, v in OUTFIT_CHOICES.items()}
 PROP_OUTFIT = "deepx_outfit"           # the outfit last set, as JSON
 # Loose, wide-leg trousers: radius multipliers of the trouser nodes (thigh to hem), side-less names.
@@ -295,15 +299,27 @@ def _torso_object(arm, mats, collection):
     for k in ("top", "bottom", "skin"):
         me.materials.append(mats[k])
     for poly in me.polygons:
-        c = poly.center
-        if c.z < TROUSER_TOP_Z * H:
-            poly.material_index = 1
-        elif c.z > NECKLINE_Z * H and c.y < -0.25 * abs(c.x) - 0.01 * H:
-            poly.material_index = 2     # a neckline at the front only: a front/back cue
-        else:
-            poly.material_index = 0
+        poly.material_index = _torso_material(poly.center, TROUSER_TOP_Z)
         poly.use_smooth = True
     return _weighted_object(arm, me, "torso", weights, collection)
+
+
+def _torso_material(c, hem_z: float) -> int:
+    """Material slot of a trunk face centred at c (rest pose, metres): 1 trousers below the hem,
+    2 skin in the front neckline (a front/back cue), else 0 the shirt."""
+    if c.z < hem_z * H:
+        return 1
+    if c.z > NECKLINE_Z * H and c.y < -0.25 * abs(c.x) - 0.01 * H:
+        return 2
+    return 0
+
+
+def _set_hem(arm, hem: str) -> None:
+    """Move the trunk's shirt/trousers boundary to HEM_Z[hem] (the rest mesh's faces keep their place)."""
+    for obj in body_meshes(arm):
+        if obj.get("deepx_part") == "torso":
+            for poly in obj.data.polygons:
+                poly.material_index = _torso_material(poly.center, HEM_Z[hem])
 
 
 def _weighted_object(arm, me, part: str, weights, collection):
@@ -686,7 +702,9 @@ def set_outfit(arm, outfit: dict) -> None:
     backpack | bag, lower trousers | shorts | loose_trousers | skirt | dress (shorts and the top of
     a dress are colours; the skirt shows for both skirt and dress; loose trousers widen the legs),
     coat none | closed | open (with its sleeves), umbrella none | left | right (held in that hand:
-    the caller poses the arm, core/body.py ``umbrella_grip``). Unknown keys or values raise."""
+    the caller poses the arm, core/body.py ``umbrella_grip``), hem waist | hip (the shirt tucked in, or
+    over the waistband: HEM_Z; the procedural trunk only, the human mesh keeps its regions). Unknown
+    keys or values raise."""
     unknown = set(outfit) - set(OUTFIT_CHOICES)
     if unknown:
         raise ValueError(f"set_outfit: unknown key(s) {sorted(unknown)}; known: {sorted(OUTFIT_CHOICES)}")
@@ -703,6 +721,8 @@ def set_outfit(arm, outfit: dict) -> None:
         if part in show and obj.hide_render == show[part]:
             obj.hide_render = obj.hide_viewport = not show[part]
     if o != get_outfit(arm):
+        if o["hem"] != get_outfit(arm)["hem"]:
+            _set_hem(arm, o["hem"])
         arm[PROP_OUTFIT] = json.dumps(o)
         _set_radii(arm, get_body(arm), o)
         arm.update_tag()

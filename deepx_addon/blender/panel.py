@@ -321,6 +321,7 @@ class VIEW3D_PT_deepx_batch(_SubPanel, Panel):
             row.prop(sc, "p_skirt", text="Skirt")
             row.prop(sc, "p_coat", text="Coat")
             row.prop(sc, "p_umbrella")
+            col.prop(sc, "p_untucked")
         col = layout.column(align=True)
         col.prop(dx, "output_dir", text="")
         row = col.row(align=True)

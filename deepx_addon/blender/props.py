@@ -197,6 +197,8 @@ class DEEPX_PG_surroundings(PropertyGroup):
     p_skirt: _prob("Skirt / Dress", SceneSettings.p_skirt, "Chance a person wears a skirt or dress instead of trousers")
     p_coat: _prob("Long Coat", SceneSettings.p_coat, "Chance a person wears a long coat, open or closed")
     p_umbrella: _prob("Umbrella", SceneSettings.p_umbrella, "Chance a person holds an open umbrella over the head")
+    p_untucked: _prob("Untucked Shirt", SceneSettings.p_untucked,
+                      "Chance a person's shirt hangs over the waistband (no waistline at the belt)")
     p_blur: _prob("Blur", SceneSettings.p_blur, "Chance of a blurred picture")
     blur_px: _range("Blur (px)", SceneSettings.blur_px, "Blur sigma at the render's resolution", 0.0, 10.0)
     noise_sd: _range("Sensor Noise", SceneSettings.noise_sd, "Noise SD (fraction of full scale)", 0.0, 0.5,

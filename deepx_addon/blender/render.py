@@ -247,7 +247,8 @@ class RenderContext:
             sc = self.settings.scene
             outfit, colours, desc = sample_outfit(_rng(pose_seed, STREAM_OUTFIT), colours, sc.p_accessory,
                                                   child=body.stature_m < 1.5, p_skirt=sc.p_skirt, p_coat=sc.p_coat,
-                                                  p_umbrella=0.0 if family == "hands_up" else sc.p_umbrella)
+                                                  p_umbrella=0.0 if family == "hands_up" else sc.p_umbrella,
+                                                  p_untucked=sc.p_untucked)
             set_outfit(arm, outfit)
         else:
             set_outfit(arm, {})

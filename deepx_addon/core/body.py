@@ -203,7 +203,7 @@ UMBRELLA_WEIGHTS = np.array([0.55, 0.15, 0.12, 0.1, 0.08])
 
 def sample_outfit(rng: np.random.Generator, colours: dict, p_accessory: float = 0.35, child: bool = False,
                   p_skirt: float = SceneSettings.p_skirt, p_coat: float = SceneSettings.p_coat,
-                  p_umbrella: float = SceneSettings.p_umbrella):
+                  p_umbrella: float = SceneSettings.p_umbrella, p_untucked: float = SceneSettings.p_untucked):
     """Garment cut and accessories for one person, and the colours they imply. Returns
     (outfit, colours, desc): ``outfit`` for blender/mannequin.py ``set_outfit``, ``desc`` (for the
     label) = outfit + sleeves short | long and legs short | long (skin shows on the forearms /
@@ -216,7 +216,10 @@ def sample_outfit(rng: np.random.Generator, colours: dict, p_accessory: float = 
     - hair_style short | long | bald (bald: hair = skin);
     - accessory none | backpack | bag with p_accessory (a child: backpack only);
     - coat none | closed | open with p_coat (its own colour; long sleeves);
-    - umbrella none | left | right with p_umbrella (the hand that holds it; ``umbrella_grip``).
+    - umbrella none | left | right with p_umbrella (the hand that holds it; ``umbrella_grip``);
+    - hem waist | hip: with p_untucked the shirt hangs over the waistband (``blender/mannequin.py``
+      HEM_Z), so no waistline shows at 0.598 H; drawn from the one draw that was spare, so no other
+      piece of any seed's outfit changes.
     A fixed number of draws (the first six as before the skirts, coats and umbrellas came), so a
     seed gives the same outfit every time."""
     u = rng.random(6)
@@ -252,7 +255,8 @@ def sample_outfit(rng: np.random.Generator, colours: dict, p_accessory: float = 
     if w[5] < p_umbrella:
         umbrella = "left" if w[6] < 0.3 else "right"
         colours["umbrella"] = tuple(float(x) for x in UMBRELLA_COLOURS[min(k, len(UMBRELLA_COLOURS) - 1)])
-    outfit = {"hair_style": style, "accessory": acc, "lower": lower, "coat": coat, "umbrella": umbrella}
+    hem = "hip" if w[7] < p_untucked else "waist"
+    outfit = {"hair_style": style, "accessory": acc, "lower": lower, "coat": coat, "umbrella": umbrella, "hem": hem}
     desc = {**outfit, "sleeves": "short" if short_sleeves else "long", "legs": "short" if bare else "long"}
     return outfit, colours, desc
 

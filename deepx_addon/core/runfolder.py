@@ -130,7 +130,7 @@ def _settings_doc(settings: GeneratorSettings) -> dict:
 # Settings added after runs were written, and the value their absence means: a folder from before
 # the field rendered exactly like this value, so resuming it with that value is the same run.
 # (Only fields whose default kept the old behaviour belong here.)
-ADDED_LATER = {("render", "denoise"): "off", ("render", "subdivision"): "2"}
+ADDED_LATER = {("render", "denoise"): "off", ("render", "subdivision"): "2", ("scene", "p_untucked"): 0.0}
 
 
 def _comparable(d: dict) -> dict:
@@ -374,7 +374,7 @@ def label_to_records(label: dict) -> list[dict]:
     the camera, 90 = shows its right side), person_height_px (the whole person, also when cut),
     truncated, occluded_by (per keypoint: None, self, umbrella, person, clutter, occluder, seat, ground),
     n_people, degradation, scene, and the person's outfit (core/body.py sample_outfit's description:
-    hair_style, accessory, lower, coat, umbrella, sleeves, legs; None in a plain scene)."""
+    hair_style, accessory, lower, coat, umbrella, hem, sleeves, legs; None in a plain scene)."""
     rows = []
     people = _people(label)
     for v in label_views(label):

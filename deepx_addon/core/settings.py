@@ -234,6 +234,8 @@ class SceneSettings(_Settings):
     p_skirt: float = 0.15                           # a skirt or dress instead of trousers (core/body.py sample_outfit)
     p_coat: float = 0.15                            # a long coat, open or closed
     p_umbrella: float = 0.05                        # an open umbrella held in one hand
+    p_untucked: float = 0.0                         # the shirt worn over the waistband (hem 0.54 H, not 0.598 H):
+                                                    # YOLO reads the waistline as a hip cue (README)
     p_blur: float = 0.3                             # Gaussian blur (defocus / motion)
     blur_px: tuple[float, float] = (0.4, 1.4)       # its sigma at the render's resolution
     noise_sd: tuple[float, float] = (0.0, 0.012)    # sensor noise SD (fraction of full scale) at the render's size

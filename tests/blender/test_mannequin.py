@@ -237,6 +237,28 @@ def test_outfit_pieces_show_hide_and_follow_the_body(clean_blender):
     assert all(parts[p].hide_render for p in garments)
 
 
+def test_an_untucked_shirt_moves_the_waistline_down_to_the_hips(clean_blender):
+    """hem = hip: the trunk's faces between 0.540 and 0.598 H wear the shirt, not the trousers; back to
+    waist restores every face's material (the neckline's skin untouched)."""
+    from deepx_addon.blender.mannequin import HEM_Z, TROUSER_TOP_Z, body_meshes, build_mannequin, set_outfit
+    from deepx_addon.core.rig import H
+    arm = build_mannequin(BodyParams(1.7), name="Hem")
+    torso = next(o for o in body_meshes(arm) if o["deepx_part"] == "torso")
+    before = [p.material_index for p in torso.data.polygons]
+    z = np.array([p.center.z for p in torso.data.polygons]) / H
+    band = (z >= HEM_Z["hip"]) & (z < TROUSER_TOP_Z)
+    assert band.sum() >= 24 and all(before[i] == 1 for i in np.flatnonzero(band))
+    set_outfit(arm, {"hem": "hip"})
+    after = [p.material_index for p in torso.data.polygons]
+    assert all(after[i] == 0 for i in np.flatnonzero(band))                    # the shirt
+    assert all(a == b for a, b, inb in zip(after, before, band) if not inb)    # nothing else moved
+    assert sum(a == 2 for a in after) == sum(b == 2 for b in before) > 0        # the neckline kept
+    set_outfit(arm, {"hem": "waist"})
+    assert [p.material_index for p in torso.data.polygons] == before
+    with pytest.raises(ValueError, match="hem='knee'"):
+        set_outfit(arm, {"hem": "knee"})
+
+
 def _inside_body(bpy, arm, points) -> np.ndarray:
     """For each world point: is it inside the union of the worn body meshes (nearest-surface normal test)?"""
     from mathutils import Vector

@@ -361,6 +361,14 @@ def test_outfit_draws_are_seeded_and_follow_their_probabilities():
     assert {o["umbrella"] for o, _c, _d in outs} == {"none", "left", "right"}
     none = [draw(i, p_skirt=0.0, p_coat=0.0, p_umbrella=0.0)[0] for i in range(300)]
     assert all(o["lower"] not in ("skirt", "dress") and o["coat"] == o["umbrella"] == "none" for o in none)
+    # the hem comes from the one spare draw: asking for untucked shirts changes no other piece or colour
+    tucked = [draw(i) for i in range(300)]
+    untucked = [draw(i, p_untucked=1.0) for i in range(300)]
+    assert all(o["hem"] == "waist" for o, _c, _d in tucked) and all(o["hem"] == "hip" for o, _c, _d in untucked)
+    for (o0, c0, d0), (o1, c1, d1) in zip(tucked, untucked):
+        assert {**o0, "hem": "hip"} == o1 and c0 == c1 and {**d0, "hem": "hip"} == d1
+    half = [draw(i, p_untucked=0.5)[0]["hem"] == "hip" for i in range(n)]
+    assert sum(half) / n == pytest.approx(0.5, abs=0.03)
     for outfit, colours, desc in outs[:400]:
         assert set(desc) == set(outfit) | {"sleeves", "legs"} and all(desc[k] == v for k, v in outfit.items())
         if outfit["lower"] == "dress":

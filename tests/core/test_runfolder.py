@@ -41,6 +41,14 @@ def test_a_folder_from_before_a_setting_existed_resumes_when_the_setting_keeps_t
     with pytest.raises(RunFolderError, match="render.denoise"):
         check_or_write_settings(tmp_path, s)
     assert "denoise" not in json.loads((tmp_path / SETTINGS_FILE).read_text())["settings"]["render"]
+    # scene.p_untucked came later too: a folder without it had every shirt tucked in (0)
+    s.render.denoise = "off"
+    del doc["settings"]["scene"]["p_untucked"]
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps(doc))
+    check_or_write_settings(tmp_path, s)
+    s.scene.p_untucked = 0.5
+    with pytest.raises(RunFolderError, match="p_untucked"):
+        check_or_write_settings(tmp_path, s)
 
 
 def test_a_folder_begun_by_another_pose_sampler_is_refused(tmp_path):
