@@ -66,25 +66,17 @@ def main() -> int:
     reg = anny.KeypointsRegressor.coco(model)
     ours = rig_rest_keypoints()
     ours = {n: ours[i] for i, n in enumerate(COCO_KEYPOINTS)}
-    rows = {n: [] for n in SHAPES}
-    for name, phen in SHAPES.items():
-        k = anny_coco(model, reg, phen)
-        for j in JOINTS:
-            down = ours[j][2] - k[j][2]
-            side = abs(k[j][0]) - abs(ours[j][0]) if j in SIDEWAYS else float("nan")
-            rows[name].append((down, side))
+    coco = {name: anny_coco(model, reg, phen) for name, phen in SHAPES.items()}
+    rows = {name: [(ours[j][2] - k[j][2], abs(k[j][0]) - abs(ours[j][0]) if j in SIDEWAYS else float("nan"))
+                   for j in JOINTS] for name, k in coco.items()}
     print("COCO keypoint (Anny's regressor) minus the rig's label, % of stature; vertical + = down, "
           "sideways + = outward")
     print(f"{'joint':14s} " + "  ".join(f"{n:>16s}" for n in SHAPES) + "   rig label height")
     for i, j in enumerate(JOINTS):
         cells = "  ".join(f"{rows[n][i][0] * 100:+6.2f} / {rows[n][i][1] * 100:+5.2f}" for n in SHAPES)
         print(f"{j:14s} {cells}   {ours[j][2]:.3f} H")
-    w = {n: None for n in SHAPES}
-    for name, phen in SHAPES.items():
-        k = anny_coco(model, reg, phen)
-        w[name] = (np.linalg.norm(k["left_shoulder"] - k["right_shoulder"]),
-                   np.linalg.norm(k["left_hip"] - k["right_hip"]),
-                   k["left_eye"][2] - k["nose"][2])
+    w = {name: (np.linalg.norm(k["left_shoulder"] - k["right_shoulder"]), np.linalg.norm(k["left_hip"] - k["right_hip"]),
+                k["left_eye"][2] - k["nose"][2]) for name, k in coco.items()}
     print(f"shoulder width: rig {np.linalg.norm(ours['left_shoulder'] - ours['right_shoulder']):.3f} H, COCO "
           + ", ".join(f"{v[0]:.3f}" for v in w.values()))
     print(f"hip width: rig {np.linalg.norm(ours['left_hip'] - ours['right_hip']):.3f} H, COCO "

@@ -318,8 +318,9 @@ def _set_hem(arm, hem: str) -> None:
     """Move the trunk's shirt/trousers boundary to HEM_Z[hem] (the rest mesh's faces keep their place)."""
     for obj in body_meshes(arm):
         if obj.get("deepx_part") == "torso":
+            hem_z = HEM_Z[hem]
             for poly in obj.data.polygons:
-                poly.material_index = _torso_material(poly.center, HEM_Z[hem])
+                poly.material_index = _torso_material(poly.center, hem_z)
 
 
 def _weighted_object(arm, me, part: str, weights, collection):
@@ -720,8 +721,9 @@ def set_outfit(arm, outfit: dict) -> None:
         part = obj.get("deepx_part")
         if part in show and obj.hide_render == show[part]:
             obj.hide_render = obj.hide_viewport = not show[part]
-    if o != get_outfit(arm):
-        if o["hem"] != get_outfit(arm)["hem"]:
+    before = get_outfit(arm)
+    if o != before:
+        if o["hem"] != before["hem"]:
             _set_hem(arm, o["hem"])
         arm[PROP_OUTFIT] = json.dumps(o)
         _set_radii(arm, get_body(arm), o)
