@@ -13,7 +13,7 @@ def _summary(pred: np.ndarray, true: np.ndarray, n_total: int, sigma=None, floor
     n = len(true)
     out = {"n": n_total, "n_estimated": n, "coverage": (n / n_total) if n_total else None}
     if n == 0:
-        out.update({"ale_m": None, "mean_rel": None, "median_rel": None, "bias_rel": None,
+        out.update({"ale_m": None, "mean_rel": None, "median_rel": None, "bias_rel": None, "median_signed_rel": None,
                     **{f"alp_{t:g}m": None for t in ALP_THRESHOLDS}})
         return out
     if sigma is not None and np.isfinite(sigma).any():
@@ -31,6 +31,8 @@ def _summary(pred: np.ndarray, true: np.ndarray, n_total: int, sigma=None, floor
         "mean_rel": float(np.mean(np.abs(rel))),
         "median_rel": float(np.median(np.abs(rel))),
         "bias_rel": float(np.mean(rel)),
+        # the typical signed error: a few far-off reads (a folded person read small) move the mean, not this
+        "median_signed_rel": float(np.median(rel)),
     })
     return out
 
@@ -73,7 +75,7 @@ def format_table(results: dict[str, dict], title: str = "", groups: bool = False
     """results: estimator name -> ranging_metrics() (or, with groups=True, name -> {group:
     ranging_metrics()}, one row per group). A plain-text (Markdown) table."""
     head = ["estimator", group_label, "n", "cover", "ALE m", "ALP<0.5", "ALP<1", "ALP<2", "mean rel", "median rel",
-            "bias"]
+            "bias", "med signed"]
     items_of = lambda res: [(g, r["all"]) for g, r in res.items()] if groups else [("all", res["all"]), *res["bins"].items()]
     every = [m for res in results.values() for _, m in items_of(res)]
     # optional columns, shown when some row has them: share within 1 sigma, stature floor and the ratio to it
@@ -87,7 +89,8 @@ def format_table(results: dict[str, dict], title: str = "", groups: bool = False
                 continue
             rows.append([name, label, str(m["n"]), _fmt(m["coverage"], True), _fmt(m["ale_m"]),
                          _fmt(m["alp_0.5m"], True), _fmt(m["alp_1m"], True), _fmt(m["alp_2m"], True),
-                         _fmt(m["mean_rel"], True), _fmt(m["median_rel"], True), _fmt(m["bias_rel"], True)]
+                         _fmt(m["mean_rel"], True), _fmt(m["median_rel"], True), _fmt(m["bias_rel"], True),
+                         _fmt(m.get("median_signed_rel"), True)]
                         + [_fmt(m.get(k), k != "x_floor") + ("x" if k == "x_floor" and k in m else "")
                            for k, _ in extra])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]

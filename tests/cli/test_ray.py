@@ -37,8 +37,8 @@ def _files(d: Path, skip=("summary.json",)) -> dict:
 
 def _same_numbers(a, b, path="") -> None:
     """a == b, floats to 1e-12 relative: a Blender process's float64 camera and keypoint arithmetic can
-    end one last bit apart from another process's (about 1 run in 10 under load, seen only in labels;
-    images stay identical)."""
+    end one last bit apart from another process's (2 of about 20 runs on 5 Dec, both under load; seen
+    only in labels, images stay identical)."""
     if isinstance(a, float) or isinstance(b, float):
         assert isinstance(a, (int, float)) and isinstance(b, (int, float)), path
         assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12), f"{path}: {a!r} != {b!r}"

@@ -16,10 +16,12 @@ def test_known_values_and_bins():
     assert a["alp_0.5m"] == pytest.approx(2 / 5) and a["alp_1m"] == pytest.approx(3 / 5)
     rel = np.array([0.1, 1 / 8, 0, 0.12, 0.1])
     assert a["mean_rel"] == pytest.approx(rel.mean()) and a["median_rel"] == pytest.approx(0.1)
+    signed = np.array([0.1, -1 / 8, 0, 0.12, -0.1])
+    assert a["bias_rel"] == pytest.approx(signed.mean()) and a["median_signed_rel"] == pytest.approx(0.0)
     assert m["bins"]["0-10m"]["n"] == 2 and m["bins"]["10-20m"]["n_estimated"] == 1
     assert m["bins"]["30m+"]["ale_m"] == pytest.approx(5.0)
     table = format_table({"x": m})
-    assert "| x " in table and "30m+" in table and "83.3%" in table
+    assert "| x " in table and "30m+" in table and "83.3%" in table and "med signed" in table
 
 
 def test_no_estimates_at_all():
