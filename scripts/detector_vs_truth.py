@@ -1,6 +1,6 @@
 """Where the real detector puts a rendered person's joints, against the truth.
 
-    .venv/bin/python scripts/detector_vs_truth.py PAIRS.jsonl [PAIRS2.jsonl ...] [--decompose] [--by-outfit]
+    .venv/bin/python scripts/detector_vs_truth.py PAIRS.jsonl [PAIRS2.jsonl ...] [--decompose] [--by-outfit] [--by-view]
     .venv/bin/python scripts/detector_vs_truth.py --real examples/real/h36m_3dhp_images.jsonl
 
 Reads (truth, detection) pair rows (scripts/render_detect.py, `deepx detect`) and prints, over
@@ -15,7 +15,8 @@ detected people who are not cut by the border:
 3. with ``--by-size``: the segment ratios again per bin of the person's height in pixels (does the
    detector read small people shorter than big ones?); with ``--by-outfit`` the torso and shoulder
    width ratios and the upright hips' vertical offset per clothing group (a coat; a skirt or dress;
-   trousers or shorts, whose shirt hem is the one waistline every such person wears);
+   trousers or shorts, whose shirt hem is the one waistline every such person wears); with ``--by-view``
+   the torso ratio and the upright hips' vertical offset per yaw to the camera (front, turned, side, back);
 4. with ``--decompose``: the default model's median signed error with the detected keypoints, then
    with one group (face, shoulders, arms, hips, knees, ankles, all) replaced by the truth — how much
    of the detector-induced bias each group carries. It runs ``deepx predict`` in this interpreter;
@@ -276,6 +277,23 @@ def outfit_table(rows) -> dict[str, tuple]:
     return out
 
 
+VIEW_BINS = ((0, 30, "front"), (30, 60, "front, turned"), (60, 120, "side"), (120, 150, "back, turned"),
+             (150, 181, "back"))      # |person_yaw_deg| (0 = facing the camera)
+
+
+def view_table(rows) -> dict[str, tuple]:
+    """view -> (people, torso ratio (n, median), left and right hip (n, vertical offset)) by the person's
+    yaw to the camera; rows without a yaw are in no group."""
+    yaw = [None if r.get("person_yaw_deg") is None else abs((float(r["person_yaw_deg"]) + 180) % 360 - 180)
+           for r in rows]
+    out = {}
+    for lo, hi, name in VIEW_BINS:
+        sub = [r for r, y in zip(rows, yaw) if y is not None and lo <= y < hi]
+        seg, off = segment_ratios(sub), joint_offsets(sub)
+        out[f"{name} ({lo}-{min(hi, 180)} deg)"] = (len(sub), seg["torso"], off["left hip"][:2], off["right hip"][:2])
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("pairs", nargs="*")
@@ -283,13 +301,14 @@ def main(argv=None) -> int:
     p.add_argument("--decompose", action="store_true", help="also split the default model's bias by joint group")
     p.add_argument("--by-size", action="store_true", help="segment ratios per person height (px) bin too")
     p.add_argument("--by-outfit", action="store_true", help="torso, shoulder width and hips per clothing group too")
+    p.add_argument("--by-view", action="store_true", help="torso and hips per yaw to the camera too")
     p.add_argument("--conditions", action="store_true",
                    help="only the estimator's bias per condition, detected against exact keypoints")
     p.add_argument("--estimator", default="default")
     a = p.parse_args(argv)
     if bool(a.real) == bool(a.pairs):
         p.error("give pair files or --real JSONL, not both")
-    if a.real and (a.conditions or a.decompose or a.by_size or a.by_outfit):
+    if a.real and (a.conditions or a.decompose or a.by_size or a.by_outfit or a.by_view):
         p.error("--real prints segment ratios and joint offsets only")
     if a.conditions:
         rows = read_rows(a.pairs, whole_only=False)
@@ -318,6 +337,12 @@ def main(argv=None) -> int:
         for name, (n, (nt, t), (ns, sw), (nl, hl), (nr, hr)) in outfit_table(rows).items():
             print(f"  {name:18s} {n:6d}   {t:.3f} ({nt:5d})    {sw:.3f} ({ns:5d})       "
                   f"{hl * 100:+.2f} / {hr * 100:+.2f} % ({nl})" if n else f"  {name:18s}      0")
+    if a.by_view:
+        print("by view                      people   torso (n)        hips, vertical (+down, % of height; n)")
+        for name, (n, (nt, t), (nl, hl), (nr, hr)) in view_table(rows).items():
+            tt = f"{t:.3f} ({nt:5d})" if nt else "-" + " " * 14
+            print(f"  {name:26s} {n:6d}   {tt}    {hl * 100:+.2f} / {hr * 100:+.2f} % ({nl})" if n
+                  else f"  {name:26s}      0")
     print("joint (upright)    n   vertical offset (+down, % of height)    n   sideways (+outward, front/back views)")
     for name, (n, dy, m, dx) in joint_offsets(rows).items():
         print(f"  {name:15s} {n:5d}  {dy * 100:+.2f} %                          {m:5d}  {dx * 100:+.2f} %")

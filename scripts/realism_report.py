@@ -10,12 +10,18 @@ people >= 64 px tall: the mean detector confidence of the face keypoints for peo
 camera (|person_yaw_deg| <= 45 deg; rows without a yaw are left out) and the median ratio of the
 detected torso length (mid-shoulder to mid-hip) to the true one, when all four are visible and
 detected with confidence >= 0.5. Run it on the old and the new generator's pairs to compare.
+
+Last, the detected people 16-600 px tall: how many person-images and how many distinct people. A person
+is counted once however many cameras, scales and images show them: the rows' ``body`` and ``outfit``
+(render rows) within one run folder (the folder above ``pairs/``) identify them; rows without a body
+count once per (sample_id, person).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -31,16 +37,38 @@ def _height(r) -> float:
     return float(h)
 
 
+COUNT_PX = (16, 600)     # issue 9's size range for "detected people"
+
+
 def load(paths) -> list[dict]:
+    """Rows of every file; each gets ``_run``: the run folder (above pairs/) or the file itself."""
     rows = []
     for p in paths:
+        p = Path(p).resolve()
+        run = str(p.parent.parent if p.parent.name == "pairs" else p)
         with open(p) as f:
             for line in f:
                 try:
-                    rows.append(json.loads(line))
+                    r = json.loads(line)
                 except json.JSONDecodeError:
                     continue            # a torn last line of a running job
+                r["_run"] = run
+                rows.append(r)
     return rows
+
+
+def person_key(r: dict) -> tuple:
+    """Who this row shows: the same person seen by another camera or at another scale gets the same key."""
+    if r.get("body") is not None:
+        return r.get("_run"), json.dumps(r["body"], sort_keys=True), json.dumps(r.get("outfit"), sort_keys=True)
+    return r.get("_run"), r.get("sample_id", r.get("id")), r.get("person", 0)
+
+
+def distinct_people(rows) -> tuple[int, int]:
+    """(detected person-images COUNT_PX tall, distinct people among them)."""
+    lo, hi = COUNT_PX
+    hit = [r for r in rows if r.get("detected") and lo <= _height(r) <= hi]
+    return len(hit), len({person_key(r) for r in hit})
 
 
 def report(rows) -> dict:
@@ -74,7 +102,9 @@ def report(rows) -> dict:
             t_gt = np.linalg.norm((g[5, :2] + g[6, :2]) / 2 - (g[11, :2] + g[12, :2]) / 2)
             if t_gt > 1:
                 ratios.append(t_det / t_gt)
+    n_images, n_people = distinct_people(rows)
     return {"rows": len(rows), "detected": int(det.sum()), "recall": float(det.mean()) if len(det) else None,
+            "detected_16_600px": n_images, "distinct_people_16_600px": n_people,
             "bins": bins, "face_conf_frontal": face, "n_frontal": len(fr),
             "torso_ratio_median": float(np.median(ratios)) if ratios else None, "n_torso": len(ratios)}
 
@@ -97,6 +127,8 @@ def main(argv=None) -> int:
     print(f"face keypoint confidence, detected frontal people >= 64 px (n={rep['n_frontal']}): "
           f"nose {fmt(f['nose'])}, eyes {fmt(f['eyes'])}, ears {fmt(f['ears'])}")
     print(f"detected / true torso length, median (n={rep['n_torso']}): {fmt(rep['torso_ratio_median'])}")
+    print(f"detected people {COUNT_PX[0]}-{COUNT_PX[1]} px tall: {rep['detected_16_600px']} person-images of "
+          f"{rep['distinct_people_16_600px']} distinct people")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(rep, fh, indent=1)
