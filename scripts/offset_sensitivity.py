@@ -28,7 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-L_SH, R_SH, L_HIP, R_HIP = 5, 6, 11, 12
+from deepx_addon.core.keypoints import L_HIP, L_SHOULDER as L_SH, R_HIP, R_SHOULDER as R_SH  # noqa: E402
+
 MIN_CONF = 0.5
 
 
