@@ -17,6 +17,8 @@ detected people who are not cut by the border:
    width ratios and the upright hips' vertical offset per clothing group (a coat; a skirt or dress;
    trousers or shorts, whose shirt hem is the one waistline every such person wears); with ``--by-view``
    the torso ratio and the upright hips' vertical offset per yaw to the camera (front, turned, side, back);
+   with ``--by-elevation`` the upright mid-hip per view and camera elevation, and how far the detector puts a
+   visible hip towards the hidden one (side views seen from above read "hips high" from that alone);
 4. with ``--decompose``: the default model's median signed error with the detected keypoints, then
    with one group (face, shoulders, arms, hips, knees, ankles, all) replaced by the truth — how much
    of the detector-induced bias each group carries. It runs ``deepx predict`` in this interpreter;
@@ -294,6 +296,54 @@ def view_table(rows) -> dict[str, tuple]:
     return out
 
 
+ELEV_BINS = ((-90, 5), (5, 15), (15, 30), (30, 90))   # camera elevation over the pelvis, deg (0 = level)
+UPRIGHT = ("standing", "walking", "hands_up")
+
+
+def camera_elevation_deg(r) -> float | None:
+    """How far above the pelvis the camera looks down at it: the angle of the camera -> pelvis ray below the
+    horizontal (world Z up; camera R, t map world to camera, keypoints_3d_cam are camera-frame). None if the
+    row carries no camera or 3D keypoints."""
+    cam, k3 = r.get("camera"), r.get("keypoints_3d_cam")
+    if not cam or k3 is None or "R" not in cam or "t" not in cam or "position" not in cam:
+        return None
+    w = (np.asarray(k3, float)[:, :3] - np.asarray(cam["t"], float)) @ np.asarray(cam["R"], float)
+    d = np.asarray(cam["position"], float) - w[[11, 12]].mean(0)
+    return float(np.degrees(np.arctan2(d[2], np.hypot(d[0], d[1]))))
+
+
+def hip_geometry(rows) -> tuple[dict, dict]:
+    """Upright people's hips by camera elevation, two ways (% of the height, + = down):
+    - mid-hip: {(view, elevation bin): (n, median vertical offset of the detected mid-hip)}, both hips read
+      (confidence >= 0.3, hidden or not): what a distance model sees;
+    - near hip: {elevation bin: (n, intercept, slope)} of a least-squares line dy = a + b * sep over people with
+      one hip visible and the other hidden, dy the visible hip's offset and sep how far below it the hidden hip's
+      true position lies in the image. b = 0.5 means the detector puts the visible hip half-way to the hidden
+      one, which from above (sep < 0) reads as "too high" without any error in the pelvis."""
+    mid, near = {}, {}
+    for r in rows:
+        h, el = r.get("person_height_px") or 0, camera_elevation_deg(r)
+        if r.get("family") not in UPRIGHT or h <= 0 or el is None or r.get("person_yaw_deg") is None:
+            continue
+        eb = next((b for b in ELEV_BINS if b[0] <= el < b[1]), None)
+        yaw = abs((float(r["person_yaw_deg"]) + 180) % 360 - 180)
+        vb = next(name for lo, hi, name in VIEW_BINS if lo <= yaw < hi)
+        d, g, vis = r["keypoints"], r["gt_keypoints"], r["visibility"]
+        if eb and d[11][2] >= 0.3 and d[12][2] >= 0.3:
+            mid.setdefault((vb, eb), []).append((d[11][1] + d[12][1] - g[11][1] - g[12][1]) / 2 / h)
+        for j, k in ((11, 12), (12, 11)):
+            if eb and vis[j] == 2 and vis[k] != 2 and d[j][2] >= 0.3:
+                near.setdefault(eb, []).append(((d[j][1] - g[j][1]) / h, (g[k][1] - g[j][1]) / h))
+    mid_t = {key: (len(v), float(np.median(v))) for key, v in mid.items()}
+    near_t = {}
+    for eb, v in near.items():
+        a = np.array(v)
+        if len(a) >= 3:
+            c = np.linalg.lstsq(np.c_[np.ones(len(a)), a[:, 1]], a[:, 0], rcond=None)[0]
+            near_t[eb] = (len(a), float(c[0]), float(c[1]))
+    return mid_t, near_t
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("pairs", nargs="*")
@@ -302,13 +352,15 @@ def main(argv=None) -> int:
     p.add_argument("--by-size", action="store_true", help="segment ratios per person height (px) bin too")
     p.add_argument("--by-outfit", action="store_true", help="torso, shoulder width and hips per clothing group too")
     p.add_argument("--by-view", action="store_true", help="torso and hips per yaw to the camera too")
+    p.add_argument("--by-elevation", action="store_true",
+                   help="upright people's mid-hip per view and camera elevation, and the visible hip against the hidden one")
     p.add_argument("--conditions", action="store_true",
                    help="only the estimator's bias per condition, detected against exact keypoints")
     p.add_argument("--estimator", default="default")
     a = p.parse_args(argv)
     if bool(a.real) == bool(a.pairs):
         p.error("give pair files or --real JSONL, not both")
-    if a.real and (a.conditions or a.decompose or a.by_size or a.by_outfit or a.by_view):
+    if a.real and (a.conditions or a.decompose or a.by_size or a.by_outfit or a.by_view or a.by_elevation):
         p.error("--real prints segment ratios and joint offsets only")
     if a.conditions:
         rows = read_rows(a.pairs, whole_only=False)
@@ -343,6 +395,19 @@ def main(argv=None) -> int:
             tt = f"{t:.3f} ({nt:5d})" if nt else "-" + " " * 14
             print(f"  {name:26s} {n:6d}   {tt}    {hl * 100:+.2f} / {hr * 100:+.2f} % ({nl})" if n
                   else f"  {name:26s}      0")
+    if a.by_elevation:
+        mid, near = hip_geometry(rows)
+        bins = "  ".join(f"{lo:+d}..{hi:d} deg" for lo, hi in ELEV_BINS)
+        print(f"upright mid-hip, vertical (+down, % of height; n) by view and camera elevation: {bins}")
+        for _, _, vb in VIEW_BINS:
+            cells = [mid.get((vb, eb)) for eb in ELEV_BINS]
+            print(f"  {vb:14s} " + "  ".join(f"{m * 100:+.2f} % ({n})" if c else "-" for c in cells
+                                             for n, m in [c or (0, 0.0)]))
+        print("visible hip, other hidden: offset = a + b x (hidden hip's true place - visible one's), % of height")
+        for eb in ELEV_BINS:
+            if eb in near:
+                n, c0, c1 = near[eb]
+                print(f"  elevation {eb[0]:+d}..{eb[1]:d} deg  n={n:5d}  a = {c0 * 100:+.2f} %  b = {c1:.2f}")
     print("joint (upright)    n   vertical offset (+down, % of height)    n   sideways (+outward, front/back views)")
     for name, (n, dy, m, dx) in joint_offsets(rows).items():
         print(f"  {name:15s} {n:5d}  {dy * 100:+.2f} %                          {m:5d}  {dx * 100:+.2f} %")

@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepx_addon.core.keypoints import L_HIP, L_SHOULDER as L_SH, R_HIP, R_SHOULDER as R_SH  # noqa: E402
+from deepx_addon.core.keypoints import L_HIP, L_SHOULDER as L_SH, R_HIP, R_SHOULDER as R_SH, drop_hips  # noqa: E402
 
 MIN_CONF = 0.5
 
@@ -43,16 +43,13 @@ def readable(row: dict) -> bool:
 
 def moved_keypoints(row: dict, hip_drop: float = 0.0, shoulder_width: float = 1.0) -> np.ndarray:
     """The row's detector keypoints (17, 3) with the hips moved hip_drop x person_height_px down the
-    torso and the shoulders spread shoulder_width times about their midpoint (the torso's direction is
-    taken before either move)."""
+    torso and the shoulders spread shoulder_width times about their midpoint (which keeps the torso's
+    direction)."""
     k = np.array(row["keypoints"], float)
-    ms, mh = (k[L_SH, :2] + k[R_SH, :2]) / 2, (k[L_HIP, :2] + k[R_HIP, :2]) / 2
-    u = (mh - ms) / max(float(np.linalg.norm(mh - ms)), 1e-9)
+    ms = (k[L_SH, :2] + k[R_SH, :2]) / 2
     for j in (L_SH, R_SH):
         k[j, :2] = ms + (k[j, :2] - ms) * shoulder_width
-    for j in (L_HIP, R_HIP):
-        k[j, :2] += u * hip_drop * float(row["person_height_px"])
-    return k
+    return drop_hips(k, hip_drop, float(row["person_height_px"]))
 
 
 def sensitivity(rows: list[dict], estimators: list[str], hip_drop: float, shoulder_width: float) -> dict:

@@ -33,3 +33,20 @@ SKELETON: tuple[tuple[int, int], ...] = (
     (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
     (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
 )
+
+
+def drop_hips(keypoints, frac, size) -> np.ndarray:
+    """Keypoints (..., 17, 3) with both hips moved ``frac`` x ``size`` (px, per person) down the torso
+    (mid-shoulder -> mid-hip). Only people whose shoulders and hips are all present (confidence > 0)
+    move. Why: the detector reads rendered people's hips higher than COCO's convention, so a model
+    can be trained for where it places real people's hips (README, "How much of YOLO's offset")."""
+    k = np.array(keypoints, dtype=float)
+    ms = 0.5 * (k[..., L_SHOULDER, :2] + k[..., R_SHOULDER, :2])
+    mh = 0.5 * (k[..., L_HIP, :2] + k[..., R_HIP, :2])
+    u = mh - ms
+    n = np.linalg.norm(u, axis=-1, keepdims=True)
+    ok = (k[..., [L_SHOULDER, R_SHOULDER, L_HIP, R_HIP], 2] > 0).all(-1) & (n[..., 0] > 0)
+    step = np.where(ok[..., None], u / np.maximum(n, 1e-9), 0.0) * (np.asarray(frac, float) * np.asarray(size, float))[..., None]
+    for j in (L_HIP, R_HIP):
+        k[..., j, :2] += step
+    return k

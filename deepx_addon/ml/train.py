@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.keypoints import FLIP_INDEX, NUM_KEYPOINTS
+from ..core.keypoints import FLIP_INDEX, NUM_KEYPOINTS, drop_hips
 from ..core.noise import DetectorNoiseModel, person_height_px
 from ..core.noise_family import apply_noise, load_noise_model, relative_yaw_deg, view_of, view_of_row
 from ..core.progress import ProgressBar
@@ -67,6 +67,9 @@ class TrainConfig:
     detector_max_repeats: float = 0.0   # > 0: use each detector row at most this many times (lowers the share)
     detector_rotate_deg: float = 0.0    # > 0: turn the camera about its centre by N(0, this) deg per axis for
                                         # every detector row drawn (same distance, new keypoints: no row repeats)
+    hip_drop: float = 0.0           # > 0: move both hips this share of the keypoints' box down the torso in
+                                    # every training input (after the noise model): train for a detector that
+                                    # reads hips lower than YOLO reads rendered ones (COCO's convention, README)
     low_conf: float = 0.3           # runtime: mean confidence below this -> status low_confidence
     init_model: str = ""            # start from this model's weights and normalisation (fine-tuning);
                                     # its architecture replaces hidden/blocks/dropout, its feature_version too
@@ -86,6 +89,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.detector_fraction must be in [0, 1), got {self.detector_fraction}")
         if self.detector_max_repeats < 0 or self.detector_rotate_deg < 0:
             raise ValueError("TrainConfig.detector_max_repeats and detector_rotate_deg must be >= 0")
+        if not -0.1 <= self.hip_drop <= 0.1:
+            raise ValueError(f"TrainConfig.hip_drop is a share of the person's size in [-0.1, 0.1], got {self.hip_drop}")
         if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.dropout < 1:
             raise ValueError("TrainConfig: need lr > 0, weight_decay >= 0, 0 <= dropout < 1")
 
@@ -319,6 +324,8 @@ def prepare(data: TrainData, idx, rng: np.random.Generator, cfg: TrainConfig,
                                     data.view[idx][clean], dtype=np.float64, image_size=2.0 * K[clean][:, :2, 2])
         else:
             kp[clean, :, 2] = vis.astype(float)
+    if cfg.hip_drop:
+        kp = drop_hips(kp, cfg.hip_drop, person_height_px(kp))
     F = feat.extract(kp, K, cfg.min_conf, cfg.use_conf, cfg.feature_version)
     keep = np.flatnonzero(F.valid)
     return F.x[keep], F.target(data.distance_m[idx])[keep].astype(np.float32), keep

@@ -87,6 +87,39 @@ def test_by_view_groups_people_by_their_yaw_to_the_camera(repo_module, tmp_path,
     assert "side (60-120 deg)" in out and "-5.00 / -5.00 % (2)" in out and "  front, turned (30-60 deg)       0\n" in out
 
 
+def test_by_elevation_separates_the_pelvis_from_the_visible_hip(repo_module, tmp_path, capsys):
+    """A detector that puts the visible hip half-way to the hidden one: the near-hip line finds b = 0.5
+    and a = 0, and the mid-hip (both hips read at their mean) is not offset; elevations come from the
+    camera's pose (here the camera frame is the world frame, the camera at the origin)."""
+    import json
+    m = repo_module("scripts/detector_vs_truth.py")
+    rows = []
+    for i, (sep, z) in enumerate([(-9.0, -2.0), (-5.0, -2.0), (-2.0, -2.0), (3.0, 1.0)]):
+        r = _rows(shrink=1.0, shift_px=0.0)[0]
+        r["person_yaw_deg"] = 90.0
+        g = r["gt_keypoints"]
+        g[12][1] = g[11][1] + sep                       # the hidden right hip's true place
+        d = r["keypoints"]
+        d[11][1] = d[12][1] = g[11][1] + sep / 2        # both read half-way
+        r["visibility"][12] = 1
+        k3 = np.zeros((17, 3))
+        k3[11], k3[12] = (0.0, 10.0, z), (0.0, 10.0, z)
+        r["keypoints_3d_cam"] = k3.tolist()
+        r["camera"] = {"R": np.eye(3).tolist(), "t": [0, 0, 0], "position": [0, 0, 0]}
+        rows.append(r)
+    assert m.camera_elevation_deg(rows[0]) == pytest.approx(np.degrees(np.arctan2(2.0, 10.0)))
+    assert m.camera_elevation_deg({"family": "standing"}) is None
+    mid, near = m.hip_geometry(rows)
+    n, a, b = near[(5, 15)]
+    assert n == 3 and a == pytest.approx(0.0, abs=1e-12) and b == pytest.approx(0.5)
+    assert mid[("side", (5, 15))] == (3, pytest.approx(0.0, abs=1e-12)) and (-90, 5) not in near
+    p = tmp_path / "pairs.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert m.main([str(p), "--by-elevation"]) == 0
+    out = capsys.readouterr().out
+    assert "elevation +5..15 deg  n=    3  a = +0.00 %  b = 0.50" in out and "+0.00 % (3)" in out
+
+
 def test_conditions_show_where_the_detector_adds_bias(repo_module, tmp_path):
     """Detections shrunk by 0.9 for CCTV people only: the detected keypoints read those people
     ~11 % farther than their exact keypoints, the eye-level ones exactly as far."""

@@ -624,6 +624,42 @@ def test_detector_rows_rotated_camera_keeps_distance_and_caps_repeats():
         tr.TrainConfig(detector_max_repeats=-1).validate()
 
 
+def test_hip_drop_moves_only_the_hips_down_the_torso():
+    """drop_hips moves both hips frac x size along mid-shoulder -> mid-hip and nothing else; people
+    without both shoulders and hips stay as they are; prepare() applies it to every input, and 0 leaves
+    the features and targets byte-identical."""
+    from deepx_addon.core.keypoints import drop_hips
+    from deepx_addon.ml import train as tr
+    kp = np.zeros((3, 17, 3))
+    kp[:, :, 2] = 1.0
+    kp[:, 5, :2], kp[:, 6, :2] = (90, 100), (110, 100)          # shoulders
+    kp[:, 11, :2], kp[:, 12, :2] = (95, 160), (105, 160)        # hips: the torso points straight down
+    kp[1, 11, :2], kp[1, 12, :2] = (155, 100), (165, 120)       # mid-hip (160, 110): torso along +x
+    kp[2, 6, 2] = 0.0                                            # a shoulder missing: no move
+    out = drop_hips(kp, 0.02, np.array([200.0, 200.0, 200.0]))
+    np.testing.assert_allclose(out[0, [11, 12], :2] - kp[0, [11, 12], :2], [[0, 4], [0, 4]], atol=1e-12)
+    step = out[1, 11, :2] - kp[1, 11, :2]
+    np.testing.assert_allclose(step, out[1, 12, :2] - kp[1, 12, :2])
+    assert np.linalg.norm(step) == pytest.approx(4.0)
+    assert np.dot(step, [160 - 100, 110 - 100]) > 0               # along mid-shoulder -> mid-hip
+    assert np.array_equal(out[2], kp[2])
+    others = [j for j in range(17) if j not in (11, 12)]
+    assert np.array_equal(out[:, others], kp[:, others])
+    d = standin_data(300, seed=3)
+    data = tr.TrainData.from_arrays(d["keypoints_2d"], d["K"], d["distance_m"], d["depth_m"], d["family"])
+    idx = np.arange(300)
+    x0, t0, k0 = tr.prepare(data, idx, np.random.default_rng(1), tr.TrainConfig(noise=False), None, flip=False)
+    x1, t1, k1 = tr.prepare(data, idx, np.random.default_rng(1), tr.TrainConfig(noise=False, hip_drop=0.0),
+                            None, flip=False)
+    assert np.array_equal(x0, x1) and np.array_equal(t0, t1)
+    x2, t2, k2 = tr.prepare(data, idx, np.random.default_rng(1), tr.TrainConfig(noise=False, hip_drop=0.03),
+                            None, flip=False)
+    # the target is the distance relative to the keypoints' own scale, so it moves with them too
+    assert np.array_equal(k0, k2) and not np.array_equal(x0, x2)
+    with pytest.raises(ValueError, match="hip_drop"):
+        tr.TrainConfig(hip_drop=0.5).validate()
+
+
 def test_fine_tune_starts_from_a_saved_model(tmp_path):
     torch = pytest.importorskip("torch")
     from deepx_addon.ml import train as tr
