@@ -143,6 +143,12 @@ def segment_ratios(rows) -> dict[str, tuple[int, float]]:
     return out
 
 
+def yaw_from_front(r) -> float | None:
+    """The person's yaw to the camera folded to 0-180 deg (0 = facing it, 180 = back to it), or None."""
+    y = r.get("person_yaw_deg")
+    return None if y is None else abs((float(y) + 180) % 360 - 180)
+
+
 def joint_offsets(rows) -> dict[str, tuple[int, float, int, float]]:
     up = [r for r in rows if r.get("family") in ("standing", "walking", "hands_up")]
     out = {}
@@ -153,9 +159,8 @@ def joint_offsets(rows) -> dict[str, tuple[int, float, int, float]]:
             if h <= 0 or d[j][2] < 0.3 or r["visibility"][j] != 2:
                 continue
             dy.append((d[j][1] - g[j][1]) / h)
-            yaw = r.get("person_yaw_deg")
-            yaw = 90.0 if yaw is None else yaw % 360    # no yaw: not counted as front/back
-            if min(yaw, abs(yaw - 180), 360 - yaw) < 40:
+            yaw = yaw_from_front(r)                      # no yaw: not counted as front/back
+            if yaw is not None and (yaw < 40 or yaw > 140):
                 cx = (g[5][0] + g[6][0] + g[11][0] + g[12][0]) / 4
                 dx.append(np.sign(g[j][0] - cx) * (d[j][0] - g[j][0]) / h)
         out[name] = (len(dy), float(np.median(dy)) if dy else float("nan"),
@@ -286,8 +291,7 @@ VIEW_BINS = ((0, 30, "front"), (30, 60, "front, turned"), (60, 120, "side"), (12
 def view_table(rows) -> dict[str, tuple]:
     """view -> (people, torso ratio (n, median), left and right hip (n, vertical offset)) by the person's
     yaw to the camera; rows without a yaw are in no group."""
-    yaw = [None if r.get("person_yaw_deg") is None else abs((float(r["person_yaw_deg"]) + 180) % 360 - 180)
-           for r in rows]
+    yaw = [yaw_from_front(r) for r in rows]
     out = {}
     for lo, hi, name in VIEW_BINS:
         sub = [r for r, y in zip(rows, yaw) if y is not None and lo <= y < hi]
@@ -323,10 +327,10 @@ def hip_geometry(rows) -> tuple[dict, dict]:
     mid, near = {}, {}
     for r in rows:
         h, el = r.get("person_height_px") or 0, camera_elevation_deg(r)
-        if r.get("family") not in UPRIGHT or h <= 0 or el is None or r.get("person_yaw_deg") is None:
+        yaw = yaw_from_front(r)
+        if r.get("family") not in UPRIGHT or h <= 0 or el is None or yaw is None:
             continue
         eb = next((b for b in ELEV_BINS if b[0] <= el < b[1]), None)
-        yaw = abs((float(r["person_yaw_deg"]) + 180) % 360 - 180)
         vb = next(name for lo, hi, name in VIEW_BINS if lo <= yaw < hi)
         d, g, vis = r["keypoints"], r["gt_keypoints"], r["visibility"]
         if eb and d[11][2] >= 0.3 and d[12][2] >= 0.3:
