@@ -59,6 +59,7 @@ SEGMENTS = {"torso": ((5, 6), (11, 12)), "thigh": ((11, 12), (13, 14)), "shin": 
 GROUPS = {"face": [0, 1, 2, 3, 4], "shoulders": [5, 6], "arms": [7, 8, 9, 10], "hips": [11, 12],
           "knees": [13, 14], "ankles": [15, 16], "all": list(range(17))}
 SIZE_EDGES = (16, 32, 64, 128, 256, 100000)
+UPRIGHT = ("standing", "walking", "hands_up")   # the families whose joint offsets are read vertically
 JOINTS = {"nose": 0, "left shoulder": 5, "right shoulder": 6, "left hip": 11, "right hip": 12,
           "left knee": 13, "right knee": 14, "left ankle": 15, "right ankle": 16}
 
@@ -150,7 +151,7 @@ def yaw_from_front(r) -> float | None:
 
 
 def joint_offsets(rows) -> dict[str, tuple[int, float, int, float]]:
-    up = [r for r in rows if r.get("family") in ("standing", "walking", "hands_up")]
+    up = [r for r in rows if r.get("family") in UPRIGHT]
     out = {}
     for name, j in JOINTS.items():
         dy, dx = [], []
@@ -301,7 +302,6 @@ def view_table(rows) -> dict[str, tuple]:
 
 
 ELEV_BINS = ((-90, 5), (5, 15), (15, 30), (30, 90))   # camera elevation over the pelvis, deg (0 = level)
-UPRIGHT = ("standing", "walking", "hands_up")
 
 
 def camera_elevation_deg(r) -> float | None:
