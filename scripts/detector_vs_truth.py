@@ -53,6 +53,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from split_pairs import exact_row  # noqa: E402  (a sibling script: the one definition of "exact keypoints")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from deepx_addon.core.keypoints import pelvis_of  # noqa: E402
+
 SEGMENTS = {"torso": ((5, 6), (11, 12)), "thigh": ((11, 12), (13, 14)), "shin": ((13, 14), (15, 16)),
             "upper arm": ((5, 6), (7, 8)), "shoulder width": ((5,), (6,)), "hip width": ((11,), (12,)),
             "nose-shoulders": ((0,), (5, 6))}
@@ -312,7 +315,7 @@ def camera_elevation_deg(r) -> float | None:
     if not cam or k3 is None or "R" not in cam or "t" not in cam or "position" not in cam:
         return None
     w = (np.asarray(k3, float)[:, :3] - np.asarray(cam["t"], float)) @ np.asarray(cam["R"], float)
-    d = np.asarray(cam["position"], float) - w[[11, 12]].mean(0)
+    d = np.asarray(cam["position"], float) - pelvis_of(w)
     return float(np.degrees(np.arctan2(d[2], np.hypot(d[0], d[1]))))
 
 
@@ -328,15 +331,15 @@ def hip_geometry(rows) -> tuple[dict, dict]:
     for r in rows:
         h, el = r.get("person_height_px") or 0, camera_elevation_deg(r)
         yaw = yaw_from_front(r)
-        if r.get("family") not in UPRIGHT or h <= 0 or el is None or yaw is None:
+        eb = None if el is None else next((b for b in ELEV_BINS if b[0] <= el < b[1]), None)
+        if r.get("family") not in UPRIGHT or h <= 0 or eb is None or yaw is None:
             continue
-        eb = next((b for b in ELEV_BINS if b[0] <= el < b[1]), None)
         vb = next(name for lo, hi, name in VIEW_BINS if lo <= yaw < hi)
         d, g, vis = r["keypoints"], r["gt_keypoints"], r["visibility"]
-        if eb and d[11][2] >= 0.3 and d[12][2] >= 0.3:
+        if d[11][2] >= 0.3 and d[12][2] >= 0.3:
             mid.setdefault((vb, eb), []).append((d[11][1] + d[12][1] - g[11][1] - g[12][1]) / 2 / h)
         for j, k in ((11, 12), (12, 11)):
-            if eb and vis[j] == 2 and vis[k] != 2 and d[j][2] >= 0.3:
+            if vis[j] == 2 and vis[k] != 2 and d[j][2] >= 0.3:
                 near.setdefault(eb, []).append(((d[j][1] - g[j][1]) / h, (g[k][1] - g[j][1]) / h))
     mid_t = {key: (len(v), float(np.median(v))) for key, v in mid.items()}
     near_t = {}
@@ -405,8 +408,7 @@ def main(argv=None) -> int:
         print(f"upright mid-hip, vertical (+down, % of height; n) by view and camera elevation: {bins}")
         for _, _, vb in VIEW_BINS:
             cells = [mid.get((vb, eb)) for eb in ELEV_BINS]
-            print(f"  {vb:14s} " + "  ".join(f"{m * 100:+.2f} % ({n})" if c else "-" for c in cells
-                                             for n, m in [c or (0, 0.0)]))
+            print(f"  {vb:14s} " + "  ".join(f"{c[1] * 100:+.2f} % ({c[0]})" if c else "-" for c in cells))
         print("visible hip, other hidden: offset = a + b x (hidden hip's true place - visible one's), % of height")
         for eb in ELEV_BINS:
             if eb in near:

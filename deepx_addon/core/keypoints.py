@@ -42,7 +42,7 @@ def drop_hips(keypoints, frac, size) -> np.ndarray:
     can be trained for where it places real people's hips (README, "How much of YOLO's offset")."""
     k = np.array(keypoints, dtype=float)
     ms = 0.5 * (k[..., L_SHOULDER, :2] + k[..., R_SHOULDER, :2])
-    mh = 0.5 * (k[..., L_HIP, :2] + k[..., R_HIP, :2])
+    mh = pelvis_of(k)[..., :2]
     u = mh - ms
     n = np.linalg.norm(u, axis=-1, keepdims=True)
     ok = (k[..., [L_SHOULDER, R_SHOULDER, L_HIP, R_HIP], 2] > 0).all(-1) & (n[..., 0] > 0)
