@@ -14,7 +14,10 @@ def add_arguments(p):
                    help="comma-separated names (default, bbox, shoulder_hip, sloth, model .json); 'all' = every shipped one")
     p.add_argument("--json", help="write the metrics here (default: runs/evaluate/<input>.json)")
     p.add_argument("--plot", help="save a plot of error vs distance (PNG)")
-    p.add_argument("--group-by", metavar="FIELD", help="also tabulate per value of this row field (e.g. family)")
+    p.add_argument("--group-by", metavar="FIELD", help="also tabulate per value of this row field (e.g. family), "
+                   "or of a derived one: 'stature' (under / from 1.5 m: the generator's children / adults), "
+                   "'oks_bin' (how well the detector read the keypoints); comma-separated keys combine "
+                   "('stature,oks_bin'); the 'of the bias' column is each group's share of the overall bias")
     p.add_argument("--workers", type=int, help="processes reading large files (default: $DEEPX_WORKERS or up to 2)")
     p.add_argument("--stature-prior", default="mixed",
                    help="for the stature floor of rows with height_m: 'mixed' (default, the training population, "
@@ -41,7 +44,7 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
                    workers: int | None = None, stature_prior: str | None = "mixed") -> dict:
     out = out or sys.stdout
     mean_h = mean_stature(stature_prior)
-    from ..core.evaluation import default_workers, evaluate_predictions, group_metrics, iter_predictions
+    from ..core.evaluation import default_workers, evaluate_predictions, group_fields, group_metrics, iter_predictions
     from ..core.metrics import format_table
     from ..core.records import atomic_write_text
     from ..ml import registry
@@ -54,7 +57,7 @@ def evaluate_files(inputs, estimator_names, json_path=None, plot=None, out=None,
     estimators = {n: registry.build(n, quiet=True, backend="auto") for n in estimator_names}
     report = {}
     for path, stem in zip(inputs, keys):
-        keep = ((group_by,) if group_by else ()) + (("height_m",) if mean_h is not None else ())
+        keep = tuple(dict.fromkeys(group_fields(group_by) + (("height_m",) if mean_h is not None else ())))
         evals = [evaluate_predictions(n, iter_predictions(e, path, workers=workers or default_workers(), keep=keep),
                                       group_by, mean_h) for n, e in estimators.items()]
         skipped = max(ev.skipped_no_truth for ev in evals)

@@ -24,6 +24,50 @@ class Prediction:
     extra: dict = field(default_factory=dict)   # the row (its extra fields: family, ...) for grouping
 
 
+# Groups derived from row fields for `deepx evaluate --group-by` (besides any field as it is, e.g.
+# family): the generator draws children 1.0-1.5 m and adults >= 1.0 m (about 1 adult in 120 is under
+# 1.5 m), so "stature" splits children from adults; "oks_bin" splits people by how well the detector
+# read their keypoints (rows of scripts/render_detect.py carry oks). Keys combine: "stature,oks_bin".
+CHILD_BELOW_M = 1.5
+OKS_EDGES = (0.3, 0.5, 0.8)
+
+
+def _number(v):
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) else None
+
+
+def _stature_group(extra: dict) -> str:
+    h = _number(extra.get("height_m"))
+    return "(none)" if h is None else f"<{CHILD_BELOW_M:g}m" if h < CHILD_BELOW_M else f">={CHILD_BELOW_M:g}m"
+
+
+def _oks_group(extra: dict) -> str:
+    o = _number(extra.get("oks"))
+    if o is None:
+        return "(none)"
+    edges = (0.0, *OKS_EDGES, None)
+    for lo, hi in zip(edges, edges[1:]):
+        if hi is None or o < hi:
+            return f"oks>={lo:g}" if hi is None else f"oks {lo:g}-{hi:g}"
+
+
+DERIVED_GROUPS = {"stature": ("height_m", _stature_group), "oks_bin": ("oks", _oks_group)}
+
+
+def group_fields(group_by: str | None) -> tuple[str, ...]:
+    """The row fields a --group-by value needs kept (comma-separated keys, derived or plain)."""
+    keys = [k.strip() for k in (group_by or "").split(",") if k.strip()]
+    return tuple(DERIVED_GROUPS[k][0] if k in DERIVED_GROUPS else k for k in keys)
+
+
+def group_value(extra: dict, group_by: str) -> str:
+    """A row's group: each key's value ('(none)' where the row lacks it), joined by ' / '."""
+    out = []
+    for k in (k.strip() for k in group_by.split(",") if k.strip()):
+        out.append(DERIVED_GROUPS[k][1](extra) if k in DERIVED_GROUPS else str(extra.get(k, "(none)")))
+    return " / ".join(out)
+
+
 CHUNK_ROWS = 4096   # rows estimated together: memory stays flat whatever the file size
 
 
@@ -131,7 +175,7 @@ def evaluate_predictions(name: str, preds, group_by: str | None = None,
             tz.append(p.true_depth_m)
             pz.append(p.estimate.depth_m if has else np.nan)
         if group_by:
-            groups.append(str(p.extra.get(group_by, "(none)")))
+            groups.append(group_value(p.extra or {}, group_by))
     td, pd, tz, pz, sg, hh = (np.frombuffer(a, float) if len(a) else np.zeros(0) for a in (td, pd, tz, pz, sg, hh))
     floor = None if mean_stature_m is None else stature_floor(hh, mean_stature_m)
     return Evaluation(name, ranging_metrics(pd, td, sg, floor), ranging_metrics(pz, tz), dict(statuses), n - len(td),
@@ -143,6 +187,13 @@ def group_metrics(ev: Evaluation, key: str) -> dict[str, dict]:
     collected it); rows without it are '(none)'."""
     values = ev.groups[key]
     pick = lambda a, m: None if a is None or not len(a) else a[m]   # noqa: E731
-    return {g: ranging_metrics(ev.pred_distance[values == g], ev.true_distance[values == g],
-                               pick(ev.sigma_distance, values == g), pick(ev.floor, values == g))
-            for g in sorted(set(values.tolist()))}
+    rel = ev.pred_distance / ev.true_distance - 1.0
+    n_est = int(np.isfinite(rel).sum())
+    out = {}
+    for g in sorted(set(values.tolist())):
+        m = values == g
+        out[g] = ranging_metrics(ev.pred_distance[m], ev.true_distance[m], pick(ev.sigma_distance, m), pick(ev.floor, m))
+        # the group's share of the overall bias (mean signed relative error over every estimated
+        # row): the shares add up to the bias, so they say which people carry it
+        out[g]["all"]["bias_points"] = float(np.nansum(rel[m]) / n_est) if n_est else None
+    return out

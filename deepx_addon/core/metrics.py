@@ -79,7 +79,8 @@ def format_table(results: dict[str, dict], title: str = "", groups: bool = False
     items_of = lambda res: [(g, r["all"]) for g, r in res.items()] if groups else [("all", res["all"]), *res["bins"].items()]
     every = [m for res in results.values() for _, m in items_of(res)]
     # optional columns, shown when some row has them: share within 1 sigma, stature floor and the ratio to it
-    extra = [(k, t) for k, t in (("within_1sigma", "in 1σ"), ("floor_median_rel", "floor"), ("x_floor", "÷floor"))
+    extra = [(k, t) for k, t in (("within_1sigma", "in 1σ"), ("floor_median_rel", "floor"), ("x_floor", "÷floor"),
+                                 ("bias_points", "of the bias"))
              if any(k in m for m in every)]
     head += [t for _, t in extra]
     rows = []

@@ -49,3 +49,28 @@ def test_sigma_coverage_and_stature_floor():
     table = format_table({"x": {"all": m, "bins": {}}})
     assert "in 1σ" in table and "÷floor" in table and "50.0%" in table and "1.50x" in table
     assert "floor" not in format_table({"x": ranging_metrics(pred, true)})
+
+
+def test_derived_groups_split_children_and_detector_reads_and_share_the_bias():
+    """--group-by stature,oks_bin: children (< 1.5 m) and adults by OKS bin; each group's share of
+    the bias adds up to the overall bias, so the table says which people carry it."""
+    from deepx_addon.core.estimators.base import Estimate
+    from deepx_addon.core.evaluation import Prediction, evaluate_predictions, group_fields, group_metrics
+
+    assert group_fields("stature,oks_bin") == ("height_m", "oks") and group_fields("family") == ("family",)
+    rows = [  # (true height, oks, relative error)
+        (1.20, 0.9, +0.40), (1.49, 0.6, +0.20), (1.50, 0.9, -0.02), (1.80, 0.85, +0.02),
+        (1.70, 0.4, +0.10), (1.65, 0.1, +0.30), (None, None, 0.0)]
+    preds = [Prediction(str(i), i, Estimate(10.0 * (1 + e), None, 1.0, "ok", ""), 10.0, None,
+                        {} if h is None else {"height_m": h, "oks": o}) for i, (h, o, e) in enumerate(rows)]
+    ev = evaluate_predictions("x", preds, group_by="stature,oks_bin")
+    g = group_metrics(ev, "stature,oks_bin")
+    assert sorted(g) == ["(none) / (none)", "<1.5m / oks 0.5-0.8", "<1.5m / oks>=0.8", ">=1.5m / oks 0-0.3",
+                         ">=1.5m / oks 0.3-0.5", ">=1.5m / oks>=0.8"]
+    assert g[">=1.5m / oks>=0.8"]["all"]["n"] == 2
+    assert g[">=1.5m / oks>=0.8"]["all"]["bias_rel"] == pytest.approx(0.0)
+    assert g["<1.5m / oks>=0.8"]["all"]["bias_points"] == pytest.approx(0.40 / 7)
+    total = sum(v["all"]["bias_points"] for v in g.values())
+    assert total == pytest.approx(ev.metrics["all"]["bias_rel"]) == pytest.approx(1.0 / 7)
+    table = format_table({"x": g}, groups=True, group_label="stature,oks_bin")
+    assert "of the bias" in table and "5.7%" in table
