@@ -1,6 +1,7 @@
 """Run estimators over a keypoint JSONL file and score them against its ground truth."""
 from __future__ import annotations
 
+import bisect
 import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -41,31 +42,31 @@ def _stature_group(extra: dict) -> str:
     return "(none)" if h is None else f"<{CHILD_BELOW_M:g}m" if h < CHILD_BELOW_M else f">={CHILD_BELOW_M:g}m"
 
 
+OKS_LABELS = tuple(f"oks {lo:g}-{hi:g}" for lo, hi in zip((0.0, *OKS_EDGES), OKS_EDGES)) + (f"oks>={OKS_EDGES[-1]:g}",)
+
+
 def _oks_group(extra: dict) -> str:
     o = _number(extra.get("oks"))
-    if o is None:
-        return "(none)"
-    edges = (0.0, *OKS_EDGES, None)
-    for lo, hi in zip(edges, edges[1:]):
-        if hi is None or o < hi:
-            return f"oks>={lo:g}" if hi is None else f"oks {lo:g}-{hi:g}"
+    return "(none)" if o is None else OKS_LABELS[bisect.bisect_right(OKS_EDGES, o)]
 
 
 DERIVED_GROUPS = {"stature": ("height_m", _stature_group), "oks_bin": ("oks", _oks_group)}
 
 
+def group_keys(group_by: str | None) -> tuple[str, ...]:
+    """The keys of a --group-by value (comma-separated, derived or plain)."""
+    return tuple(k.strip() for k in (group_by or "").split(",") if k.strip())
+
+
 def group_fields(group_by: str | None) -> tuple[str, ...]:
-    """The row fields a --group-by value needs kept (comma-separated keys, derived or plain)."""
-    keys = [k.strip() for k in (group_by or "").split(",") if k.strip()]
-    return tuple(DERIVED_GROUPS[k][0] if k in DERIVED_GROUPS else k for k in keys)
+    """The row fields a --group-by value needs kept."""
+    return tuple(DERIVED_GROUPS[k][0] if k in DERIVED_GROUPS else k for k in group_keys(group_by))
 
 
-def group_value(extra: dict, group_by: str) -> str:
+def group_value(extra: dict, keys: tuple[str, ...]) -> str:
     """A row's group: each key's value ('(none)' where the row lacks it), joined by ' / '."""
-    out = []
-    for k in (k.strip() for k in group_by.split(",") if k.strip()):
-        out.append(DERIVED_GROUPS[k][1](extra) if k in DERIVED_GROUPS else str(extra.get(k, "(none)")))
-    return " / ".join(out)
+    return " / ".join(DERIVED_GROUPS[k][1](extra) if k in DERIVED_GROUPS else str(extra.get(k, "(none)"))
+                      for k in keys)
 
 
 CHUNK_ROWS = 4096   # rows estimated together: memory stays flat whatever the file size
@@ -159,6 +160,7 @@ def evaluate_predictions(name: str, preds, group_by: str | None = None,
     td, pd, tz, pz, sg, hh = array("d"), array("d"), array("d"), array("d"), array("d"), array("d")
     statuses: Counter = Counter()
     groups: list = []
+    keys = group_keys(group_by)
     n = 0
     for p in preds:
         n += 1
@@ -175,7 +177,7 @@ def evaluate_predictions(name: str, preds, group_by: str | None = None,
             tz.append(p.true_depth_m)
             pz.append(p.estimate.depth_m if has else np.nan)
         if group_by:
-            groups.append(group_value(p.extra or {}, group_by))
+            groups.append(group_value(p.extra or {}, keys))
     td, pd, tz, pz, sg, hh = (np.frombuffer(a, float) if len(a) else np.zeros(0) for a in (td, pd, tz, pz, sg, hh))
     floor = None if mean_stature_m is None else stature_floor(hh, mean_stature_m)
     return Evaluation(name, ranging_metrics(pd, td, sg, floor), ranging_metrics(pz, tz), dict(statuses), n - len(td),
